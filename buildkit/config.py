@@ -1,0 +1,175 @@
+"""buildkit.toml: the project settings (archs, frameworks, pinned tools, publishing).
+
+Environment variables override the file for CI and mirrors:
+``BUILDKIT_APKO_IMAGE``, ``BUILDKIT_MELANGE_IMAGE``, ``BUILDKIT_ENGINE``, ``BUILDKIT_REGISTRY``,
+``BUILDKIT_REPOSITORY``, ``BUILDKIT_TAG``, ``BUILDKIT_SOURCE_DATE_EPOCH``, ``BUILDKIT_CACHE``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildkit.apk.arch import normalize_arch
+from buildkit.errors import BuildkitError, ConfigError
+
+CONFIG_NAME = "buildkit.toml"
+
+# Public images, pinned by digest. These are the defaults for users with network access; the
+# project's own machines override them with locally built images (see scripts/setup).
+DEFAULT_APKO_IMAGE = (
+    "cgr.dev/chainguard/apko@sha256:20dfc1f5e3461b5eaf3279f762cd4bf86c7f3635d2a9642f905cf583525f9ee6"
+)
+DEFAULT_MELANGE_IMAGE = (
+    "cgr.dev/chainguard/melange@sha256:b6f11bb45a6090c182986028fd2249fb1a18dcb6e173c4ce001dd3fb4cb1dd71"
+)
+
+_KNOWN: Mapping[str, frozenset[str]] = {
+    "project": frozenset({"archs", "frameworks", "source_date_epoch", "signing_key"}),
+    "tools": frozenset({"engine", "apko", "melange", "allow_unpinned"}),
+    "publish": frozenset({"registry", "repository", "tag", "insecure"}),
+    "paths": frozenset({"dist", "packages", "lockfiles", "frameworks", "cache"}),
+}
+
+
+def default_cache_dir() -> Path:
+    """The machine-wide cache (indexes, packages, tool builds): stable across checkouts."""
+    env = os.environ.get("BUILDKIT_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "buildkit"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectConfig:
+    """Settings from buildkit.toml with environment overrides applied. Paths are absolute."""
+
+    root: Path
+    archs: tuple[str, ...] = ("x86_64", "aarch64")  # apk arch names
+    frameworks: tuple[str, ...] = ()  # what a plain `build`/`publish` covers; () = all
+    source_date_epoch: int | None = None  # None: newest build time among locked packages
+    signing_key: Path = Path("keys/buildkit.rsa")
+    engine: str = "auto"  # "auto", "docker" or "podman"
+    apko_image: str = DEFAULT_APKO_IMAGE
+    melange_image: str = DEFAULT_MELANGE_IMAGE
+    allow_unpinned: bool = False
+    registry: str = "127.0.0.1:5000"
+    repository: str = "buildkit"  # images are REGISTRY/REPOSITORY/<framework>:<tag>
+    tag: str = "latest"
+    insecure_registries: tuple[str, ...] = ()
+    dist_dir: Path = Path("dist")
+    packages_dir: Path = Path("packages")
+    lockfiles_dir: Path = Path("lockfiles")
+    frameworks_dir: Path = Path("frameworks")
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+    def registry_is_insecure(self, registry: str | None = None) -> bool:
+        """Plain HTTP is allowed for loopback registries and those configured as insecure."""
+        reg = registry or self.registry
+        host = reg.rsplit(":", 1)[0] if ":" in reg else reg
+        return host in {"127.0.0.1", "localhost", "[::1]"} or reg in self.insecure_registries
+
+
+def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table", where=where)
+    unknown = sorted(set(value) - _KNOWN[name])
+    if unknown:
+        raise ConfigError(
+            f"unknown key {name}.{unknown[0]}",
+            where=where,
+            hint=f"known keys in [{name}]: {', '.join(sorted(_KNOWN[name]))}",
+        )
+    return value
+
+
+def _str(table: Mapping[str, Any], key: str, where: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a non-empty string", where=where)
+    return value
+
+
+def _str_list(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of strings", where=where)
+    return tuple(value)
+
+
+def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -> ProjectConfig:
+    """Read ``root/buildkit.toml`` (optional) and apply environment overrides."""
+    env = os.environ if env is None else env
+    root = Path(root).resolve()
+    path = root / CONFIG_NAME
+    where = str(path)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", where=where) from None
+    unknown = sorted(set(data) - set(_KNOWN))
+    if unknown:
+        raise ConfigError(
+            f"unknown table [{unknown[0]}]", where=where, hint=f"known: {', '.join(_KNOWN)}"
+        )
+    project = _table(data, "project", where)
+    tools = _table(data, "tools", where)
+    publish = _table(data, "publish", where)
+    paths = _table(data, "paths", where)
+
+    try:
+        archs = tuple(normalize_arch(a) for a in _str_list(project, "archs", where)) or (
+            "x86_64",
+            "aarch64",
+        )
+    except BuildkitError as exc:
+        raise ConfigError(exc.message, where=where) from None
+    sde_raw = env.get("BUILDKIT_SOURCE_DATE_EPOCH", project.get("source_date_epoch"))
+    sde: int | None = None
+    if sde_raw is not None and sde_raw != "":
+        try:
+            sde = int(sde_raw)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"source_date_epoch must be an integer, got {sde_raw!r}", where=where
+            ) from None
+    engine = env.get("BUILDKIT_ENGINE") or _str(tools, "engine", where, "auto")
+    if engine not in {"auto", "docker", "podman"}:
+        raise ConfigError(f"tools.engine must be auto, docker or podman, not {engine!r}", where=where)
+    allow_unpinned = tools.get("allow_unpinned", False)
+    if not isinstance(allow_unpinned, bool):
+        raise ConfigError("tools.allow_unpinned must be true or false", where=where)
+
+    def rel(key: str, default: str) -> Path:
+        return root / _str(paths, key, where, default)
+
+    cache = Path(env["BUILDKIT_CACHE"]) if env.get("BUILDKIT_CACHE") else None
+    return ProjectConfig(
+        root=root,
+        archs=archs,
+        frameworks=_str_list(project, "frameworks", where),
+        source_date_epoch=sde,
+        signing_key=root / _str(project, "signing_key", where, "keys/buildkit.rsa"),
+        engine=engine,
+        apko_image=env.get("BUILDKIT_APKO_IMAGE") or _str(tools, "apko", where, DEFAULT_APKO_IMAGE),
+        melange_image=env.get("BUILDKIT_MELANGE_IMAGE")
+        or _str(tools, "melange", where, DEFAULT_MELANGE_IMAGE),
+        allow_unpinned=allow_unpinned,
+        registry=env.get("BUILDKIT_REGISTRY") or _str(publish, "registry", where, "127.0.0.1:5000"),
+        repository=env.get("BUILDKIT_REPOSITORY") or _str(publish, "repository", where, "buildkit"),
+        tag=env.get("BUILDKIT_TAG") or _str(publish, "tag", where, "latest"),
+        insecure_registries=_str_list(publish, "insecure", where),
+        dist_dir=rel("dist", "dist"),
+        packages_dir=rel("packages", "packages"),
+        lockfiles_dir=rel("lockfiles", "lockfiles"),
+        frameworks_dir=rel("frameworks", "frameworks"),
+        cache_dir=Path(_str(paths, "cache", where, str(cache or default_cache_dir()))),
+    )
