@@ -2,9 +2,7 @@
 
 import nox
 
-from buildkit.sessions import register
+import buildkit.sessions  # noqa: F401  (registers the sessions)
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "tests"]
-
-register(nox)

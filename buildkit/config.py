@@ -22,10 +22,12 @@ CONFIG_NAME = "buildkit.toml"
 # Public images, pinned by digest. These are the defaults for users with network access; the
 # project's own machines override them with locally built images (see scripts/setup).
 DEFAULT_APKO_IMAGE = (
-    "cgr.dev/chainguard/apko@sha256:20dfc1f5e3461b5eaf3279f762cd4bf86c7f3635d2a9642f905cf583525f9ee6"
+    "cgr.dev/chainguard/apko"
+    "@sha256:20dfc1f5e3461b5eaf3279f762cd4bf86c7f3635d2a9642f905cf583525f9ee6"
 )
 DEFAULT_MELANGE_IMAGE = (
-    "cgr.dev/chainguard/melange@sha256:b6f11bb45a6090c182986028fd2249fb1a18dcb6e173c4ce001dd3fb4cb1dd71"
+    "cgr.dev/chainguard/melange"
+    "@sha256:b6f11bb45a6090c182986028fd2249fb1a18dcb6e173c4ce001dd3fb4cb1dd71"
 )
 
 _KNOWN: Mapping[str, frozenset[str]] = {
@@ -143,7 +145,9 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
             ) from None
     engine = env.get("BUILDKIT_ENGINE") or _str(tools, "engine", where, "auto")
     if engine not in {"auto", "docker", "podman"}:
-        raise ConfigError(f"tools.engine must be auto, docker or podman, not {engine!r}", where=where)
+        raise ConfigError(
+            f"tools.engine must be auto, docker or podman, not {engine!r}", where=where
+        )
     allow_unpinned = tools.get("allow_unpinned", False)
     if not isinstance(allow_unpinned, bool):
         raise ConfigError("tools.allow_unpinned must be true or false", where=where)

@@ -81,8 +81,11 @@ class StaleLockError(LockError):
     exit_code = 1
 
 
-class KeyError_(BuildkitError):
+class SigningKeyError(BuildkitError):
     """A signing key is missing, unreadable, or would be overwritten."""
+
+
+KeyError_ = SigningKeyError  # transitional alias; use SigningKeyError
 
 
 class ToolchainError(BuildkitError):
