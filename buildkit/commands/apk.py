@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from buildkit.commands import apk_files, apk_version
+from buildkit.commands import apk_files, apk_pack, apk_version
 
 
 def register(sub: Any) -> None:
@@ -15,3 +15,4 @@ def register(sub: Any) -> None:
     apk_sub = parser.add_subparsers(dest="apk_command", metavar="APK_COMMAND", required=True)
     apk_version.register(apk_sub)
     apk_files.register(apk_sub)
+    apk_pack.register(apk_sub)

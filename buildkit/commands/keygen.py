@@ -1,17 +1,56 @@
-"""`buildkit keygen` (placeholder until implemented)."""
+"""`buildkit keygen [NAME]`: create the project's RSA signing key pair.
+
+Writes ``keys/NAME.rsa`` (PKCS#1 PEM, mode 0600, never committed) and ``keys/NAME.rsa.pub``
+(SPKI PEM, committed) under the project root, as `melange keygen` would. NAME defaults to
+buildkit.toml's ``signing_key``. Existing keys are never overwritten.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 from typing import Any
 
-from buildkit.errors import BuildkitError
+from buildkit import ui
+from buildkit.apk.keys import fingerprint, generate_keypair
+from buildkit.config import load_project
+from buildkit.errors import KeyError_
+
+# A bare file name: it becomes the key's identity in every signature (.SIGN.RSA256.NAME.rsa.pub).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+-]*")
 
 
 def register(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser("keygen", help="(not implemented yet)")
-    parser.set_defaults(func=_run)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "keygen",
+        help="create the RSA signing key pair (keys/NAME.rsa and keys/NAME.rsa.pub)",
+        description="Create a 4096-bit RSA key pair under the project's keys/ folder. "
+        "Never overwrites; prints the public key's path and fingerprint.",
+    )
+    parser.add_argument(
+        "name", nargs="?", metavar="NAME", help="key name (default: buildkit.toml signing_key)"
+    )
+    parser.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise BuildkitError("'keygen' is not implemented yet")
+def private_key_path(root: Path, name: str | None) -> Path:
+    """keys/NAME.rsa under ``root``, or the configured signing key when NAME is not given."""
+    if name is None:
+        return load_project(root).signing_key
+    stem = name.removesuffix(".rsa")
+    if not _NAME.fullmatch(stem) or stem.endswith(".rsa.pub"):
+        raise KeyError_(
+            f"invalid key name {name!r}",
+            hint="use a plain file name such as 'buildkit' (letters, digits, @ . _ + -)",
+        )
+    return Path(root).resolve() / "keys" / f"{stem}.rsa"
+
+
+def run(args: argparse.Namespace) -> int:
+    _private, public = generate_keypair(private_key_path(Path(args.project), args.name))
+    ui.out.print(f"public key: {public}", markup=False)
+    ui.out.print(
+        f"fingerprint: {fingerprint(public.read_bytes(), where=str(public))}", markup=False
+    )
+    return 0
