@@ -1,0 +1,19 @@
+"""Dependency resolution with apk semantics, on top of resolvelib.
+
+Public API (see docs/architecture.md): :class:`RepoSource`, :class:`Resolved`,
+:func:`resolve` and :func:`common_versions`. How apk's rules map onto resolvelib:
+
+- identifiers are names; a name that only one package answers to is folded onto that
+  package's name, a name several packages answer to (``/bin/sh``, ``cmd:psql``) is its own
+  identifier whose candidates point back at their package with an exact requirement;
+- a versioned provide of a contested name is claimed by the package that provides it, so two
+  packages never provide the same versioned name (apk's "same name provided" conflict);
+- ``!name`` forbids whatever would fill ``name``; a name only forbidden is filled by "absent";
+- virtual names and install_if are settled between resolution passes (see solve.py).
+"""
+
+from buildkit.resolve.model import RepoSource, Resolved
+from buildkit.resolve.solve import resolve
+from buildkit.resolve.universe import common_versions
+
+__all__ = ["RepoSource", "Resolved", "common_versions", "resolve"]

@@ -1,0 +1,92 @@
+"""A finished selection: what it offers, whether it holds together, and its install order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from buildkit.apk.atom import Atom
+from buildkit.errors import ResolveError
+from buildkit.resolve.order import install_order
+from buildkit.resolve.provider import ApkProvider
+from buildkit.resolve.terms import Virtual, answers, describe, index_atom
+from buildkit.resolve.universe import Pkg
+
+
+class Offer:
+    """Which selected packages answer to each name (own names and provides)."""
+
+    def __init__(self, pkgs: Iterable[Pkg]) -> None:
+        self.by_name: dict[str, list[Pkg]] = {}
+        for pkg in pkgs:
+            for name in dict.fromkeys(pkg.provided_names()):
+                self.by_name.setdefault(name, []).append(pkg)
+
+    def answering(self, atom: Atom) -> list[Pkg]:
+        return [pkg for pkg in self.by_name.get(atom.name, ()) if answers(pkg, atom)]
+
+    def satisfies(self, atom: Atom) -> bool:
+        """A positive atom: something answers; a conflict atom: nothing does."""
+        return bool(self.answering(atom)) != atom.conflict
+
+
+def check(provider: ApkProvider, selection: Mapping[str, Pkg], context: str) -> None:
+    """Re-verify apk's rules on the final selection.
+
+    resolvelib enforces them for everything it saw; what it cannot see (a conflict with a
+    name someone provides without a version, a name provided both with and without a
+    version) is caught here rather than by apko at build time.
+    """
+    offer = Offer(selection.values())
+    for pkg in sorted(selection.values(), key=lambda p: p.name):
+        for text in pkg.record.depends:
+            atom = index_atom(text, pkg, "dependency")
+            others = [p for p in offer.answering(atom) if p is not pkg]
+            if atom.conflict and others:
+                target = str(atom).removeprefix("!")
+                _fail(
+                    f"{describe(pkg)} conflicts with {target},"
+                    f" which {describe(others[0])} provides",
+                    context,
+                )
+            if not atom.conflict and not answers(pkg, atom) and not others:
+                _fail(f"{describe(pkg)} requires {atom}, which nothing selected provides", context)
+    for name, pkgs in sorted(offer.by_name.items()):
+        if len(pkgs) > 1 and any(p.provided(name) for p in pkgs):
+            holders = " and ".join(describe(p) for p in sorted(pkgs, key=lambda p: p.name))
+            _fail(f"{holders} both provide {name}", context)
+
+
+def unsatisfied_virtuals(
+    virtuals: Iterable[Virtual], selection: Mapping[str, Pkg]
+) -> list[Virtual]:
+    offer = Offer(selection.values())
+    return [v for v in virtuals if not offer.satisfies(v.atom)]
+
+
+def ordered_selection(
+    provider: ApkProvider, selection: Mapping[str, Pkg], pins: Mapping[str, Pkg]
+) -> list[Pkg]:
+    """The selection in install order (a package after what it depends on and triggers on)."""
+    offer = Offer(selection.values())
+    graph: dict[str, set[str]] = {}
+    for pkg in selection.values():
+        edges = graph.setdefault(pkg.name, set())
+        texts = (*pkg.record.depends, *pkg.record.install_if)
+        for text in texts:
+            atom = index_atom(text, pkg, "dependency")
+            if atom.conflict:
+                continue
+            answering = offer.answering(atom)
+            if not answering:
+                continue
+            pinned = pins.get(provider.universe.ident_for(atom.name))
+            target = pinned if pinned in answering else min(answering, key=lambda p: p.name)
+            assert target is not None
+            edges.add(target.name)
+    return [selection[name] for name in install_order(graph)]
+
+
+def _fail(message: str, context: str) -> None:
+    raise ResolveError(
+        message, where=context or None, hint="add or remove packages so that apk's rules hold"
+    )

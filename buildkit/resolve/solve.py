@@ -1,0 +1,201 @@
+"""resolve(): resolvelib inside a small loop that settles virtual providers and install_if.
+
+Both are decided after a resolution pass, as apk decides them against a selection: a virtual
+(unversioned provide of several packages) is satisfied by whatever the selection already
+offers, else by the provider with the highest priority; an install_if package joins once every
+one of its triggers is selected. Either adds requirements and resolution runs again, until a
+pass adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+
+from buildkit.apk.atom import parse_atom
+from buildkit.errors import AtomError, ResolveError, VersionError
+from buildkit.resolve.explain import explain
+from buildkit.resolve.model import RepoSource, Resolved
+from buildkit.resolve.provider import ApkProvider
+from buildkit.resolve.selection import Offer, check, ordered_selection, unsatisfied_virtuals
+from buildkit.resolve.terms import (
+    Choice,
+    Exactly,
+    Forbid,
+    Requirement,
+    Virtual,
+    describe,
+    index_atom,
+)
+from buildkit.resolve.universe import Pkg, universe_for
+
+_MAX_ROUNDS = 100_000  # resolvelib pins one name per round; backtracking needs headroom
+_MAX_PASSES = 100
+
+Selection = dict[str, Pkg]
+
+
+def resolve(
+    requests: Sequence[str],
+    sources: Sequence[RepoSource],
+    *,
+    arch: str,
+    allowed_versions: Mapping[str, frozenset[str]] | None = None,
+    preferred_versions: Mapping[str, str] | None = None,
+    context: str = "",
+) -> tuple[Resolved, ...]:
+    """Resolve package atoms against the repositories of ``arch``, apk's way.
+
+    Returns the selection in install order (dependencies first). ``allowed_versions``
+    restricts the versions of a package name (cross-arch consistency);
+    ``preferred_versions`` are chosen whenever they still fit (lock --update keeps the other
+    pins). Raises ResolveError, prefixed with ``context``, when no selection exists.
+    """
+    universe = universe_for(sources, arch, context=context)
+    provider = ApkProvider(
+        universe,
+        allowed_versions=allowed_versions or {},
+        preferred_versions=preferred_versions or {},
+    )
+    roots, root_virtuals, root_tags = _root_terms(requests, provider, context)
+    added: list[Requirement] = []
+    for _ in range(_MAX_PASSES):
+        selection, pins = _run(provider, [*roots, *added], context)
+        virtuals = [*root_virtuals, *_virtuals_of(provider, selection)]
+        more = _pick_virtuals(provider, selection, virtuals, context) or _install_if(
+            provider, selection, root_tags
+        )
+        if not more:
+            break
+        added.extend(more)
+    else:
+        raise ResolveError("virtual providers and install_if did not settle", where=context or None)
+    check(provider, selection, context)
+    return tuple(
+        Resolved(record=pkg.record, source=pkg.source)
+        for pkg in ordered_selection(provider, selection, pins)
+    )
+
+
+def _root_terms(
+    requests: Sequence[str], provider: ApkProvider, context: str
+) -> tuple[list[Requirement], list[Virtual], frozenset[str]]:
+    roots: list[Requirement] = []
+    virtuals: list[Virtual] = []
+    tags: set[str] = set()
+    for text in requests:
+        try:
+            atom = parse_atom(text)
+        except (AtomError, VersionError) as err:
+            raise ResolveError(
+                f"invalid package {text!r}: {err.message}", where=context or None, hint=err.hint
+            ) from err
+        if atom.tag is not None:
+            if atom.tag not in provider.universe.tags:
+                raise ResolveError(
+                    f"no repository is tagged @{atom.tag} (requested {text})",
+                    where=context or None,
+                    hint=f"add '@{atom.tag} <path or url>' to contents.repositories",
+                )
+            tags.add(atom.tag)
+        if atom.conflict:
+            roots.append(Forbid(provider.universe.ident_for(atom.name), atom))
+            continue
+        term = provider.classify(atom, frozenset({atom.tag} if atom.tag else ()), None)
+        if isinstance(term, Virtual):
+            virtuals.append(term)
+        else:
+            roots.append(term)
+    return roots, virtuals, frozenset(tags)
+
+
+def _run(
+    provider: ApkProvider, requirements: list[Requirement], context: str
+) -> tuple[Selection, dict[str, Pkg]]:
+    """One resolvelib pass: (package name -> package, identifier -> package pinned there)."""
+    resolver: Resolver[Requirement, Choice, str] = Resolver(provider, BaseReporter())
+    try:
+        result = resolver.resolve(requirements, max_rounds=_MAX_ROUNDS)
+    except ResolutionImpossible as err:
+        message, hint = explain(err.causes, provider)
+        raise ResolveError(message, where=context or None, hint=hint) from None
+    except ResolutionTooDeep:
+        raise ResolveError(
+            f"resolution gave up after {_MAX_ROUNDS} steps",
+            where=context or None,
+            hint="pin some versions to narrow the search",
+        ) from None
+    selection: Selection = {}
+    pins: dict[str, Pkg] = {}
+    for ident, choice in result.mapping.items():
+        if choice.pkg is not None:
+            pins[ident] = choice.pkg
+            if choice.principal:
+                selection[ident] = choice.pkg
+    return selection, pins
+
+
+def _virtuals_of(provider: ApkProvider, selection: Selection) -> list[Virtual]:
+    return [v for name in sorted(selection) for v in provider.dependencies_of(selection[name])[1]]
+
+
+def _pick_virtuals(
+    provider: ApkProvider, selection: Selection, virtuals: list[Virtual], context: str
+) -> list[Requirement]:
+    """A provider for each virtual the selection does not offer yet (apk: by priority)."""
+    picks: list[Requirement] = []
+    picked: list[Pkg] = []
+    for virtual in unsatisfied_virtuals(virtuals, selection):
+        if Offer(picked).satisfies(virtual.atom):
+            continue  # an earlier pick of this pass provides it too
+        candidates = provider.virtual_providers(virtual.atom, virtual.tags)
+        name = _choose_provider(virtual, candidates, context)
+        chosen = [pkg for pkg in candidates if pkg.name == name]
+        picked.extend(chosen)
+        reason = f"{name} was picked to provide {virtual.atom}" + (
+            f" for {describe(virtual.requirer)}" if virtual.requirer else ""
+        )
+        picks.append(Exactly(name, frozenset(chosen), reason))
+    return picks
+
+
+def _choose_provider(virtual: Virtual, candidates: list[Pkg], context: str) -> str:
+    with_priority = [pkg for pkg in candidates if pkg.priority > 0]
+    if with_priority:
+        return with_priority[0].name  # candidates are best first: highest priority leads
+    names = sorted({pkg.name for pkg in candidates})
+    if len(names) == 1:
+        return names[0]
+    wanted = f"required by {describe(virtual.requirer)}" if virtual.requirer else "requested"
+    raise ResolveError(
+        f"{virtual.atom} ({wanted}) is provided by {', '.join(names)},"
+        " and none has a provider priority",
+        where=context or None,
+        hint="add the one you want to the package list",
+    )
+
+
+def _install_if(
+    provider: ApkProvider, selection: Selection, root_tags: frozenset[str]
+) -> list[Requirement]:
+    """Packages whose install_if atoms the selection now satisfies (apk adds them itself)."""
+    offer = Offer(selection.values())
+    triggered: dict[str, list[Pkg]] = {}
+    seen: set[int] = set()
+    for name in sorted(offer.by_name):
+        for pkg in provider.universe.install_if.get(name, ()):
+            if id(pkg) in seen or pkg.name in selection or not provider.eligible(pkg, root_tags):
+                continue
+            seen.add(id(pkg))
+            atoms = [index_atom(text, pkg, "install_if") for text in pkg.record.install_if]
+            if all(offer.satisfies(atom) for atom in atoms):
+                triggered.setdefault(pkg.name, []).append(pkg)
+    return [
+        Exactly(
+            name,
+            frozenset(pkgs),
+            f"{name} is added by its install_if ({' '.join(pkgs[0].record.install_if)})",
+        )
+        for name, pkgs in sorted(triggered.items())
+    ]
