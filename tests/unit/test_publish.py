@@ -1,0 +1,659 @@
+"""Publishing against a simulated docker CLI: the exact commands, refusals before any push,
+the dry run, publish.json, credentials kept out of messages, and bounded retries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildkit import cli
+from buildkit.build.plan import lock_digest
+from buildkit.build.records import ImageRecord, ImageSummary
+from buildkit.config import load_project
+from buildkit.errors import BuildkitError, PublishError, StaleLockError
+from buildkit.lock import framework_paths, load_project_framework
+from buildkit.lockfile import LockConfig, LockedPackage, Lockfile, LockRange, write_lockfile
+from buildkit.publish import FrameworkPlan, Publisher, make_target, prepare
+from buildkit.registry import Fault, RetryPolicy, classify, parse_verbose_list, redact
+from buildkit.store import Blob, Store, canonical_json
+from buildkit.toolchain import Completed, Engine
+
+ARCHS = ("x86_64", "aarch64")
+OCI = {"x86_64": "amd64", "aarch64": "arm64"}
+REG = "127.0.0.1:5000"
+REF = f"{REG}/buildkit/demo"
+SECRET = "hunter2-s3cret"
+DEMO_YAML = """\
+contents:
+  repositories:
+    - https://packages.example.com/os
+  packages:
+    - busybox
+entrypoint:
+  command: /bin/sh -c 'echo hello'
+"""
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _ok(stdout: str = "") -> Completed:
+    return Completed(argv=(), returncode=0, stdout=stdout)
+
+
+def _fail(stderr: str) -> Completed:
+    return Completed(argv=(), returncode=1, stderr=stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# A simulated docker CLI (podman behind it: loaded names get localhost/)
+
+
+class FakeDocker:
+    """Local images, a registry, local manifest lists; faults on demand."""
+
+    def __init__(self, tarballs: dict[str, tuple[str, str]]) -> None:
+        self.tarballs = tarballs  # tarball path -> (loaded name, image id)
+        self.calls: list[list[str]] = []
+        self.images: dict[str, str] = {}  # local name -> image id
+        self.pushed: dict[str, str] = {}  # tag ref -> manifest digest
+        self.configs: dict[str, str] = {}  # manifest digest -> config digest
+        self.local_lists: dict[str, dict[str, dict[str, str]]] = {}
+        self.remote: dict[str, list[dict[str, Any]]] = {}  # list digest or tag ref -> entries
+        self.down = 0  # the next this many registry calls find it down
+        self.fail_with: str | None = None  # every registry call fails with this text
+        self.uploads = 0  # layers uploaded (a re-push of an existing image uploads none)
+
+    def __call__(
+        self, argv: Sequence[str], *, log: Path | None = None, timeout: float | None = None
+    ) -> Completed:
+        args = list(argv)
+        self.calls.append(args)
+        if args[1] in ("push", "manifest") and args[2:3] != ["rm"] and args[2:3] != ["annotate"]:
+            if self.fail_with is not None:
+                return _fail(self.fail_with)
+            if self.down > 0:
+                self.down -= 1
+                return _fail('Get "https://127.0.0.1:5000/v2/": dial tcp: connection refused')
+        handler: Callable[[list[str]], Completed] = getattr(self, "_" + args[1])
+        return handler(args)
+
+    def _image(self, args: list[str]) -> Completed:
+        ref = args[-1]
+        return _ok(self.images[ref] + "\n") if ref in self.images else _fail("No such image")
+
+    def _load(self, args: list[str]) -> Completed:
+        name, image_id = self.tarballs[args[-1]]
+        self.images[f"localhost/{name}"] = image_id
+        return _ok(f"Loaded image: localhost/{name}")
+
+    def _tag(self, args: list[str]) -> Completed:
+        self.images[args[3]] = self.images[args[2]]
+        return _ok()
+
+    def _push(self, args: list[str]) -> Completed:
+        ref = args[-1]
+        config = self.images[ref]
+        digest = _digest("manifest of " + config)
+        if digest not in self.configs:
+            self.uploads += 1
+        self.configs[digest] = config
+        self.pushed[ref] = digest
+        return _ok(f"{ref.rsplit(':', 1)[1]}: digest: {digest} size: 427\n")
+
+    def _manifest(self, args: list[str]) -> Completed:
+        verb, rest = args[2], [a for a in args[3:] if not a.startswith("--")]
+        if verb == "rm":
+            if self.local_lists.pop(rest[0], None) is None:
+                return _fail(f"No such manifest: {rest[0]}")
+            return _ok()
+        if verb == "create":
+            if rest[0] in self.local_lists and "--amend" not in args:
+                return _fail("refusing to amend an existing manifest list with no --amend flag")
+            self.local_lists[rest[0]] = {s: {"os": "linux", "architecture": "?"} for s in rest[1:]}
+            return _ok(f"Created manifest list {rest[0]}")
+        if verb == "annotate":
+            platform = {
+                "os": args[args.index("--os") + 1],
+                "architecture": args[args.index("--arch") + 1],
+            }
+            if "--variant" in args:
+                platform["variant"] = args[args.index("--variant") + 1]
+            self.local_lists[args[3]][args[4]] = platform
+            return _ok()
+        if verb == "push":
+            return self._push_list(rest[0])
+        return self._inspect(rest[0], verbose="--verbose" in args)
+
+    def _push_list(self, ref: str) -> Completed:
+        entries = [
+            {"digest": self.pushed[source], "platform": platform}
+            for source, platform in self.local_lists.pop(ref).items()
+        ]
+        digest = _digest(json.dumps(entries, sort_keys=True))
+        self.remote[digest] = self.remote[ref] = entries
+        return _ok(digest + "\n")
+
+    def _inspect(self, ref: str, *, verbose: bool) -> Completed:
+        key = ref.split("@", 1)[1] if "@" in ref else ref
+        if key not in self.remote:
+            return _fail(f"no such manifest: {ref}")
+        entries = self.remote[key]
+        if not verbose:
+            return _ok(json.dumps({"manifests": entries}))
+        return _ok(
+            json.dumps(
+                [
+                    {
+                        "Descriptor": {"digest": e["digest"], "platform": e["platform"]},
+                        "SchemaV2Manifest": {"config": {"digest": self.configs[e["digest"]]}},
+                    }
+                    for e in entries
+                ]
+            )
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# A project with a lockfile and build records for both archs, made by hand
+
+
+def _locked(arch: str) -> LockedPackage:
+    return LockedPackage(
+        name="busybox",
+        url=f"https://packages.example.com/os/{arch}/busybox-1.36.1-r0.apk",
+        version="1.36.1-r0",
+        architecture=arch,
+        signature=LockRange(range="bytes=0-9", checksum="sha1-AAAA"),
+        control=LockRange(range="bytes=10-19", checksum="sha1-BBBB"),
+        data=LockRange(range="bytes=20-29", checksum="sha256-CCCC"),
+        checksum="Q1" + arch[0].upper() * 28,
+    )
+
+
+def _write_lock(root: Path, version: str = "1.36.1-r0") -> Lockfile:
+    project = load_project(root)
+    framework = load_project_framework(project, framework_paths(project, ["demo"])[0])
+    lock = Lockfile(
+        config=LockConfig(name=framework.config_name, checksum=framework.checksum),
+        packages=tuple(replace(_locked(arch), version=version) for arch in ARCHS),
+    )
+    write_lockfile(root / "lockfiles" / "demo.lock.json", lock)
+    return lock
+
+
+def _write_record(root: Path, arch: str, lock: Lockfile) -> tuple[str, str]:
+    """A build record whose tarball is in the store; returns (tarball path, image id)."""
+    project = load_project(root)
+    framework = load_project_framework(project, framework_paths(project, ["demo"])[0])
+    store = Store(project.dist_dir)
+    blob = store.put_bytes(f"image tarball for {arch}".encode())
+    config = _digest(f"config {arch}")
+    record = ImageRecord(
+        framework="demo",
+        arch=arch,
+        action_key="k" * 64,
+        inputs={
+            "config": {"name": framework.config_name, "checksum": framework.checksum},
+            "lock": lock_digest(lock, arch),
+        },
+        source_date_epoch=0,
+        tarball=blob,
+        sboms={},
+        image=ImageSummary(
+            tag=f"buildkit/demo:latest-{OCI[arch]}",
+            platform=f"linux/{OCI[arch]}",
+            manifest_digest=_digest(f"apko manifest {arch}"),
+            config_digest=config,
+            diff_ids=(_digest(f"layer {arch}"),),
+            layers=(Blob(digest=_digest(f"gz {arch}"), size=1),),
+        ),
+    )
+    store.write_record(store.record_path("demo", f"{arch}.json"), record.to_dict())
+    return str(store.path(blob)), config
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "frameworks").mkdir()
+    (tmp_path / "frameworks" / "demo.yaml").write_text(DEMO_YAML)
+    (tmp_path / "buildkit.toml").write_text(
+        '[project]\narchs = ["x86_64", "aarch64"]\nframeworks = ["demo"]\n'
+        f'[publish]\nregistry = "{REG}"\nrepository = "buildkit"\ntag = "latest"\n'
+    )
+    lock = _write_lock(tmp_path)
+    for arch in ARCHS:
+        _write_record(tmp_path, arch, lock)
+    return tmp_path
+
+
+@pytest.fixture
+def fake(project: Path) -> FakeDocker:
+    store = Store(project / "dist")
+    tarballs = {}
+    for arch in ARCHS:
+        data = json.loads(store.record_path("demo", f"{arch}.json").read_text())
+        blob = Blob.from_dict(data["outputs"]["tarball"], "test")
+        image = data["outputs"]["image"]
+        tarballs[str(store.path(blob))] = (image["tag"], image["config_digest"])
+    return FakeDocker(tarballs)
+
+
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BUILDKIT_REGISTRY", "BUILDKIT_REPOSITORY", "BUILDKIT_TAG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _plans(root: Path, **target: str) -> list[FrameworkPlan]:
+    project = load_project(root, env={})
+    return prepare(project, (), make_target(project, **target))
+
+
+def _publisher(root: Path, fake: FakeDocker, sleeps: list[float] | None = None) -> Publisher:
+    engine = Engine(name="docker", binary="docker", version="28.2.2", runner=fake)
+    return Publisher(
+        engine=engine,
+        docker="docker",
+        store=Store(root / "dist"),
+        sleep=(sleeps if sleeps is not None else []).append,
+    )
+
+
+def _publish(root: Path, fake: FakeDocker, **kwargs: Any) -> None:
+    publisher = _publisher(root, fake, kwargs.pop("sleeps", None))
+    for plan in _plans(root, **kwargs):
+        publisher.publish(plan)
+
+
+# --------------------------------------------------------------------------------------------
+# The command plan
+
+
+def test_publish_runs_exactly_the_planned_commands_for_two_archs(
+    project: Path, fake: FakeDocker
+) -> None:
+    _publish(project, fake)
+    tarball = {
+        arch: next(p for p, v in fake.tarballs.items() if OCI[arch] in v[0]) for arch in ARCHS
+    }
+    per_arch = []
+    for arch in ARCHS:
+        target = f"{REF}:latest-{OCI[arch]}"
+        per_arch += [
+            ["docker", "image", "inspect", "--format", "{{.Id}}", target],
+            ["docker", "load", "-i", tarball[arch]],
+            [
+                "docker",
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                f"localhost/buildkit/demo:latest-{OCI[arch]}",
+            ],
+            ["docker", "tag", f"localhost/buildkit/demo:latest-{OCI[arch]}", target],
+            ["docker", "push", target],
+        ]
+    list_digest = next(k for k in fake.remote if k.startswith("sha256:"))
+    assert fake.calls == [
+        *per_arch,
+        ["docker", "manifest", "rm", f"{REF}:latest"],
+        ["docker", "manifest", "create", "--insecure", f"{REF}:latest",
+         f"{REF}:latest-amd64", f"{REF}:latest-arm64"],
+        ["docker", "manifest", "annotate", f"{REF}:latest", f"{REF}:latest-amd64",
+         "--os", "linux", "--arch", "amd64"],
+        ["docker", "manifest", "annotate", f"{REF}:latest", f"{REF}:latest-arm64",
+         "--os", "linux", "--arch", "arm64", "--variant", "v8"],
+        ["docker", "manifest", "push", "--insecure", "--purge", f"{REF}:latest"],
+        ["docker", "manifest", "inspect", "--insecure", "--verbose", f"{REF}@{list_digest}"],
+        ["docker", "manifest", "inspect", "--insecure", f"{REF}:latest"],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("registry", "insecure_list", "insecure"),
+    [
+        ("127.0.0.1:5000", "", True),
+        ("localhost:5000", "", True),
+        ("registry.example.com", "", False),
+        ("registry.example.com:8443", "", False),
+        ("registry.example.com:8443", 'insecure = ["registry.example.com:8443"]\n', True),
+    ],
+)
+def test_insecure_only_for_loopback_and_configured_registries(
+    project: Path, fake: FakeDocker, registry: str, insecure_list: str, insecure: bool
+) -> None:
+    toml = project / "buildkit.toml"
+    toml.write_text(toml.read_text() + insecure_list)
+    _publish(project, fake, registry=registry)
+    manifest_calls = [c for c in fake.calls if c[1] == "manifest" and c[2] != "annotate"]
+    flagged = [c for c in manifest_calls if "--insecure" in c]
+    assert flagged == (manifest_calls[1:] if insecure else [])  # all but `rm`
+    assert not any(
+        "--insecure" in c or "--tls-verify=false" in c for c in fake.calls if c[1] == "push"
+    )
+    assert fake.calls[4] == ["docker", "push", f"{registry}/buildkit/demo:latest-amd64"]
+
+
+def test_command_line_overrides_registry_repository_and_tag(
+    project: Path, fake: FakeDocker
+) -> None:
+    _publish(project, fake, registry="localhost:5000", repository="team/images", tag="1.0")
+    record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
+    assert record["list"]["reference"] == "localhost:5000/team/images/demo:1.0"
+    assert record["images"]["aarch64"]["reference"] == "localhost:5000/team/images/demo:1.0-arm64"
+
+
+def test_bad_target_names_are_refused_before_anything_runs(project: Path) -> None:
+    with pytest.raises(BuildkitError, match="invalid image reference"):
+        _plans(project, repository="Upper/Case")
+
+
+# --------------------------------------------------------------------------------------------
+# Refusals happen before the first push
+
+
+def _tamper_tarball(root: Path) -> None:
+    store = Store(root / "dist")
+    data = json.loads(store.record_path("demo", "aarch64.json").read_text())
+    path = store.path(Blob.from_dict(data["outputs"]["tarball"], "t"))
+    os.chmod(path, 0o644)
+    path.write_bytes(b"image tarball for aarch6X")
+
+
+def _drop_record(root: Path) -> None:
+    (root / "dist" / "demo" / "aarch64.json").unlink()
+
+
+def _garble_record(root: Path) -> None:
+    (root / "dist" / "demo" / "x86_64.json").write_text("{")
+
+
+def _relock(root: Path) -> None:
+    _write_lock(root, version="1.36.2-r0")
+
+
+def _edit_config(root: Path) -> None:
+    path = root / "frameworks" / "demo.yaml"
+    path.write_text(path.read_text() + "cmd: /bin/true\n")
+
+
+def _edit_config_and_relock(root: Path) -> None:
+    _edit_config(root)
+    _write_lock(root)
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "message"),
+    [
+        (_drop_record, PublishError, "no build record for demo on aarch64"),
+        (_tamper_tarball, PublishError, "does not match its bytes"),
+        (_garble_record, BuildkitError, "malformed record"),
+        (_relock, PublishError, "built from another lockfile"),
+        (_edit_config, StaleLockError, "the lockfile is stale"),
+        (_edit_config_and_relock, PublishError, "built from another config"),
+        (lambda r: (r / "lockfiles/demo.lock.json").unlink(), BuildkitError, "lockfile is missing"),
+    ],
+    ids=["missing-record", "tampered-tarball", "malformed-record", "relocked", "config-changed",
+         "config-changed-relocked", "no-lockfile"],
+)  # fmt: skip
+def test_refusals_happen_before_any_command(
+    project: Path,
+    fake: FakeDocker,
+    damage: Callable[[Path], object],
+    error: type[BuildkitError],
+    message: str,
+) -> None:
+    damage(project)
+    with pytest.raises(error, match=message) as info:
+        _publish(project, fake)
+    assert fake.calls == []
+    assert "\n" not in str(info.value)
+    assert not (project / "dist" / "demo" / "publish.json").exists()
+
+
+def test_a_loaded_image_with_another_id_is_refused(project: Path, fake: FakeDocker) -> None:
+    path = next(iter(fake.tarballs))
+    fake.tarballs[path] = (fake.tarballs[path][0], _digest("something else"))
+    with pytest.raises(PublishError, match="the loaded image has ID"):
+        _publish(project, fake)
+    assert not any(c[1] == "push" for c in fake.calls)
+
+
+def test_a_record_for_another_arch_is_refused(project: Path, fake: FakeDocker) -> None:
+    dist = project / "dist" / "demo"
+    (dist / "aarch64.json").write_bytes((dist / "x86_64.json").read_bytes())
+    with pytest.raises(PublishError, match="record is for demo on x86_64, not demo on aarch64"):
+        _publish(project, fake)
+
+
+# --------------------------------------------------------------------------------------------
+# Dry run, publish.json, idempotence
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env(monkeypatch)
+
+    def no_engine(*args: object, **kwargs: object) -> Engine:
+        raise AssertionError("the dry run must not detect the engine")
+
+    monkeypatch.setattr(Engine, "detect", no_engine)
+    before = _tree(project)
+    assert cli.run(["-C", str(project), "publish", "--dry-run"]) == 0
+    assert _tree(project) == before
+    out = capsys.readouterr().out
+    assert f"{REF}:latest (dry run" in out
+    annotate = f"annotate {REF}:latest {REF}:latest-arm64 --os linux --arch arm64 --variant v8"
+    assert f"$ docker manifest {annotate}" in out
+    assert f"$ docker manifest push --insecure --purge {REF}:latest" in out
+    assert _digest("config aarch64") in out
+
+
+def test_cli_publishes_and_prints_the_list_digest(
+    project: Path,
+    fake: FakeDocker,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _env(monkeypatch)
+    engine = Engine(name="docker", binary="docker", version="28.2.2", runner=fake)
+    monkeypatch.setattr(Engine, "detect", classmethod(lambda cls, project: engine))
+    assert cli.run(["-C", str(project), "publish"]) == 0
+    record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
+    assert f"{REF}:latest@{record['list']['digest']}" in capsys.readouterr().out
+
+
+def test_publish_json_is_canonical_and_ties_images_to_their_builds(
+    project: Path, fake: FakeDocker
+) -> None:
+    _publish(project, fake)
+    raw = (project / "dist" / "demo" / "publish.json").read_bytes()
+    record = json.loads(raw)
+    assert raw == canonical_json(record)
+    assert record["list"] == {
+        "reference": f"{REF}:latest",
+        "digest": next(iter(k for k in fake.remote if k.startswith("sha256:"))),
+    }
+    arm = record["images"]["aarch64"]
+    assert arm == {
+        "platform": "linux/arm64/v8",
+        "reference": f"{REF}:latest-arm64",
+        "manifest_digest": fake.pushed[f"{REF}:latest-arm64"],
+        "config_digest": _digest("config aarch64"),
+        "build": {"action_key": "k" * 64, "tarball": arm["build"]["tarball"]},
+    }
+    assert record["images"]["x86_64"]["platform"] == "linux/amd64"
+
+
+def test_publishing_again_changes_nothing_and_uploads_nothing(
+    project: Path, fake: FakeDocker
+) -> None:
+    _publish(project, fake)
+    first = (project / "dist" / "demo" / "publish.json").read_bytes()
+    uploads, fake.calls = fake.uploads, []
+    _publish(project, fake)
+    assert (project / "dist" / "demo" / "publish.json").read_bytes() == first
+    assert fake.uploads == uploads
+    assert not any(c[1] in ("load", "tag") for c in fake.calls)  # already in the engine
+
+
+def test_a_stale_local_list_is_removed_before_create(project: Path, fake: FakeDocker) -> None:
+    fake.local_lists[f"{REF}:latest"] = {
+        f"{REF}:old-amd64": {"os": "linux", "architecture": "amd64"}
+    }
+    _publish(project, fake)
+    entries = fake.remote[f"{REF}:latest"]
+    assert sorted(e["platform"]["architecture"] for e in entries) == ["amd64", "arm64"]
+
+
+def test_a_list_read_back_with_another_config_is_not_recorded(
+    project: Path, fake: FakeDocker
+) -> None:
+    original = fake._push_list
+
+    def corrupt(ref: str) -> Completed:
+        done = original(ref)
+        for digest in list(fake.configs):
+            fake.configs[digest] = _digest("a different config")
+        return done
+
+    fake._push_list = corrupt  # type: ignore[method-assign]
+    with pytest.raises(PublishError, match=r"has config .* the build record says"):
+        _publish(project, fake)
+    assert not (project / "dist" / "demo" / "publish.json").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Faults: retries, login, credentials
+
+
+def test_a_registry_that_comes_back_is_retried_with_backoff(
+    project: Path, fake: FakeDocker
+) -> None:
+    fake.down = 2
+    sleeps: list[float] = []
+    _publish(project, fake, sleeps=sleeps)
+    assert sleeps == [1.0, 2.0]
+    assert (project / "dist" / "demo" / "publish.json").exists()
+
+
+def test_a_registry_that_stays_down_fails_after_bounded_retries(
+    project: Path, fake: FakeDocker
+) -> None:
+    fake.down = 1000
+    sleeps: list[float] = []
+    with pytest.raises(PublishError, match="unreachable after 4 attempts") as info:
+        _publish(project, fake, sleeps=sleeps)
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert "nothing was recorded as published" in str(info.value)
+    assert not (project / "dist" / "demo" / "publish.json").exists()
+
+
+def test_unauthorized_is_not_retried_and_says_to_log_in(project: Path, fake: FakeDocker) -> None:
+    fake.fail_with = "unauthorized: authentication required"
+    sleeps: list[float] = []
+    with pytest.raises(PublishError) as info:
+        _publish(project, fake, sleeps=sleeps)
+    assert sleeps == []
+    assert str(info.value) == (
+        f"{REG}: pushing {REF}:latest-amd64: the registry refused the request (unauthorized: "
+        f"authentication required) (run `docker login {REG}` with an account that may push there)"
+    )
+
+
+def test_credentials_in_client_output_never_reach_the_message(
+    project: Path,
+    fake: FakeDocker,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _env(monkeypatch)
+    fake.fail_with = (
+        f"Get https://bob:{SECRET}@127.0.0.1:5000/v2/: Authorization: Bearer {SECRET} "
+        f'password="{SECRET}" token={SECRET}: 401 Unauthorized'
+    )
+    engine = Engine(name="docker", binary="docker", version="28.2.2", runner=fake)
+    monkeypatch.setattr(Engine, "detect", classmethod(lambda cls, project: engine))
+    assert cli.main(["-C", str(project), "publish"]) == 1
+    captured = capsys.readouterr()
+    assert "run `docker login" in captured.err
+    assert SECRET not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("text", "fault"),
+    [
+        ('Get "https://127.0.0.1:5097/v2/": dial tcp: connection refused', Fault.UNREACHABLE),
+        ("received unexpected HTTP status: 503 Service Unavailable", Fault.UNREACHABLE),
+        ("net/http: TLS handshake timeout", Fault.UNREACHABLE),
+        ("timed out after 600.0s", Fault.UNREACHABLE),
+        ("checking a blob in x: unauthorized: authentication required", Fault.UNAUTHORIZED),
+        ("denied: requested access to the resource is denied", Fault.UNAUTHORIZED),
+        ('Get "https://h/v2/": http: server gave HTTP response to HTTPS client', Fault.PLAIN_HTTP),
+        ("No such manifest: 127.0.0.1:5000/buildkit/demo:latest", Fault.NOT_FOUND),
+        ("manifest unknown: manifest unknown", Fault.NOT_FOUND),
+        ("something else entirely", Fault.OTHER),
+    ],
+)  # fmt: skip
+def test_classify_registry_errors(text: str, fault: Fault) -> None:
+    assert classify(text) is fault
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://user:pw@host/v2/", "https://***@host/v2/"),
+        ("Authorization: Bearer abc.DEF-123", "Authorization: Bearer ***"),
+        ("Basic dXNlcjpwdw==", "Basic ***"),
+        ('{"auth": "dXNlcjpwdw=="}', '{"auth": "***"}'),
+        ("password=pw token: t0k", "password=*** token: ***"),
+        ("connection refused", "connection refused"),
+    ],
+)
+def test_redact_removes_credentials(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("policy", "delays"),
+    [
+        (RetryPolicy(), (1.0, 2.0, 4.0)),
+        (RetryPolicy(attempts=1), ()),
+        (RetryPolicy(attempts=6, first=0.5, factor=3.0, longest=5.0), (0.5, 1.5, 4.5, 5.0, 5.0)),
+    ],
+)
+def test_backoff_delays_are_exponential_and_capped(
+    policy: RetryPolicy, delays: tuple[float, ...]
+) -> None:
+    assert policy.delays() == delays
+
+
+def test_a_single_image_where_a_list_was_expected_is_refused() -> None:
+    with pytest.raises(PublishError, match="single image, not a manifest list"):
+        parse_verbose_list('{"schemaVersion": 2}', where="r")
+
+
+def test_a_failed_local_command_is_one_redacted_line(project: Path, fake: FakeDocker) -> None:
+    def broken_load(args: list[str]) -> Completed:
+        return _fail(f"first line\nError: open https://u:{SECRET}@x/blob: no space left on device")
+
+    fake._load = broken_load  # type: ignore[method-assign]
+    with pytest.raises(PublishError) as info:
+        _publish(project, fake)
+    message = str(info.value)
+    assert message.startswith(str(next(iter(fake.tarballs))))
+    assert message.endswith("failed: open https://***@x/blob: no space left on device")
+    assert SECRET not in message
