@@ -1,0 +1,337 @@
+"""The container engine: the ``docker`` CLI (honouring DOCKER_HOST) or ``podman``.
+
+Detection, image presence and digest checks, and running the command lines that
+``buildkit.toolchain.spec`` builds. Every failure is one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from buildkit.config import ProjectConfig
+from buildkit.errors import ToolchainError, ToolFailedError
+from buildkit.toolchain import spec as cmd
+from buildkit.toolchain.containers import RUN_LABEL, named_runs_needed, orphans, run_owner
+from buildkit.toolchain.images import ImageRef
+from buildkit.toolchain.process import Completed, Runner, run_process, tail
+from buildkit.toolchain.spec import ContainerSpec
+
+ENGINES = ("docker", "podman")
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+SETUP_HINT = "start it, run scripts/setup, or set DOCKER_HOST (source ~/.cache/buildkit/env)"
+INSTALL_HINT = "install podman or docker (scripts/setup installs podman and starts it)"
+PROBE_TIMEOUT = 30.0
+PULL_TIMEOUT = 600.0
+_DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})")
+_LOADED = re.compile(r"^Loaded image(?:\(s\))?: *(.+)$", re.MULTILINE)
+Which = Callable[[str], str | None]
+
+
+class Engine:
+    """A usable engine. Build one with :meth:`detect`; ``runner`` is replaceable for tests."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        binary: str,
+        version: str,
+        server: str = "",
+        runner: Runner = run_process,
+    ) -> None:
+        self.name = name  # "docker" (the CLI, whatever serves it) or "podman"
+        self.binary = binary
+        self.server = server or name  # what answers: "Docker Engine", "Podman Engine", "podman"
+        self._version = version
+        self._runner = runner
+        self._rootless: bool | None = None
+        self.named_runs = named_runs_needed(name, self.server, version)
+        self._orphans_checked = False
+
+    def __repr__(self) -> str:
+        return f"Engine(name={self.name!r}, server={self.server!r}, version={self._version!r})"
+
+    # --- detection ---------------------------------------------------------------------------
+
+    @classmethod
+    def detect(
+        cls,
+        config: ProjectConfig,
+        *,
+        runner: Runner = run_process,
+        which: Which = shutil.which,
+        env: Mapping[str, str] | None = None,
+    ) -> Engine:
+        """``config.engine`` if set, else the docker CLI whose daemon answers, else podman."""
+        env = os.environ if env is None else env
+        names = ENGINES if config.engine == "auto" else (config.engine,)
+        failures: list[str] = []
+        for name in names:
+            binary = which(name)
+            if binary is None:
+                continue
+            probe = _probe_docker if name == "docker" else _probe_podman
+            found = probe(binary, runner)
+            if isinstance(found, Engine):
+                return found
+            where = (
+                f" at {env.get('DOCKER_HOST') or DEFAULT_DOCKER_HOST}" if name == "docker" else ""
+            )
+            failures.append(f"{name} does not answer{where}: {found}")
+        if not failures:
+            missing = " and ".join(names)
+            what = "is" if len(names) == 1 else "are"
+            raise ToolchainError(
+                f"no container engine: {missing} {what} not on PATH", hint=INSTALL_HINT
+            )
+        raise ToolchainError("; ".join(failures), hint=SETUP_HINT)
+
+    def version(self) -> str:
+        """The engine server's version (for podman: podman's own)."""
+        return self._version
+
+    def rootless(self) -> bool:
+        """True when container root is the invoking user (rootless podman or docker)."""
+        if self._rootless is None:
+            if self.name == "podman":
+                done = self._call([self.binary, "info", "--format", "{{.Host.Security.Rootless}}"])
+                self._rootless = done.stdout.strip() == "true"
+            else:
+                done = self._call([self.binary, "info", "--format", "{{json .SecurityOptions}}"])
+                self._rootless = "rootless" in done.stdout
+        return self._rootless
+
+    # --- images --------------------------------------------------------------------------------
+
+    def repo_digests(self, ref: ImageRef) -> tuple[str, ...] | None:
+        """The local image's RepoDigests, or None when the engine does not have it."""
+        done = self._call(cmd.inspect_argv(self.binary, ref.run_ref, "{{json .RepoDigests}}"))
+        if not done.ok:
+            return None
+        try:
+            value = json.loads(done.stdout or "null")
+        except json.JSONDecodeError:
+            return ()
+        return tuple(str(v) for v in value or ())
+
+    def ensure_image(self, ref: ImageRef, *, offline: bool = False) -> None:
+        """Make sure ``ref`` is present (pulling unless offline) and carries its pinned digest."""
+        digests = self.repo_digests(ref)
+        if digests is None:
+            if offline:
+                raise ToolchainError(
+                    f"image {ref} is not present and offline mode forbids pulling it",
+                    hint=f"pull it while online ({self.name} pull {ref.run_ref}) "
+                    "or run scripts/setup",
+                )
+            pulled = self._runner(cmd.pull_argv(self.binary, ref.run_ref), timeout=PULL_TIMEOUT)
+            if not pulled.ok:
+                raise ToolchainError(
+                    f"cannot pull {ref}: {_without_ref(pulled.error_line(), ref)}",
+                    hint="check that the registry is reachable (scripts/setup serves "
+                    "127.0.0.1:5000) and the pin in buildkit.toml or BUILDKIT_*_IMAGE",
+                )
+            digests = self.repo_digests(ref)
+            if digests is None:
+                raise ToolchainError(f"{self.name} pulled {ref} but cannot find it afterwards")
+        check_digest(ref, digests)
+
+    def load(self, tarball: Path) -> list[str]:
+        """``docker load`` a tarball; the image names it reports (podman adds ``localhost/``)."""
+        done = self.check(cmd.load_argv(self.binary, tarball), what=f"loading {tarball}")
+        names: list[str] = []
+        for match in _LOADED.finditer(done.stdout + "\n" + done.stderr):
+            names += [n.strip() for n in match.group(1).split(",") if n.strip()]
+        return names
+
+    def tag(self, source: str, target: str) -> None:
+        self.check(cmd.tag_argv(self.binary, source, target), what=f"tagging {target}")
+
+    def push(self, ref: str, *, insecure: bool = False) -> str:
+        """Push ``ref``; returns the manifest digest the registry stored."""
+        if self.name == "podman":
+            with tempfile.TemporaryDirectory() as tmp:
+                digest_file = Path(tmp) / "digest"
+                argv = cmd.push_argv(
+                    self.binary, ref, tls_verify=not insecure, digest_file=digest_file
+                )
+                self.check(argv, what=f"pushing {ref}", timeout=PULL_TIMEOUT)
+                return digest_file.read_text(encoding="utf-8").strip()
+        done = self.check(
+            cmd.push_argv(self.binary, ref), what=f"pushing {ref}", timeout=PULL_TIMEOUT
+        )
+        found = _DIGEST.findall(done.stdout + done.stderr)
+        if not found:
+            raise ToolchainError(f"{self.name} push {ref} did not report a digest")
+        return str(found[-1])
+
+    def manifest_cli(self, which: Which = shutil.which) -> str:
+        """The docker CLI for ``docker manifest`` (client-side; it needs no engine)."""
+        if self.name == "docker":
+            return self.binary
+        binary = which("docker")
+        if binary is None:
+            raise ToolchainError(
+                "publishing a manifest list needs the docker CLI (docker manifest)",
+                hint="install the docker CLI (a client is enough)",
+            )
+        return binary
+
+    # --- running -------------------------------------------------------------------------------
+
+    def run_argv(self, spec: ContainerSpec) -> list[str]:
+        """The run line for ``spec`` (with ``--rm``: stable, for display and action keys).
+        :meth:`run` executes it with a unique ``--name`` instead; see ``_run_container``."""
+        return cmd.run_argv(self.binary, spec)
+
+    def run(self, spec: ContainerSpec, *, log: Path, timeout: float | None = None) -> None:
+        """Run ``spec`` with all output in ``log``; ToolFailedError (with the tail) on failure."""
+        done = self._run_container(spec, log=log, timeout=timeout)
+        if not done.ok:
+            raise _tool_failed(spec, done.returncode, log=log, tail_text=tail(log))
+
+    def capture(self, spec: ContainerSpec, *, timeout: float = PROBE_TIMEOUT) -> str:
+        """Run ``spec`` and return its stdout (short queries such as ``apko version``)."""
+        done = self._run_container(spec, log=None, timeout=timeout)
+        if not done.ok:
+            raise _tool_failed(
+                spec, done.returncode, log=None, tail_text=done.stderr or done.stdout
+            )
+        return done.stdout
+
+    def check(
+        self,
+        argv: Sequence[str],
+        *,
+        what: str,
+        log: Path | None = None,
+        timeout: float | None = None,
+    ) -> Completed:
+        """Run an engine command (load, tag, push, manifest ...); ToolFailedError on failure."""
+        done = self._runner(argv, log=log, timeout=timeout)
+        if done.ok:
+            return done
+        if log is None:
+            raise ToolFailedError(
+                f"{what} failed: {done.error_line()}",
+                returncode=done.returncode,
+                tail=done.stderr or done.stdout,
+            )
+        raise ToolFailedError(
+            f"{what} failed with exit status {done.returncode}",
+            where=str(log),
+            returncode=done.returncode,
+            log=str(log),
+            tail=tail(log),
+        )
+
+    def _run_container(
+        self, spec: ContainerSpec, *, log: Path | None, timeout: float | None
+    ) -> Completed:
+        if not self.named_runs:
+            return self._runner(cmd.run_argv(self.binary, spec), log=log, timeout=timeout)
+        self._remove_orphans()
+        # The status the engine recorded wins over the CLI's (see buildkit.toolchain.containers).
+        name = f"buildkit-{uuid.uuid4().hex[:16]}"
+        argv = cmd.run_argv(self.binary, spec, name=name, labels={RUN_LABEL: run_owner()})
+        try:
+            done = self._runner(argv, log=log, timeout=timeout)
+            status = self._call(cmd.exit_code_argv(self.binary, name))
+            code = status.stdout.strip()
+            if done.ok and status.ok and code.lstrip("-").isdigit() and int(code) != 0:
+                return dataclasses.replace(done, returncode=int(code))
+            return done
+        finally:
+            # Also stops a container whose CLI the timeout killed.
+            self._call(cmd.remove_container_argv(self.binary, name))
+
+    def _remove_orphans(self) -> None:
+        """Once per engine: remove containers left by buildkit processes that were killed."""
+        if self._orphans_checked:
+            return
+        self._orphans_checked = True
+        listing = self._call(cmd.list_labelled_argv(self.binary, RUN_LABEL))
+        for name in orphans(listing.stdout, host=socket.gethostname()):
+            self._call(cmd.remove_container_argv(self.binary, name))
+
+    def _call(self, argv: Sequence[str]) -> Completed:
+        return self._runner(argv, timeout=PROBE_TIMEOUT)
+
+
+def check_digest(ref: ImageRef, repo_digests: Sequence[str]) -> None:
+    """The engine's image must carry the pinned digest among its RepoDigests."""
+    if ref.digest is None:
+        return
+    if any(d.rpartition("@")[2] == ref.digest for d in repo_digests):
+        return
+    have = ", ".join(d.rpartition("@")[2] for d in repo_digests) or "none"
+    raise ToolchainError(
+        f"image {ref.name} is present with digest {have}, not the pinned {ref.digest}",
+        hint=f"remove the local copy and pull again, or fix the pin for {ref.name}",
+    )
+
+
+def _without_ref(line: str, ref: ImageRef) -> str:
+    """Engines repeat the reference and their own prefixes in errors; keep the reason."""
+    _, found, after = line.rpartition(ref.run_ref)
+    reason = (after.lstrip(": ") or line) if found else line
+    for prefix in ("Error response from daemon: ", "Error: "):
+        reason = reason.removeprefix(prefix)
+    return reason
+
+
+def _tool_failed(
+    spec: ContainerSpec, returncode: int, *, log: Path | None, tail_text: str
+) -> ToolFailedError:
+    tool = spec.image.name.rsplit("/", 1)[-1]
+    verb = spec.args[0] if spec.args else "run"
+    # 125-127 come from the engine itself: the container never ran the tool.
+    hint = {
+        125: "the engine could not start the container (image, mounts or flags)",
+        126: "the container's command could not be executed",
+        127: "the container's command was not found",
+    }.get(returncode)
+    return ToolFailedError(
+        f"{tool} {verb} failed with exit status {returncode}",
+        where=str(log) if log else None,
+        hint=hint,
+        returncode=returncode,
+        log=str(log) if log else None,
+        tail=tail_text,
+    )
+
+
+def _probe_docker(binary: str, runner: Runner) -> Engine | str:
+    """An Engine when the docker daemon answers, else the reason it does not."""
+    done = runner([binary, "version", "--format", "{{json .Server}}"], timeout=PROBE_TIMEOUT)
+    server: object = None
+    if done.ok:
+        try:
+            server = json.loads(done.stdout or "null")
+        except json.JSONDecodeError:
+            server = None
+    if not isinstance(server, dict) or not server.get("Version"):
+        return done.error_line() if not done.ok else "no server version in `docker version`"
+    components = server.get("Components") or [{}]
+    label = str(components[0].get("Name") or "Docker Engine")
+    return Engine(
+        name="docker", binary=binary, version=str(server["Version"]), server=label, runner=runner
+    )
+
+
+def _probe_podman(binary: str, runner: Runner) -> Engine | str:
+    done = runner([binary, "info", "--format", "{{.Version.Version}}"], timeout=PROBE_TIMEOUT)
+    if not done.ok or not done.stdout.strip():
+        return done.error_line()
+    return Engine(
+        name="podman", binary=binary, version=done.stdout.strip(), server="podman", runner=runner
+    )
