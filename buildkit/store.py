@@ -6,11 +6,15 @@ Layout under ``dist/``::
     dist/actions/<action key>.json    action cache: key -> the record of that action's outputs
     dist/<framework>/<arch>.json      the current build record of a framework for an arch
     dist/packages/<name>/<arch>.json  the current build record of a melange package
+    dist/tmp/<pid>-...                scratch space of running builds (never an output)
+    dist/locks/<name>.lock            one inter-process lock per action
 
-An action's key is the SHA-256 of a canonical JSON record of every input. Objects are written
-to a temporary file inside ``dist/sha256`` and renamed into place only once their digest is
-known, so a crash at any moment leaves no partial object; records are written after their
-objects, so no record points at missing bytes. Reading a record verifies the stored bytes.
+An action's key is the SHA-256 of a canonical JSON record of every input. Objects and records
+are written to a scratch file under ``dist/tmp`` and renamed into place (objects only once
+their digest is known), so a crash at any moment leaves no partial file anywhere else; records
+are written after their objects, so no record points at missing bytes. Scratch files left by
+a killed build are removed by the next one (:meth:`Store.clean_scratch`). Build code verifies
+the bytes a record names before trusting it (``buildkit.build.records.verify_blobs``).
 """
 
 from __future__ import annotations
@@ -21,15 +25,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from buildkit.errors import StoreError
-from buildkit.fsutil import atomic_write_bytes, file_lock, fsync_dir
+from buildkit.fsutil import file_lock, fsync_dir
 
 _HEX = frozenset("0123456789abcdef")
+_CHUNK = 1 << 20
 
 
 def canonical_json(value: Any) -> bytes:
@@ -41,6 +46,16 @@ def action_key(inputs: Mapping[str, Any]) -> str:
     """SHA-256 (hex) over the canonical record of an action's inputs."""
     compact = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(compact.encode()).hexdigest()
+
+
+def sha256_digest(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``: how the store and OCI name bytes."""
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def is_sha256(digest: str) -> bool:
+    hex_part = digest.removeprefix("sha256:")
+    return digest.startswith("sha256:") and len(hex_part) == 64 and set(hex_part) <= _HEX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,16 +73,27 @@ class Blob:
         return {"digest": self.digest, "size": self.size}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> Blob:
+    def from_dict(cls, data: object, where: str) -> Blob:
+        if not isinstance(data, Mapping):
+            raise StoreError("malformed blob reference: not an object", where=where)
         digest, size = data.get("digest"), data.get("size")
-        if not isinstance(digest, str) or not _is_sha256(digest) or not isinstance(size, int):
-            raise StoreError("malformed blob reference", where=where)
+        if not isinstance(digest, str) or not is_sha256(digest) or not isinstance(size, int):
+            raise StoreError(
+                "malformed blob reference",
+                where=where,
+                hint="delete the record and build again",
+            )
         return cls(digest=digest, size=size)
 
 
-def _is_sha256(digest: str) -> bool:
-    hex_part = digest.removeprefix("sha256:")
-    return digest.startswith("sha256:") and len(hex_part) == 64 and set(hex_part) <= _HEX
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 class Store:
@@ -76,21 +102,68 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "sha256"
+        self.scratch = root / "tmp"
+
+    # -- scratch space -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def scratch_dir(self, label: str) -> Iterator[Path]:
+        """A fresh folder under ``dist/tmp`` named after this process; removed on exit."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{label}-", dir=self.scratch))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def clean_scratch(self) -> int:
+        """Remove scratch entries of processes that no longer run (a killed build's leftovers)."""
+        removed = 0
+        try:
+            entries = list(self.scratch.iterdir())
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            pid_text = entry.name.split("-", 1)[0]
+            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+            removed += 1
+        return removed
 
     # -- objects -------------------------------------------------------------------------
     def path(self, blob: Blob) -> Path:
         return self.objects / blob.hex
 
     def put_file(self, source: Path, *, move: bool = False) -> Blob:
-        """Copy (or move) ``source`` into the store; returns its blob. Idempotent."""
+        """Copy ``source`` into the store, or move it (``source`` must then be under
+        ``dist/tmp``: a rename is atomic only within one file system). Idempotent."""
         self.objects.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming.", dir=self.objects)
+        if not move:
+            return self._copy_in(source)
+        blob = hash_file(source)
+        target = self.path(blob)
+        if target.exists():
+            source.unlink()
+            return blob
+        os.chmod(source, 0o444)
+        _fsync_file(source)
+        os.replace(source, target)
+        fsync_dir(self.objects)
+        return blob
+
+    def _copy_in(self, source: Path) -> Blob:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{os.getpid()}-incoming-", dir=self.scratch)
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
             size = 0
             with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
-                while block := src.read(1 << 20):
+                while block := src.read(_CHUNK):
                     digest.update(block)
                     dst.write(block)
                     size += len(block)
@@ -104,16 +177,40 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
-        if move:
-            source.unlink()
         return blob
 
     def put_bytes(self, data: bytes) -> Blob:
-        blob = Blob(digest=f"sha256:{hashlib.sha256(data).hexdigest()}", size=len(data))
+        blob = Blob(digest=sha256_digest(data), size=len(data))
         target = self.path(blob)
         if not target.exists():
-            atomic_write_bytes(target, data, mode=0o444)
+            self._write(target, data, mode=0o444)
         return blob
+
+    def _write(self, target: Path, data: bytes, *, mode: int) -> None:
+        """Write via a scratch file of this process, so that a killed build leaves its partial
+        bytes only in dist/tmp (where the next build removes them), never beside the target."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{os.getpid()}-write-", dir=self.scratch)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp_name, mode)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_name, target)
+            fsync_dir(target.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+
+    def has(self, blob: Blob) -> bool:
+        """Present with the right size (cheap; :meth:`verify` also hashes)."""
+        try:
+            return self.path(blob).stat().st_size == blob.size
+        except FileNotFoundError:
+            return False
 
     def verify(self, blob: Blob, *, where: str = "") -> Path:
         """Return the object's path after checking its size and SHA-256."""
@@ -133,11 +230,7 @@ class Store:
                 where=label,
                 hint="the store was modified; run the build again",
             )
-        digest = hashlib.sha256()
-        with target.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        if f"sha256:{digest.hexdigest()}" != blob.digest:
+        if hash_file(target).digest != blob.digest:
             raise StoreError(
                 f"object {blob.digest} does not match its bytes",
                 where=label,
@@ -145,14 +238,20 @@ class Store:
             )
         return target
 
-    def copy_out(self, blob: Blob, dest: Path) -> None:
-        """Copy a verified object to ``dest`` atomically."""
-        source = self.verify(blob)
+    def discard(self, blob: Blob) -> None:
+        """Remove a (damaged) object so that the next build writes it again."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path(blob).unlink()
+
+    def copy_out(self, blob: Blob, dest: Path, *, verify: bool = True) -> None:
+        """Copy an object to ``dest`` atomically (after verifying it, unless told not to)."""
+        source = self.verify(blob) if verify else self.path(blob)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
         os.close(fd)
         try:
             shutil.copyfile(source, tmp)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -164,7 +263,8 @@ class Store:
         return self.root.joinpath(*parts)
 
     def write_record(self, path: Path, record: Mapping[str, Any]) -> None:
-        atomic_write_bytes(path, canonical_json(record))
+        """Replace the record at ``path`` (inside the store) atomically."""
+        self._write(path, canonical_json(record), mode=0o644)
 
     def read_record(self, path: Path) -> dict[str, Any] | None:
         """The JSON record at ``path``, or None when there is none. Malformed: StoreError."""
@@ -174,14 +274,19 @@ class Store:
             return None
         try:
             data = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            line = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise StoreError(
-                f"malformed record: {exc.msg} at line {exc.lineno}",
+                f"malformed record: {getattr(exc, 'msg', exc)}{line}",
                 where=str(path),
                 hint="delete it and build again",
             ) from None
         if not isinstance(data, dict):
-            raise StoreError("malformed record: not a JSON object", where=str(path))
+            raise StoreError(
+                "malformed record: not a JSON object",
+                where=str(path),
+                hint="delete it and build again",
+            )
         return data
 
     def action_path(self, key: str) -> Path:
@@ -190,3 +295,22 @@ class Store:
     def lock(self, name: str) -> Any:
         """An inter-process lock for one action (two builds of the same tree both succeed)."""
         return file_lock(self.root / "locks" / f"{name}.lock")
+
+
+def hash_file(path: Path) -> Blob:
+    """The blob a file would become in the store (digest and size), streamed."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+            size += len(block)
+    return Blob(digest=f"sha256:{digest.hexdigest()}", size=size)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,17 +1,57 @@
-"""`buildkit verify` (placeholder until implemented)."""
+"""`buildkit verify [--arch A]... [FRAMEWORK...]` (`nox -s verify`): rebuild and compare.
+
+Rebuilds the local packages and images into a temporary store (no cache) and compares .apk,
+tarball, manifest and config digests and SBOMs with the build records in ``dist/``. Exits 1
+listing every difference.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from buildkit.errors import BuildkitError
-
 
 def register(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser("verify", help="(not implemented yet)")
-    parser.set_defaults(func=_run)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "verify",
+        help="rebuild into a temporary store and compare digests with the build records",
+        description="Rebuild the local packages and each framework image without the cache "
+        "and compare the results with the records in dist/: exit 1 listing any difference.",
+    )
+    parser.add_argument("frameworks", nargs="*", metavar="FRAMEWORK", help="framework names")
+    parser.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        metavar="ARCH",
+        help="verify this arch (repeatable); default: buildkit.toml's archs",
+    )
+    parser.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise BuildkitError("'verify' is not implemented yet")
+def run(args: argparse.Namespace) -> int:
+    from buildkit import ui
+    from buildkit.apk.arch import normalize_arch
+    from buildkit.build.progress import RichReporter
+    from buildkit.build.verify import verify_project
+    from buildkit.config import load_project
+
+    project = load_project(args.project)
+    with RichReporter(ui.err) as reporter:
+        result = verify_project(
+            project,
+            frameworks=tuple(args.frameworks),
+            archs=tuple(dict.fromkeys(normalize_arch(a) for a in args.arch)),
+            reporter=reporter,
+        )
+    for line in result.differences:
+        ui.out.print(line, markup=False)
+    if result.differences:
+        ui.out.print(
+            f"verify: {len(result.differences)} difference(s) in {len(result.checked)} "
+            "rebuilt action(s)",
+            markup=False,
+        )
+        return 1
+    ui.out.print(f"verify: {len(result.checked)} action(s) rebuilt identically", markup=False)
+    return 0

@@ -1,0 +1,307 @@
+"""melange package configs (``packages/<name>.yaml``): what they build and in which order.
+
+Only the fields buildkit needs are read: ``package.name/version/epoch``, the names a package
+provides (its subpackages and ``dependencies.provides``), what it needs (``dependencies.runtime``
+and ``environment.contents.packages``), the environment's repositories and keyring, and
+``package.target-architecture``. melange itself validates the rest when it builds.
+
+Local packages that depend on each other are built dependencies first
+(:func:`build_order`); the build step itself lives in :mod:`buildkit.build.packages`, and
+:func:`build_local_packages` is the entry point ``lock`` calls before resolving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from buildkit.apk.arch import normalize_arch
+from buildkit.errors import AtomError, BuildkitError, ConfigError
+
+if TYPE_CHECKING:
+    from buildkit.build.context import Reporter, Tools
+    from buildkit.build.records import PackageRecord
+    from buildkit.config import ProjectConfig
+
+_ALL_ARCHS = frozenset({"all"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageConfig:
+    """One melange config, as far as ordering and caching need it."""
+
+    name: str
+    version: str  # package.version, without the epoch
+    epoch: int
+    path: Path
+    provides: tuple[str, ...] = ()  # subpackage names and dependencies.provides names
+    runtime: tuple[str, ...] = ()  # names from dependencies.runtime
+    environment: tuple[str, ...] = ()  # names from environment.contents.packages
+    repositories: tuple[str, ...] = ()  # environment.contents.repositories, as written
+    keyring: tuple[str, ...] = ()  # environment.contents.keyring, as written
+    target_archs: tuple[str, ...] = ()  # apk archs; () = every arch
+    subpackages: tuple[str, ...] = ()
+
+    @property
+    def full_version(self) -> str:
+        return f"{self.version}-r{self.epoch}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{self.full_version}.apk"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every package name this one needs to build or to run."""
+        return tuple(dict.fromkeys((*self.environment, *self.runtime)))
+
+    def builds_for(self, arch: str) -> bool:
+        return not self.target_archs or arch in self.target_archs
+
+
+def atom_name(atom: str) -> str:
+    """The package name of a dependency atom: ``foo>=1.2`` -> ``foo``, ``!bar`` -> ``bar``.
+
+    An atom apk cannot parse (melange substitutes ``${{...}}`` variables before using them)
+    is kept as written: it cannot name a local package either way.
+    """
+    from buildkit.apk.atom import parse_atom
+
+    try:
+        return parse_atom(atom.strip()).name
+    except AtomError:
+        return atom.strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing: bytes in, values out
+
+
+def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -> PackageConfig:
+    """Read the fields buildkit needs from a melange config's bytes."""
+    import yaml
+
+    label = where or str(path)
+    try:
+        document = yaml.load(data, Loader=yaml.CSafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise ConfigError(f"invalid YAML: {problem}", where=f"{label}{line}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", where=label) from None
+    if not isinstance(document, dict):
+        raise ConfigError("a melange config must be a mapping", where=label)
+    package = _mapping(document, "package", label)
+    name = _string(package, "package.name", label)
+    version = _string(package, "package.version", label)
+    epoch = package.get("epoch", 0)
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ConfigError("package.epoch must be a non-negative integer", where=label)
+    dependencies = _mapping(package, "dependencies", label, optional=True)
+    contents = _mapping(
+        _mapping(document, "environment", label, optional=True), "contents", label, optional=True
+    )
+    subpackages = tuple(
+        _string(sub, f"subpackages[{n}].name", label)
+        for n, sub in enumerate(_list(document, "subpackages", label))
+        if isinstance(sub, dict)
+    )
+    provides = [atom_name(p) for p in _strings(dependencies, "provides", label)]
+    return PackageConfig(
+        name=name,
+        version=version,
+        epoch=epoch,
+        path=path,
+        provides=tuple(dict.fromkeys((*subpackages, *provides))),
+        runtime=tuple(atom_name(a) for a in _strings(dependencies, "runtime", label)),
+        environment=tuple(atom_name(a) for a in _strings(contents, "packages", label)),
+        repositories=_strings(contents, "repositories", label),
+        keyring=_strings(contents, "keyring", label),
+        target_archs=_target_archs(package, label),
+        subpackages=subpackages,
+    )
+
+
+def _mapping(
+    parent: Mapping[str, Any], key: str, where: str, *, optional: bool = False
+) -> Mapping[str, Any]:
+    value = parent.get(key)
+    if value is None and optional:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a mapping", where=where)
+    return value
+
+
+def _string(parent: Mapping[str, Any], dotted: str, where: str) -> str:
+    value = parent.get(dotted.rsplit(".", 1)[-1])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # `version: 1.0` is a float to YAML, a string to melange
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{dotted} must be a non-empty string", where=where)
+    return value.strip()
+
+
+def _list(parent: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = parent.get(key) or []
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list", where=where)
+    return value
+
+
+def _strings(parent: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    values = _list(parent, key, where)
+    if not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{key} must be a list of strings", where=where)
+    return tuple(values)
+
+
+def _target_archs(package: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    raw = package.get("target-architecture") or []
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError("package.target-architecture must be a list of archs", where=where)
+    if not values or set(values) & _ALL_ARCHS:
+        return ()
+    try:
+        return tuple(dict.fromkeys(normalize_arch(v) for v in values))
+    except BuildkitError as exc:
+        raise ConfigError(exc.message, where=where, hint=exc.hint) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery and ordering
+
+
+def package_config_paths(folder: Path) -> list[Path]:
+    """``packages/*.yaml`` (and ``*.yml``), sorted by name."""
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+def load_package_configs(folder: Path) -> tuple[PackageConfig, ...]:
+    """Every melange config in ``folder``; two configs building the same name are an error."""
+    configs: dict[str, PackageConfig] = {}
+    for path in package_config_paths(folder):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
+        config = parse_package_config(data, path=path)
+        if config.name in configs:
+            raise ConfigError(
+                f"package {config.name} is built by two configs",
+                where=f"{configs[config.name].path}, {path}",
+            )
+        configs[config.name] = config
+    return tuple(configs.values())
+
+
+def providers(configs: Iterable[PackageConfig]) -> dict[str, PackageConfig]:
+    """Name (package, subpackage or provided name) -> the config that builds it."""
+    found: dict[str, PackageConfig] = {}
+    for config in configs:
+        for name in (config.name, *config.provides):
+            found.setdefault(name, config)
+    return found
+
+
+def local_dependencies(
+    config: PackageConfig, by_name: Mapping[str, PackageConfig]
+) -> tuple[PackageConfig, ...]:
+    """The local configs ``config`` needs (itself excluded), in the order it names them."""
+    found = {
+        by_name[name].name: by_name[name]
+        for name in config.needs
+        if name in by_name and by_name[name].name != config.name
+    }
+    return tuple(found.values())
+
+
+def build_order(
+    configs: Sequence[PackageConfig], names: Collection[str] | None = None
+) -> tuple[PackageConfig, ...]:
+    """The configs to build, dependencies first (ties by name, so the order is stable).
+
+    ``names`` selects packages (and, transitively, the local packages they need); None = all.
+    A dependency cycle among local packages is a ConfigError naming it.
+    """
+    by_name = providers(configs)
+    selected = _closure(configs, by_name, names)
+    deps = {c.name: {d.name for d in local_dependencies(c, by_name)} for c in selected}
+    order: list[PackageConfig] = []
+    done: set[str] = set()
+    pending = {c.name: c for c in selected}
+    while pending:
+        ready = sorted(name for name in pending if deps[name] <= done)
+        if not ready:
+            cycle = " -> ".join(_cycle(deps, set(pending), sorted(pending)[0]))
+            raise ConfigError(
+                f"local packages depend on each other in a cycle: {cycle}",
+                where=str(pending[sorted(pending)[0]].path),
+                hint="break the cycle in dependencies.runtime or environment.contents.packages",
+            )
+        for name in ready:
+            order.append(pending.pop(name))
+            done.add(name)
+    return tuple(order)
+
+
+def _closure(
+    configs: Sequence[PackageConfig],
+    by_name: Mapping[str, PackageConfig],
+    names: Collection[str] | None,
+) -> list[PackageConfig]:
+    if names is None:
+        return list(configs)
+    unknown = sorted(n for n in names if n not in by_name)
+    if unknown:
+        raise ConfigError(
+            f"no package config builds {unknown[0]!r}",
+            hint=f"known: {', '.join(sorted(c.name for c in configs)) or 'none'}",
+        )
+    selected: dict[str, PackageConfig] = {}
+    stack = [by_name[n] for n in names]
+    while stack:
+        config = stack.pop()
+        if config.name not in selected:
+            selected[config.name] = config
+            stack.extend(local_dependencies(config, by_name))
+    return list(selected.values())
+
+
+def _cycle(deps: Mapping[str, set[str]], pending: set[str], start: str) -> list[str]:
+    """Walk unbuilt dependencies from ``start`` until a name repeats: that loop is a cycle
+    (every pending package has a pending dependency, so the walk never stops early)."""
+    path = [start]
+    while True:
+        nxt = sorted(deps[path[-1]] & pending)[0]
+        if nxt in path:
+            return [*path[path.index(nxt) :], nxt]
+        path.append(nxt)
+
+
+# --------------------------------------------------------------------------------------------
+# The entry point for `lock`
+
+
+def build_local_packages(
+    project: ProjectConfig,
+    archs: Sequence[str],
+    names: Collection[str] | None = None,
+    *,
+    reporter: Reporter | None = None,
+    tools: Callable[[], Tools] | None = None,
+) -> list[PackageRecord]:
+    """Build (or take from the action cache) the project's local packages for ``archs`` into
+    ``packages/<arch>/`` with a signed APKINDEX; ``names`` limits it to those packages and the
+    local packages they need. ``lock`` calls this first: local packages must exist to be
+    locked. Returns one record per package and arch."""
+    from buildkit.build.context import BuildContext
+    from buildkit.build.packages import build_packages
+
+    with BuildContext(project, reporter=reporter, tools=tools) as context:
+        return build_packages(context, archs, names)
