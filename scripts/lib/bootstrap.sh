@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# The bootstrap repository, the project signing key and the env file (sourced by scripts/setup).
+
+ENV_FILE=$BUILDKIT_CACHE/env
+
+setup_bootstrap_repo() {
+  # The generator checks its own stamp (inputs digest) and prints one line either way.
+  "$VENV/bin/python" "$ROOT/scripts/bootstrap_repo.py" --cache "$BUILDKIT_CACHE" \
+    --busybox "x86_64=$(busybox_dir amd64)/bin/busybox" \
+    --busybox "aarch64=$(busybox_dir arm64)/bin/busybox" ||
+    die "generating the bootstrap repository failed (see above)"
+}
+
+setup_project_key() {
+  local key=$ROOT/keys/buildkit.rsa
+  if [ -f "$key" ]; then
+    step keys "ok (keys/buildkit.rsa)"
+    return
+  fi
+  (cd "$ROOT" && "$VENV/bin/buildkit" keygen >/dev/null) ||
+    die "buildkit keygen failed: cannot create keys/buildkit.rsa"
+  [ -f "$key" ] || die "buildkit keygen did not create $key"
+  step keys "generated keys/buildkit.rsa (git-ignored, never commit it)"
+}
+
+env_file() {
+  cat <<EOF
+# Written by scripts/setup; sourced by scripts/demo and scripts/test. No secrets here.
+export BUILDKIT_CACHE=$BUILDKIT_CACHE
+export DOCKER_HOST=unix://$PODMAN_SOCK
+export BUILDKIT_APKO_IMAGE=$APKO_IMAGE
+export BUILDKIT_MELANGE_IMAGE=$MELANGE_IMAGE
+export BUILDKIT_BOOTSTRAP_URL=$BOOTSTRAP_URL
+export BUILDKIT_BOOTSTRAP_KEY_URL=$BOOTSTRAP_URL/$BOOTSTRAP_KEY_NAME
+export BUILDKIT_BUSYBOX_AMD64=$(busybox_dir amd64)/bin/busybox
+export BUILDKIT_BUSYBOX_ARM64=$(busybox_dir arm64)/bin/busybox
+export PATH=$VENV/bin:\$PATH
+EOF
+}
+
+setup_env_file() {
+  if env_file | write_if_changed "$ENV_FILE"; then
+    step env "wrote $ENV_FILE"
+  else
+    step env "ok ($ENV_FILE)"
+  fi
+}
