@@ -1,17 +1,109 @@
-"""`buildkit lock` (placeholder until implemented)."""
+"""`buildkit lock [NAME...]`: resolve frameworks into apko lockfiles (`nox -s lock`)."""
 
 from __future__ import annotations
 
 import argparse
+import gc
+from collections.abc import Sequence
 from typing import Any
 
-from buildkit.errors import BuildkitError
+from rich.table import Table
+
+from buildkit import ui
+from buildkit.config import load_project
+from buildkit.lock import LockOptions, LockResult, lock_project, raise_if_stale
 
 
 def register(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser("lock", help="(not implemented yet)")
-    parser.set_defaults(func=_run)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "lock",
+        help="resolve frameworks into lockfiles/<framework>.lock.json",
+        description="Resolve each framework's packages for each of its archs and write "
+        "apko-compatible lockfiles (every frameworks/*.yaml, or the NAMEs given). Versions "
+        "agree across archs unless --allow-arch-skew. Nothing is written if any framework "
+        "fails. Put NAMEs before --update.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="framework names")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a lockfile is missing or no longer matches its config "
+        "and repositories (locked versions are kept where still valid)",
+    )
+    parser.add_argument(
+        "--update",
+        nargs="+",
+        default=[],
+        metavar="PKG",
+        help="move only these packages to their newest versions; keep every other pin",
+    )
+    parser.add_argument(
+        "--allow-arch-skew",
+        action="store_true",
+        help="resolve each arch on its own (versions may differ between archs, as apko lock)",
+    )
+    parser.add_argument(
+        "--allow-untrusted",
+        action="store_true",
+        help="accept unsigned indexes and packages, and unknown keys",
+    )
+    parser.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise BuildkitError("'lock' is not implemented yet")
+def run(args: argparse.Namespace) -> int:
+    project = load_project(args.project)
+    options = LockOptions(
+        names=tuple(args.names),
+        check=args.check,
+        update=tuple(args.update),
+        allow_arch_skew=args.allow_arch_skew,
+        allow_untrusted=args.allow_untrusted,
+    )
+    results = lock_project(project, options)
+    # The indexes stay referenced (the resolver caches them) until the process exits; keep
+    # the collector from walking those millions of objects again at shutdown (seconds).
+    gc.freeze()
+    changed = [r for r in results if r.changed]
+    if args.check:
+        for result in changed:
+            _print_differences(result)
+        raise_if_stale(results)
+        ui.out.print(f"{len(results)} lockfile(s) up to date")
+        return 0
+    if changed:
+        _print_changes(changed)
+    for result in results:
+        state = "written" if result.changed else "unchanged"
+        ui.out.print(f"{_relative(result, project.root)}: {state}")
+    return 0
+
+
+def _relative(result: LockResult, root: Any) -> str:
+    try:
+        return str(result.path.relative_to(root))
+    except ValueError:
+        return str(result.path)
+
+
+def _print_differences(result: LockResult) -> None:
+    ui.out.print(f"{result.path.name}: stale", markup=False)
+    for note in result.differences:
+        ui.out.print(f"  {note}", markup=False)
+    if result.old is not None and result.changes:
+        _print_changes([result])
+
+
+def _print_changes(results: Sequence[LockResult]) -> None:
+    table = Table(title="lockfile changes", title_justify="left")
+    for column in ("framework", "package", "arch", "change"):
+        table.add_column(column)
+    for result in results:
+        for change in result.changes:
+            table.add_row(
+                result.framework.name,
+                change.package,
+                change.arch,
+                f"{change.old or '-'} -> {change.new or '-'} ({change.kind})",
+            )
+    if table.row_count:
+        ui.out.print(table)

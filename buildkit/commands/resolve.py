@@ -1,17 +1,66 @@
-"""`buildkit resolve` (placeholder until implemented)."""
+"""`buildkit resolve CONFIG [--arch ARCH]`: print a framework's resolution, one name=version a line.
+
+Packages are printed in install order (dependencies first). Nothing is written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import gc
+from pathlib import Path
 from typing import Any
 
-from buildkit.errors import BuildkitError
+from buildkit import ui
+from buildkit.apk.arch import normalize_arch
+from buildkit.apk.keys import Keyring
+from buildkit.config import load_project
+from buildkit.framework import load_framework
+from buildkit.lock import load_keyring, paused_gc, repo_sources
+from buildkit.repo import RepoClient
+from buildkit.resolve import resolve
 
 
 def register(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser("resolve", help="(not implemented yet)")
-    parser.set_defaults(func=_run)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "resolve",
+        help="print the packages a framework resolves to (name=version, install order)",
+        description="Resolve an apko config's packages for one arch against its repositories "
+        "and print name=version lines, dependencies first. Paths in the config are relative "
+        "to the project root.",
+    )
+    parser.add_argument("config", type=Path, metavar="CONFIG", help="an apko config (YAML)")
+    parser.add_argument(
+        "--arch", metavar="ARCH", help="apk or OCI arch (default: the config's first arch)"
+    )
+    parser.add_argument(
+        "--allow-untrusted",
+        action="store_true",
+        help="accept unsigned indexes and unknown keys",
+    )
+    parser.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise BuildkitError("'resolve' is not implemented yet")
+def run(args: argparse.Namespace) -> int:
+    project = load_project(args.project)
+    config = args.config
+    if config.is_absolute():
+        config = config.relative_to(project.root) if config.is_relative_to(project.root) else config
+    framework = load_framework(str(config), base_dir=project.root, default_archs=project.archs)
+    arch = normalize_arch(args.arch) if args.arch else framework.archs[0]
+    client = RepoClient(
+        base_dir=project.root, cache_dir=project.cache_dir, allow_untrusted=args.allow_untrusted
+    )
+    pems, _entries = load_keyring(framework, client)
+    keyring = Keyring.from_pems(pems)
+    with paused_gc():
+        sources = repo_sources(framework.resolution_repositories, client, arch, keyring)
+        chosen = resolve(
+            framework.contents.packages,
+            sources,
+            arch=arch,
+            context=f"{framework.config_name} ({arch})",
+        )
+    gc.freeze()  # the process ends next: spare the collector a walk over the index at exit
+    for item in chosen:
+        ui.out.print(f"{item.record.name}={item.record.version}", markup=False)
+    return 0
