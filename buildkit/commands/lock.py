@@ -47,6 +47,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="accept unsigned indexes and packages, and unknown keys",
     )
+    parser.add_argument(
+        "--skip-packages",
+        action="store_true",
+        help="do not build the local packages (packages/*.yaml) first; lock packages/<arch>/ "
+        "as it is",
+    )
     parser.set_defaults(func=run)
 
 
@@ -59,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
         allow_arch_skew=args.allow_arch_skew,
         allow_untrusted=args.allow_untrusted,
     )
+    if not args.skip_packages and any(project.packages_dir.glob("*.yaml")):
+        # Local packages are locked like any other: they must exist (built, signed, indexed)
+        # before resolution. The action cache makes this a no-op when nothing changed.
+        from buildkit.melange import build_local_packages
+
+        build_local_packages(project, project.archs)
     results = lock_project(project, options)
     # The indexes stay referenced (the resolver caches them) until the process exits; keep
     # the collector from walking those millions of objects again at shutdown (seconds).
