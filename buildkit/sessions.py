@@ -8,6 +8,7 @@ would download today.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import nox
@@ -80,12 +81,13 @@ def doctor(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (-- -m 'not e2e' etc. to narrow it; default: everything)."""
     args = session.posargs or ["-m", "", "-p", "no:cacheprovider"]
-    session.run("python", "-m", "pytest", *args)
+    session.run(sys.executable, "-m", "pytest", *args)
 
 
 @nox.session(name="lint", venv_backend="none")
 def lint(session: nox.Session) -> None:
     """ruff (lint + format check) and mypy --strict."""
-    session.run("python", "-m", "ruff", "check", "buildkit", "tests", "benchmarks", "noxfile.py")
-    session.run("python", "-m", "ruff", "format", "--check", "buildkit", "tests", "benchmarks")
-    session.run("python", "-m", "mypy", "--strict", "buildkit")
+    paths = ("buildkit", "tests", "benchmarks", "scripts", "noxfile.py")
+    session.run(sys.executable, "-m", "ruff", "check", *paths)
+    session.run(sys.executable, "-m", "ruff", "format", "--check", *paths)
+    session.run(sys.executable, "-m", "mypy", "--strict", "buildkit")
