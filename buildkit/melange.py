@@ -288,6 +288,26 @@ def _cycle(deps: Mapping[str, set[str]], pending: set[str], start: str) -> list[
 # The entry point for `lock`
 
 
+def packages_for_frameworks(project: ProjectConfig, frameworks: Sequence[str]) -> tuple[str, ...]:
+    """The local packages (built from packages/*.yaml) that the selected frameworks request.
+
+    Only these are built before lock and build, so that frameworks which are not selected (for
+    example ones whose package sources need the internet) cost nothing. ``frameworks`` empty
+    means buildkit.toml's [project].frameworks, else every framework.
+    """
+    from buildkit.apk.atom import parse_atom
+    from buildkit.lock import framework_paths, load_project_framework
+
+    by_name = providers(load_package_configs(project.packages_dir))
+    wanted: set[str] = set()
+    for path in framework_paths(project, frameworks or project.frameworks):
+        for text in load_project_framework(project, path).contents.packages:
+            name = parse_atom(text).name
+            if name in by_name:
+                wanted.add(name)
+    return tuple(sorted(wanted))
+
+
 def build_local_packages(
     project: ProjectConfig,
     archs: Sequence[str],

@@ -72,6 +72,7 @@ def build_project(
     """Build the selected frameworks for the selected archs; returns every record."""
     from buildkit.build.images import plan_images
     from buildkit.build.packages import build_packages
+    from buildkit.melange import packages_for_frameworks
 
     archs = options.archs or project.archs
     jobs = options.jobs or default_jobs()
@@ -79,7 +80,11 @@ def build_project(
         actions = plan_images(context, options.frameworks, archs)  # refuses stale locks first
         # Local packages only for archs some image needs (`--arch ppc64le` builds nothing).
         needed = tuple(arch for arch in archs if any(a.arch == arch for a in actions))
-        packages = build_packages(context, needed) if options.packages else []
+        packages = (
+            build_packages(context, needed, packages_for_frameworks(project, options.frameworks))
+            if options.packages
+            else []
+        )
         check_local_packages(actions, packages)
         images = run_images(context, actions)
         return BuildResult(

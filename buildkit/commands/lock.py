@@ -58,8 +58,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     project = load_project(args.project)
+    # Like build and publish: the names given, else buildkit.toml's [project].frameworks, else
+    # every frameworks/*.yaml.
+    names = tuple(args.names) or project.frameworks
     options = LockOptions(
-        names=tuple(args.names),
+        names=names,
         check=args.check,
         update=tuple(args.update),
         allow_arch_skew=args.allow_arch_skew,
@@ -68,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_packages and any(project.packages_dir.glob("*.yaml")):
         # Local packages are locked like any other: they must exist (built, signed, indexed)
         # before resolution. The action cache makes this a no-op when nothing changed.
-        from buildkit.melange import build_local_packages
+        from buildkit.melange import build_local_packages, packages_for_frameworks
 
-        build_local_packages(project, project.archs)
+        local = packages_for_frameworks(project, names)
+        if local:
+            build_local_packages(project, project.archs, local)
     results = lock_project(project, options)
     # The indexes stay referenced (the resolver caches them) until the process exits; keep
     # the collector from walking those millions of objects again at shutdown (seconds).

@@ -26,9 +26,7 @@ import pytest
 import yaml
 
 from buildkit import cli
-from buildkit.build.context import BuildContext
-from buildkit.build.packages import build_packages
-from buildkit.config import default_cache_dir, load_project
+from buildkit.config import default_cache_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -87,9 +85,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             patch.delenv(name, raising=False)
         patch.setenv("BUILDKIT_REPOSITORY", repository)
         assert cli.run(["-C", str(root), "keygen"]) == 0
-        project = load_project(root)
-        with BuildContext(project) as context:  # the local packages lock resolves against
-            build_packages(context, project.archs)
         assert cli.run(["-C", str(root), "lock"]) == 0
         assert cli.run(["-C", str(root), "build"]) == 0
         yield root
