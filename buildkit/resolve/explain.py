@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from buildkit.resolve.provider import ApkProvider
 from buildkit.resolve.terms import Choice, Forbid, Need, Requirement, answers, describe
+from buildkit.resolve.universe import Pkg
 
 if TYPE_CHECKING:
     from resolvelib.structs import RequirementInformation
@@ -21,8 +22,13 @@ def explain(
     """(message, hint) for the most specific problem among ``causes``."""
     for info in causes:  # a name nothing answers to is the root cause wherever it appears
         req = info.requirement
-        if isinstance(req, Need) and not provider.universe.providers.get(req.atom.name):
+        if isinstance(req, Need) and not provider.universe.answering(req.atom.name):
             return _nothing_provides(req, info.parent, provider)
+    for info in causes:  # so is a need only packages with broken metadata would fill
+        req = info.requirement
+        broken = _uninstallable(req, provider) if isinstance(req, Need) else []
+        if broken:
+            return _not_installable(broken, info.parent, provider)
     groups: dict[str, list[RequirementInformation[Requirement, Choice]]] = {}
     for info in causes:
         groups.setdefault(info.requirement.ident, []).append(info)
@@ -60,7 +66,8 @@ def _nothing_provides(
 ) -> tuple[str, str | None]:
     name = req.atom.name
     message = f"nothing provides {req.atom} ({_required_by(parent)})"
-    close = difflib.get_close_matches(name, _similar_pool(name, provider), n=3)
+    close = difflib.get_close_matches(name, _similar_pool(name, provider), n=6)
+    close = [match for match in close if provider.universe.answering(match)][:3]
     return message, (f"did you mean: {', '.join(close)}" if close else "check the repositories")
 
 
@@ -80,7 +87,7 @@ def _unavailable(req: Need, parent: Choice | None, provider: ApkProvider) -> tup
     """One requirement that no package satisfies, although packages answer to its name."""
     name = req.atom.name
     answering = [c.pkg for c in provider.ordered(name) if c.pkg is not None]
-    everything = provider.universe.providers.get(name, [])
+    everything = provider.universe.answering(name)
     if not answering:
         newest = sorted(everything, key=lambda p: provider.universe.version_key(p.record.version))
         versions = list(dict.fromkeys(p.record.version for p in reversed(newest)))
@@ -92,12 +99,34 @@ def _unavailable(req: Need, parent: Choice | None, provider: ApkProvider) -> tup
     if not untagged:
         tagged = answering[0]
         return (
-            f"{name} is only in repository {tagged.source.name} tagged @{tagged.source.tag}"
-            f" ({_required_by(parent)})",
-            f"request it as {name}@{tagged.source.tag}",
+            f"{name} is only in repository {provider.universe.source_of(tagged).name}"
+            f" tagged @{tagged.tag} ({_required_by(parent)})",
+            f"request it as {name}@{tagged.tag}",
         )
     available = _first([describe(pkg) for pkg in untagged])
     return f"nothing provides {req.atom} ({_required_by(parent)}); available: {available}", None
+
+
+def _uninstallable(req: Need, provider: ApkProvider) -> list[Pkg]:
+    """The packages that would fill ``req`` when none that fills it can be installed."""
+    fitting = [
+        pkg
+        for pkg in provider.universe.answering(req.atom.name)
+        if provider.eligible(pkg, req.tags) and answers(pkg, req.atom)
+    ]
+    return [] if any(pkg.installable for pkg in fitting) else fitting
+
+
+def _not_installable(
+    broken: list[Pkg], parent: Choice | None, provider: ApkProvider
+) -> tuple[str, str | None]:
+    key = provider.universe.version_key
+    pkg = max(broken, key=lambda p: (key(p.record.version), p.name))
+    return (
+        f"cannot install {describe(pkg)} from {provider.universe.source_of(pkg).name}"
+        f" ({_required_by(parent)}): {pkg.problem}",
+        "fix the package metadata and rebuild the index, or pick another package",
+    )
 
 
 def _first(items: list[str]) -> str:

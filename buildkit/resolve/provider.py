@@ -23,7 +23,6 @@ from buildkit.resolve.terms import (
     Virtual,
     answers,
     describe,
-    index_atom,
 )
 from buildkit.resolve.universe import Pkg, Universe
 
@@ -52,6 +51,7 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
         self._deps: dict[Pkg, tuple[list[Requirement], list[Virtual]]] = {}
         self._virtual: dict[tuple[Atom, frozenset[str]], bool] = {}
         self._edges: dict[Choice, tuple[Requirement, ...]] = {}
+        self._counts: dict[tuple[Atom, frozenset[str]], int] = {}
         # resolvelib re-checks every pin against every requirement each round (O(n^2));
         # answers are memoised by identity, holding the requirement so its id stays unique.
         self._satisfied: dict[tuple[int, int], tuple[bool, Requirement]] = {}
@@ -65,18 +65,18 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
 
     def eligible(self, pkg: Pkg, tags: frozenset[str]) -> bool:
         """Allowed, and from an untagged repository or one whose tag was asked for."""
-        tag = pkg.source.tag
+        tag = pkg.tag
         return self.allowed(pkg) and (tag is None or tag in tags)
 
     def ordered(self, ident: str, prefer: frozenset[str] = frozenset()) -> list[Choice]:
-        """Every allowed package answering to ``ident``, best first."""
+        """Every allowed, installable package answering to ``ident``, best first."""
         key = (ident, prefer)
         found = self._ordered.get(key)
         if found is None:
             seen: set[int] = set()
             pkgs = []
-            for pkg in self.universe.providers.get(ident, ()):
-                if id(pkg) not in seen and self.allowed(pkg):
+            for pkg in self.universe.answering(ident):
+                if id(pkg) not in seen and self.allowed(pkg) and pkg.installable:
                     seen.add(id(pkg))
                     pkgs.append(pkg)
             pkgs.sort(key=functools.cmp_to_key(self._comparator(ident, prefer)))
@@ -101,7 +101,7 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
         def compare(a: Pkg, b: Pkg) -> int:
             steps: tuple[tuple[object, object], ...] = (
                 (self._preferred(b), self._preferred(a)),
-                (b.source.tag in prefer, a.source.tag in prefer),
+                (b.tag in prefer, a.tag in prefer),
                 (provided_key(b), provided_key(a)),
                 (key(b.record.version), key(a.record.version)) if a.name == b.name else (0, 0),
                 (b.priority, a.priority),
@@ -158,6 +158,26 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
             if c.pkg is not None and self.eligible(c.pkg, tags) and answers(c.pkg, atom)
         ]
 
+    @staticmethod
+    def inherited_tags(pkg: Pkg) -> frozenset[str]:
+        """Tags a package's dependencies may draw from: its repository's (apk pinning)."""
+        return frozenset({pkg.tag}) if pkg.tag else frozenset()
+
+    def candidate_count(self, atom: Atom, tags: frozenset[str]) -> int:
+        """How many eligible packages could fill ``atom`` (apko orders by it; see order.py)."""
+        key = (atom, tags)
+        found = self._counts.get(key)
+        if found is None:
+            # The identifier's list (allowed, installable), which resolution already built.
+            found = self._counts[key] = sum(
+                1
+                for c in self.ordered(self.universe.ident_for(atom.name))
+                if c.pkg is not None
+                and (c.pkg.tag is None or c.pkg.tag in tags)
+                and answers(c.pkg, atom)
+            )
+        return found
+
     def dependencies_of(self, pkg: Pkg) -> tuple[list[Requirement], list[Virtual]]:
         """A package's requirements (depends, conflicts, claims on its contested provides)."""
         found = self._deps.get(pkg)
@@ -167,11 +187,10 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
 
     def _compute_dependencies(self, pkg: Pkg) -> tuple[list[Requirement], list[Virtual]]:
         universe = self.universe
-        inherited = frozenset({pkg.source.tag}) if pkg.source.tag else frozenset()
+        inherited = self.inherited_tags(pkg)
         requirements: list[Requirement] = []
         virtuals: list[Virtual] = []
-        for text in pkg.record.depends:
-            atom = index_atom(text, pkg, "dependency")
+        for atom in pkg.depends():
             if answers(pkg, atom):
                 # apk: a package satisfies its own needs and is exempt from its own conflicts
                 continue
@@ -185,8 +204,7 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
             else:
                 requirements.append(term)
         # apk: a versioned provide locks its name; two packages providing it cannot coexist.
-        for provide in pkg.record.provides:
-            name, _, version = provide.partition("=")
+        for name, version in pkg.provides().items():
             if version and name != pkg.name and universe.contested(name):
                 reason = f"{describe(pkg)} provides {name}"
                 requirements.append(Exactly(name, frozenset({pkg}), reason))
@@ -235,7 +253,7 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
                 if choice in bad or (pinned is not None and pkg not in pinned):
                     continue
                 # Tags are a union over requirers (apk inherits pinning), not a filter each.
-                if pinned is None and pkg.source.tag is not None and pkg.source.tag not in tags:
+                if pinned is None and pkg.tag is not None and pkg.tag not in tags:
                     continue
                 if all(self.is_satisfied_by(r, choice) for r in reqs):
                     yield choice

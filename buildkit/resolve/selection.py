@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from buildkit.apk.atom import Atom
+from buildkit.apk.atom import Atom, parse_atom
 from buildkit.errors import ResolveError
 from buildkit.resolve.order import install_order
 from buildkit.resolve.provider import ApkProvider
-from buildkit.resolve.terms import Virtual, answers, describe, index_atom
+from buildkit.resolve.terms import Virtual, answers, describe
 from buildkit.resolve.universe import Pkg
 
 
@@ -38,8 +38,7 @@ def check(provider: ApkProvider, selection: Mapping[str, Pkg], context: str) -> 
     """
     offer = Offer(selection.values())
     for pkg in sorted(selection.values(), key=lambda p: p.name):
-        for text in pkg.record.depends:
-            atom = index_atom(text, pkg, "dependency")
+        for atom in pkg.depends():
             others = [p for p in offer.answering(atom) if p is not pkg]
             if atom.conflict and others:
                 target = str(atom).removeprefix("!")
@@ -64,26 +63,45 @@ def unsatisfied_virtuals(
 
 
 def ordered_selection(
-    provider: ApkProvider, selection: Mapping[str, Pkg], pins: Mapping[str, Pkg]
+    provider: ApkProvider,
+    selection: Mapping[str, Pkg],
+    pins: Mapping[str, Pkg],
+    requests: Sequence[str],
 ) -> list[Pkg]:
-    """The selection in install order (a package after what it depends on and triggers on)."""
+    """The selection in apko's install order (see order.py): requests sorted, as apko
+    writes them to /etc/apk/world; a package after what it depends on and triggers on."""
     offer = Offer(selection.values())
-    graph: dict[str, set[str]] = {}
+
+    def target(atom: Atom) -> Pkg | None:
+        answering = offer.answering(atom)
+        if not answering:
+            return None
+        pinned = pins.get(provider.universe.ident_for(atom.name))
+        return pinned if pinned in answering else min(answering, key=lambda p: p.name)
+
+    deps: dict[str, list[str]] = {}
+    triggers: dict[str, set[str]] = {}
     for pkg in selection.values():
-        edges = graph.setdefault(pkg.name, set())
-        texts = (*pkg.record.depends, *pkg.record.install_if)
-        for text in texts:
-            atom = index_atom(text, pkg, "dependency")
-            if atom.conflict:
-                continue
-            answering = offer.answering(atom)
-            if not answering:
-                continue
-            pinned = pins.get(provider.universe.ident_for(atom.name))
-            target = pinned if pinned in answering else min(answering, key=lambda p: p.name)
-            assert target is not None
-            edges.add(target.name)
-    return [selection[name] for name in install_order(graph)]
+        triggered_by = [target(atom) for atom in pkg.install_if() if not atom.conflict]
+        needed = [target(atom) for atom in _walk_order(provider, pkg)]
+        deps[pkg.name] = [t.name for t in (*needed, *triggered_by) if t is not None]
+        if triggered_by and None not in triggered_by:
+            triggers[pkg.name] = {t.name for t in triggered_by if t is not None}
+    roots = [target(parse_atom(text)) for text in sorted(requests) if not text.startswith("!")]
+    names = [pkg.name for pkg in roots if pkg is not None]
+    return [selection[name] for name in install_order(deps, names, triggers)]
+
+
+def _walk_order(provider: ApkProvider, pkg: Pkg) -> list[Atom]:
+    """What ``pkg`` needs from others, as apko walks it: fewest candidates first, then by
+    the dependency's text in the index."""
+    inherited = provider.inherited_tags(pkg)
+    needs = [
+        (provider.candidate_count(atom, inherited | {atom.tag} if atom.tag else inherited), text)
+        for text, atom in zip(pkg.record.depends, pkg.depends(), strict=False)
+        if not atom.conflict and not answers(pkg, atom)
+    ]
+    return [parse_atom(text) for _count, text in sorted(needs)]
 
 
 def _fail(message: str, context: str) -> None:

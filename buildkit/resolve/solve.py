@@ -19,16 +19,8 @@ from buildkit.resolve.explain import explain
 from buildkit.resolve.model import RepoSource, Resolved
 from buildkit.resolve.provider import ApkProvider
 from buildkit.resolve.selection import Offer, check, ordered_selection, unsatisfied_virtuals
-from buildkit.resolve.terms import (
-    Choice,
-    Exactly,
-    Forbid,
-    Requirement,
-    Virtual,
-    describe,
-    index_atom,
-)
-from buildkit.resolve.universe import Pkg, universe_for
+from buildkit.resolve.terms import Choice, Exactly, Forbid, Requirement, Virtual, describe
+from buildkit.resolve.universe import Pkg, Universe, universe_for
 
 _MAX_ROUNDS = 100_000  # resolvelib pins one name per round; backtracking needs headroom
 _MAX_PASSES = 100
@@ -44,6 +36,7 @@ def resolve(
     allowed_versions: Mapping[str, frozenset[str]] | None = None,
     preferred_versions: Mapping[str, str] | None = None,
     context: str = "",
+    universe: Universe | None = None,
 ) -> tuple[Resolved, ...]:
     """Resolve package atoms against the repositories of ``arch``, apk's way.
 
@@ -51,8 +44,13 @@ def resolve(
     restricts the versions of a package name (cross-arch consistency);
     ``preferred_versions`` are chosen whenever they still fit (lock --update keeps the other
     pins). Raises ResolveError, prefixed with ``context``, when no selection exists.
+    ``universe``: maps the caller built (``Universe(sources, arch)``) and keeps for as long
+    as it likes; without it, maps are shared through ``universe_for``'s cache.
     """
-    universe = universe_for(sources, arch, context=context)
+    if universe is None:
+        universe = universe_for(sources, arch, context=context)
+    elif universe.arch != arch:
+        raise ValueError(f"resolve(arch={arch!r}) was given the universe of {universe.arch}")
     provider = ApkProvider(
         universe,
         allowed_versions=allowed_versions or {},
@@ -73,8 +71,8 @@ def resolve(
         raise ResolveError("virtual providers and install_if did not settle", where=context or None)
     check(provider, selection, context)
     return tuple(
-        Resolved(record=pkg.record, source=pkg.source)
-        for pkg in ordered_selection(provider, selection, pins)
+        Resolved(record=pkg.record, source=universe.source_of(pkg))
+        for pkg in ordered_selection(provider, selection, pins, requests)
     )
 
 
@@ -188,8 +186,8 @@ def _install_if(
             if id(pkg) in seen or pkg.name in selection or not provider.eligible(pkg, root_tags):
                 continue
             seen.add(id(pkg))
-            atoms = [index_atom(text, pkg, "install_if") for text in pkg.record.install_if]
-            if all(offer.satisfies(atom) for atom in atoms):
+            atoms = pkg.install_if()  # () when the rule is invalid: apk ignores it
+            if atoms and pkg.installable and all(offer.satisfies(atom) for atom in atoms):
                 triggered.setdefault(pkg.name, []).append(pkg)
     return [
         Exactly(

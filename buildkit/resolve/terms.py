@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from buildkit.apk.atom import Atom, Op, parse_atom
-from buildkit.errors import AtomError, ResolveError, VersionError
+from buildkit.apk.atom import Atom, Op
+from buildkit.errors import VersionError
 from buildkit.resolve.universe import Pkg
 
 
@@ -104,18 +104,6 @@ def answers(pkg: Pkg, atom: Atom) -> bool:
     if atom.op is Op.CHECKSUM:
         return atom.name == pkg.name and atom.matches(version, checksum=pkg.record.checksum)
     return version != "" and _version_matches(atom, version)
-
-
-def index_atom(text: str, pkg: Pkg, field: str) -> Atom:
-    """Parse an atom from an index record, naming the record when it is malformed."""
-    try:
-        return parse_atom(text)  # lru-cached: index atoms repeat a lot
-    except (AtomError, VersionError) as err:
-        raise ResolveError(
-            f"{pkg.name} {pkg.record.version} has an invalid {field} {text!r}: {err.message}",
-            where=pkg.source.name,
-            hint="fix the package metadata and rebuild the index",
-        ) from err
 
 
 def describe(pkg: Pkg | None) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import weakref
+from collections.abc import Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,12 @@ from buildkit.apk.index import ApkIndex, IndexRecord
 from buildkit.errors import ResolveError
 from buildkit.resolve import RepoSource, Resolved, common_versions, resolve
 from buildkit.resolve.order import install_order
-from buildkit.resolve.universe import universe_for
+from buildkit.resolve.universe import (
+    Universe,
+    cached_universes,
+    clear_universe_cache,
+    universe_for,
+)
 
 CASES = Path(__file__).parent / "resolve_cases"
 ARCH = "x86_64"
@@ -149,15 +158,70 @@ def test_records_of_a_foreign_arch_are_not_candidates() -> None:
     assert names(resolve(["a", "b"], make_sources([repo]), arch=ARCH)) == ["a=1-r0", "b=1-r0"]
 
 
-def test_repeated_resolution_reuses_the_index_maps() -> None:
-    sources = make_sources(
-        [{"name": "main", "tag": None, "packages": [{"name": "a", "version": "1-r0"}]}]
+ONE_PACKAGE = [{"name": "main", "tag": None, "packages": [{"name": "a", "version": "1-r0"}]}]
+
+
+@pytest.fixture
+def empty_cache() -> Iterator[None]:
+    clear_universe_cache()
+    yield
+    clear_universe_cache()
+
+
+def test_repeated_resolution_reuses_the_index_maps(empty_cache: None) -> None:
+    sources = make_sources(ONE_PACKAGE)
+    first, second = universe_for(sources, ARCH), universe_for(list(sources), ARCH)
+    assert first.providers is second.providers
+    assert universe_for(make_sources(ONE_PACKAGE), ARCH).providers is not first.providers
+
+
+def test_universe_holds_the_callers_own_sources(empty_cache: None) -> None:
+    sources = make_sources(ONE_PACKAGE)
+    universe_for(sources, ARCH)
+    again = [replace(sources[0])]  # equal, same index object, another RepoSource
+    (result,) = resolve(["a"], again, arch=ARCH)
+    assert result.source is again[0]
+
+
+class TracedRecord(IndexRecord):
+    """An IndexRecord that can be weakly referenced (IndexRecord has slots)."""
+
+
+def test_cached_maps_go_when_the_caller_drops_its_indexes(empty_cache: None) -> None:
+    traced = TracedRecord(
+        **{
+            f.name: getattr(make_record("main", {"name": "a", "version": "1-r0"}), f.name)
+            for f in fields(IndexRecord)
+        }
     )
-    assert universe_for(sources, ARCH) is universe_for(list(sources), ARCH)
-    rebuilt = make_sources(
-        [{"name": "main", "tag": None, "packages": [{"name": "a", "version": "1-r0"}]}]
-    )
-    assert universe_for(rebuilt, ARCH) is not universe_for(sources, ARCH)
+    (source,) = make_sources(ONE_PACKAGE)
+    sources = [replace(source, index=replace(source.index, records=(traced,)))]
+    record = weakref.ref(traced)
+    del traced, source
+    resolve(["a"], sources, arch=ARCH)
+    assert cached_universes() == 1
+    del sources
+    gc.collect()
+    assert cached_universes() == 0
+    assert record() is None  # nothing kept the records alive
+
+
+def test_the_cache_is_bounded_and_can_be_cleared(empty_cache: None) -> None:
+    kept = [make_sources(ONE_PACKAGE) for _ in range(10)]
+    for sources in kept:
+        universe_for(sources, ARCH)
+    assert 1 <= cached_universes() < len(kept)
+    clear_universe_cache()
+    assert cached_universes() == 0
+
+
+def test_a_universe_passed_in_is_used_instead_of_the_cache(empty_cache: None) -> None:
+    sources = make_sources(ONE_PACKAGE)
+    universe = Universe(sources, ARCH)
+    assert names(resolve(["a"], sources, arch=ARCH, universe=universe)) == ["a=1-r0"]
+    assert cached_universes() == 0
+    with pytest.raises(ValueError, match="universe of x86_64"):
+        resolve(["a"], sources, arch="aarch64", universe=universe)
 
 
 @pytest.mark.parametrize(
@@ -166,14 +230,37 @@ def test_repeated_resolution_reuses_the_index_maps() -> None:
         ({}, []),
         ({"b": [], "a": []}, ["a", "b"]),
         ({"a": ["b"], "b": ["c"], "c": []}, ["c", "b", "a"]),
-        ({"a": ["b"], "b": ["a"]}, ["a", "b"]),
+        ({"a": ["c", "b"], "b": [], "c": []}, ["c", "b", "a"]),  # in the order given
+        ({"a": ["b"], "b": ["a"]}, ["b", "a"]),  # the back edge to "a" is skipped
         ({"a": ["a"]}, ["a"]),
         ({"a": ["missing"], "b": []}, ["a", "b"]),
-        ({"z": ["y"], "y": ["x"], "x": ["z"], "w": ["x"]}, ["x", "y", "z", "w"]),
+        ({"z": ["y"], "y": ["x"], "x": ["z"], "w": ["x"]}, ["y", "z", "x", "w"]),
     ],
 )
 def test_install_order(deps: dict[str, list[str]], expected: list[str]) -> None:
     assert install_order(deps) == expected
+
+
+@pytest.mark.parametrize(
+    ("roots", "triggers", "expected"),
+    [
+        (["r2", "r1"], {}, ["d2", "r2", "d1", "r1", "ii", "t"]),
+        (["r1", "r2"], {}, ["d1", "r1", "d2", "r2", "ii", "t"]),
+        # an install_if package follows its triggers, before the root that completed them
+        (["r1", "r2"], {"ii": ["d1", "d2"]}, ["d1", "r1", "d2", "ii", "r2", "t"]),
+        # ... or after the root when the root itself is a trigger
+        (["r1", "r2"], {"ii": ["r1", "r2"]}, ["d1", "r1", "d2", "r2", "ii", "t"]),
+        # a chain of install_if packages, and its dependencies come first
+        (["r1"], {"ii": ["d1"], "t": ["ii"]}, ["d1", "ii", "t", "r1", "d2", "r2"]),
+        # names no root reaches are walked last, by name, whatever their triggers
+        (["r1"], {"ii": ["nothing"]}, ["d1", "r1", "d2", "ii", "r2", "t"]),
+    ],
+)
+def test_install_order_from_roots_with_install_if(
+    roots: list[str], triggers: dict[str, list[str]], expected: list[str]
+) -> None:
+    deps = {"r1": ["d1"], "r2": ["d2"], "d1": [], "d2": [], "ii": [], "t": []}
+    assert install_order(deps, roots, triggers) == expected
 
 
 @given(

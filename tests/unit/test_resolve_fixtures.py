@@ -8,6 +8,7 @@ selected once, and dependencies are installed before their dependents except wit
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from buildkit.apk.atom import Atom, parse_atom
 from buildkit.apk.index import ApkIndex, IndexRecord, parse_index
 from buildkit.apk.keys import Keyring
+from buildkit.apk.version import is_valid_version
 from buildkit.errors import ResolveError
 from buildkit.resolve import RepoSource, Resolved, resolve
 
@@ -45,9 +47,9 @@ def answers(record: IndexRecord, atom: Atom) -> bool:
         return atom.matches(record.version)
     for provide in record.provides:
         name, _, version = provide.partition("=")
-        if name == atom.name:
+        if name == atom.name and (version == "" or is_valid_version(version)):
             return atom.op is None or (version != "" and atom.matches(version))
-    return False
+    return False  # apk ignores a provide with an invalid version (pc:jemalloc=5.3.0_)
 
 
 def providers(result: tuple[Resolved, ...], atom: Atom) -> list[IndexRecord]:
@@ -187,6 +189,65 @@ def test_alpine_errors_are_one_actionable_line(
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+# Real bad metadata in Alpine 3.17: provides whose versions apk rejects.
+INVALID_PROVIDES = [("jemalloc-dev", "pc:jemalloc=5.3.0_"), ("rtmpdump-dev", "pc:librtmp=v2.4")]
+
+
+@pytest.mark.parametrize(("package", "provide"), INVALID_PROVIDES)
+def test_alpine_package_with_an_invalid_provide_resolves(
+    alpine: RepoSource, package: str, provide: str
+) -> None:
+    (record,) = [r for r in alpine.index.records if r.name == package]
+    assert provide in record.provides
+    result = resolve([package], [alpine], arch="aarch64")
+    assert_invariants(result, [package])
+    assert result[-1].record is record
+
+
+@pytest.mark.parametrize(("package", "provide"), INVALID_PROVIDES)
+def test_alpine_invalid_provide_is_ignored(alpine: RepoSource, package: str, provide: str) -> None:
+    name = provide.partition("=")[0]
+    with pytest.raises(ResolveError, match=f"nothing provides {name} \\(requested\\)"):
+        resolve([name], [alpine], arch="aarch64")
+
+
+def test_alpine_the_other_provides_of_that_package_still_count(alpine: RepoSource) -> None:
+    result = resolve(["cmd:jemalloc-config"], [alpine], arch="aarch64")
+    assert result[-1].record.name == "jemalloc-dev"
+
+
+def _tampered(
+    source: RepoSource, name: str, change: Callable[[IndexRecord], IndexRecord]
+) -> RepoSource:
+    records = tuple(change(r) if r.name == name else r for r in source.index.records)
+    return replace(source, index=replace(source.index, records=records))
+
+
+def test_alpine_invalid_dependency_makes_its_package_uninstallable(alpine: RepoSource) -> None:
+    tampered = _tampered(
+        alpine, "musl", lambda r: replace(r, depends=("so:libc.musl-aarch64.so.1=1.0_",))
+    )
+    with pytest.raises(ResolveError) as caught:
+        resolve(["busybox"], [tampered], arch="aarch64")
+    assert str(caught.value).startswith(
+        f"cannot install musl 1.2.3-r5 from {ALPINE_URL} (required by busybox 1.35.0-r29):"
+        " invalid dependency 'so:libc.musl-aarch64.so.1=1.0_'"
+    )
+    # only resolutions that need it fail
+    assert versions(resolve(["nasm-doc"], [tampered], arch="aarch64")) == {"nasm-doc": "2.15.05-r1"}
+
+
+def test_alpine_invalid_install_if_is_ignored(alpine: RepoSource) -> None:
+    tampered = _tampered(
+        alpine,
+        "kmod-bash-completion",
+        lambda r: replace(r, install_if=("kmod=30-r1", "bash-completion=v2")),
+    )
+    names = versions(resolve(["kmod", "bash-completion"], [tampered], arch="aarch64"))
+    assert "kmod" in names
+    assert "kmod-bash-completion" not in names
 
 
 @settings(max_examples=5, deadline=None)
