@@ -4,6 +4,11 @@ Each verb lives in ``buildkit.commands.<name>`` and exposes ``register(subparser
 its parser and sets ``func`` (a callable taking the parsed namespace and returning an exit
 code). This module is the only place, besides the nox sessions, that turns a
 :class:`~buildkit.errors.BuildkitError` into one line on stderr and an exit status.
+
+Usage errors: ``main`` keeps argparse's convention for a missing or malformed argument (the
+verb's usage line, then the error, exit 2); unrecognized arguments are one line naming the
+verb. ``run`` (what the nox sessions call) raises :class:`~buildkit.errors.UsageError` for
+all of them, so a session shows one line that points at the verb's ``--help``.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import NoReturn, cast
 
 from buildkit import __version__
-from buildkit.errors import BuildkitError
+from buildkit.errors import BuildkitError, FileSystemError, UsageError
 from buildkit.ui import print_error
 
 COMMAND_MODULES = (
@@ -32,8 +37,17 @@ COMMAND_MODULES = (
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class RaisingParser(argparse.ArgumentParser):
+    """An ArgumentParser (and, through add_subparsers, its sub-parsers) whose usage errors
+    raise UsageError rather than printing the usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, where=self.prog, hint=f"see `{self.prog} --help`")
+
+
+def build_parser(*, raise_usage_errors: bool = False) -> argparse.ArgumentParser:
+    parser_class = RaisingParser if raise_usage_errors else argparse.ArgumentParser
+    parser = parser_class(
         prog="buildkit",
         description="Hermetic, content-addressed builds of multi-arch images from APK packages.",
     )
@@ -53,18 +67,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str]) -> int:
-    """Parse ``argv`` and run the verb; errors propagate (for the nox sessions)."""
-    args = build_parser().parse_args(list(argv))
-    handler = cast(Handler, args.func)
-    return handler(args)
+    """Parse ``argv`` and run the verb; errors propagate (for the nox sessions), usage errors
+    as UsageError, and an OSError nothing handled as one-line FileSystemError."""
+    return _call(_parse(build_parser(raise_usage_errors=True), argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        return _call(_parse(build_parser(), sys.argv[1:] if argv is None else argv))
     except BuildkitError as err:
         print_error(err)
         return err.exit_code
     except KeyboardInterrupt:
         print_error("interrupted")
         return 130
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    args, extras = parser.parse_known_args(list(argv))
+    if extras:  # argparse would blame the top parser; name the verb they were given to
+        verb = " ".join(filter(None, ("buildkit", args.command, getattr(args, "apk_command", ""))))
+        raise UsageError(
+            f"unrecognized arguments: {' '.join(extras)}", where=verb, hint=f"see `{verb} --help`"
+        )
+    return args
+
+
+def _call(args: argparse.Namespace) -> int:
+    handler = cast(Handler, args.func)
+    try:
+        return handler(args)
+    except OSError as exc:
+        # Modules turn the file errors they expect into BuildkitErrors; this is the net for
+        # the rest (a folder made read-only, a full disk): still one line, never a traceback.
+        # An OSError without a file name (a socket) escaping is a bug: let it show.
+        if exc.filename is None:
+            raise
+        raise os_error(exc) from exc
+
+
+def os_error(exc: OSError) -> FileSystemError:
+    """One line for a file's OSError: the file it names, the system's reason."""
+    where = str(exc.filename)
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    return FileSystemError(
+        exc.strerror or str(exc),
+        where=where,
+        hint="check the path, its permissions and the free disk space",
+    )

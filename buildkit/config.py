@@ -7,9 +7,11 @@ Environment variables override the file for CI and mirrors:
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,10 @@ _KNOWN: Mapping[str, frozenset[str]] = {
     "publish": frozenset({"registry", "repository", "tag", "insecure"}),
     "paths": frozenset({"dist", "packages", "lockfiles", "frameworks", "cache"}),
 }
+
+
+# tomllib ends its messages with "(at line 3, column 7)"; the line belongs in ``where``.
+_TOML_POSITION = re.compile(r"\s*\(at (?:line (?P<line>\d+), column \d+|end of document)\)$")
 
 
 def default_cache_dir() -> Path:
@@ -86,41 +92,107 @@ def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
         raise ConfigError(
             f"unknown key {name}.{unknown[0]}",
             where=where,
-            hint=f"known keys in [{name}]: {', '.join(sorted(_KNOWN[name]))}",
+            hint=_did_you_mean(unknown[0], _KNOWN[name])
+            + f"known keys in [{name}]: {', '.join(sorted(_KNOWN[name]))}",
         )
     return value
 
 
-def _str(table: Mapping[str, Any], key: str, where: str, default: str) -> str:
-    value = table.get(key, default)
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(known), n=1)
+    return f"did you mean {close[0]}? " if close else ""
+
+
+def _str(table: Mapping[str, Any], dotted: str, where: str, default: str) -> str:
+    value = table.get(dotted.rpartition(".")[2], default)
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a non-empty string", where=where)
+        raise ConfigError(f"{dotted} must be a non-empty string", where=where)
     return value
 
 
-def _str_list(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = table.get(key, [])
+def _str_list(table: Mapping[str, Any], dotted: str, where: str) -> tuple[str, ...]:
+    value = table.get(dotted.rpartition(".")[2], [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key} must be a list of strings", where=where)
+        raise ConfigError(f"{dotted} must be a list of strings", where=where)
     return tuple(value)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """buildkit.toml's tables; {} when there is no file. The line of a syntax error goes in
+    ``where`` (tomllib puts it at the end of its message)."""
+    where = str(path)
+    if not path.exists():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte {exc.start})", where=where, hint="save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", where=where) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problem, line = str(exc), ""
+        found = _TOML_POSITION.search(problem)
+        if found:
+            last = text.rstrip("\n").count("\n") + 1  # "at end of document"
+            problem, line = problem[: found.start()], f":{found['line'] or last}"
+        raise ConfigError(f"invalid TOML: {problem}", where=f"{where}{line}") from None
+
+
+def _source_date_epoch(
+    env: Mapping[str, str], project: Mapping[str, Any], where: str
+) -> int | None:
+    """Whole seconds since 1970 (>= 0) from BUILDKIT_SOURCE_DATE_EPOCH or the file, or None."""
+    from_env = env.get("BUILDKIT_SOURCE_DATE_EPOCH", "")
+    raw: object = from_env or project.get("source_date_epoch")
+    origin = "environment (BUILDKIT_SOURCE_DATE_EPOCH)" if from_env else where
+    if raw is None:
+        return None
+    text = raw.strip() if isinstance(raw, str) else raw
+    if isinstance(text, str) and text.isascii() and text.isdigit():
+        return int(text)
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    raise ConfigError(
+        f"project.source_date_epoch must be whole seconds since 1970 (an integer >= 0), "
+        f"not {raw!r}",
+        where=origin,
+    )
+
+
+def _engine(env: Mapping[str, str], tools: Mapping[str, Any], where: str) -> str:
+    from_env = env.get("BUILDKIT_ENGINE", "")
+    engine = from_env or _str(tools, "tools.engine", where, "auto")
+    if engine not in {"auto", "docker", "podman"}:
+        raise ConfigError(
+            f"tools.engine must be auto, docker or podman, not {engine!r}",
+            where="environment (BUILDKIT_ENGINE)" if from_env else where,
+        )
+    return engine
 
 
 def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -> ProjectConfig:
     """Read ``root/buildkit.toml`` (optional) and apply environment overrides."""
     env = os.environ if env is None else env
     root = Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(
+            "the project folder does not exist",
+            where=str(root),
+            hint="run buildkit in the folder with buildkit.toml, or pass -C DIR",
+        )
     path = root / CONFIG_NAME
     where = str(path)
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"invalid TOML: {exc}", where=where) from None
+    data = _read_toml(path)
     unknown = sorted(set(data) - set(_KNOWN))
     if unknown:
         raise ConfigError(
-            f"unknown table [{unknown[0]}]", where=where, hint=f"known: {', '.join(_KNOWN)}"
+            f"unknown table [{unknown[0]}]",
+            where=where,
+            hint=_did_you_mean(unknown[0], _KNOWN) + f"known: {', '.join(_KNOWN)}",
         )
     project = _table(data, "project", where)
     tools = _table(data, "tools", where)
@@ -128,52 +200,43 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
     paths = _table(data, "paths", where)
 
     try:
-        archs = tuple(normalize_arch(a) for a in _str_list(project, "archs", where)) or (
+        archs = tuple(normalize_arch(a) for a in _str_list(project, "project.archs", where)) or (
             "x86_64",
             "aarch64",
         )
     except BuildkitError as exc:
-        raise ConfigError(exc.message, where=where) from None
-    sde_raw = env.get("BUILDKIT_SOURCE_DATE_EPOCH", project.get("source_date_epoch"))
-    sde: int | None = None
-    if sde_raw is not None and sde_raw != "":
-        try:
-            sde = int(sde_raw)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"source_date_epoch must be an integer, got {sde_raw!r}", where=where
-            ) from None
-    engine = env.get("BUILDKIT_ENGINE") or _str(tools, "engine", where, "auto")
-    if engine not in {"auto", "docker", "podman"}:
-        raise ConfigError(
-            f"tools.engine must be auto, docker or podman, not {engine!r}", where=where
-        )
+        raise ConfigError(exc.message, where=where, hint=exc.hint) from None
+    sde = _source_date_epoch(env, project, where)
+    engine = _engine(env, tools, where)
     allow_unpinned = tools.get("allow_unpinned", False)
     if not isinstance(allow_unpinned, bool):
         raise ConfigError("tools.allow_unpinned must be true or false", where=where)
 
     def rel(key: str, default: str) -> Path:
-        return root / _str(paths, key, where, default)
+        return root / _str(paths, f"paths.{key}", where, default)
 
     cache = Path(env["BUILDKIT_CACHE"]) if env.get("BUILDKIT_CACHE") else None
     return ProjectConfig(
         root=root,
         archs=archs,
-        frameworks=_str_list(project, "frameworks", where),
+        frameworks=_str_list(project, "project.frameworks", where),
         source_date_epoch=sde,
-        signing_key=root / _str(project, "signing_key", where, "keys/buildkit.rsa"),
+        signing_key=root / _str(project, "project.signing_key", where, "keys/buildkit.rsa"),
         engine=engine,
-        apko_image=env.get("BUILDKIT_APKO_IMAGE") or _str(tools, "apko", where, DEFAULT_APKO_IMAGE),
+        apko_image=env.get("BUILDKIT_APKO_IMAGE")
+        or _str(tools, "tools.apko", where, DEFAULT_APKO_IMAGE),
         melange_image=env.get("BUILDKIT_MELANGE_IMAGE")
-        or _str(tools, "melange", where, DEFAULT_MELANGE_IMAGE),
+        or _str(tools, "tools.melange", where, DEFAULT_MELANGE_IMAGE),
         allow_unpinned=allow_unpinned,
-        registry=env.get("BUILDKIT_REGISTRY") or _str(publish, "registry", where, "127.0.0.1:5000"),
-        repository=env.get("BUILDKIT_REPOSITORY") or _str(publish, "repository", where, "buildkit"),
-        tag=env.get("BUILDKIT_TAG") or _str(publish, "tag", where, "latest"),
-        insecure_registries=_str_list(publish, "insecure", where),
+        registry=env.get("BUILDKIT_REGISTRY")
+        or _str(publish, "publish.registry", where, "127.0.0.1:5000"),
+        repository=env.get("BUILDKIT_REPOSITORY")
+        or _str(publish, "publish.repository", where, "buildkit"),
+        tag=env.get("BUILDKIT_TAG") or _str(publish, "publish.tag", where, "latest"),
+        insecure_registries=_str_list(publish, "publish.insecure", where),
         dist_dir=rel("dist", "dist"),
         packages_dir=rel("packages", "packages"),
         lockfiles_dir=rel("lockfiles", "lockfiles"),
         frameworks_dir=rel("frameworks", "frameworks"),
-        cache_dir=Path(_str(paths, "cache", where, str(cache or default_cache_dir()))),
+        cache_dir=Path(_str(paths, "paths.cache", where, str(cache or default_cache_dir()))),
     )

@@ -33,6 +33,10 @@ class BuildkitError(Exception):
         return text
 
 
+class UsageError(BuildkitError):
+    """The command line itself is wrong: an unknown option, a missing or malformed argument."""
+
+
 class ConfigError(BuildkitError):
     """buildkit.toml, a framework (apko) config or a package (melange) config is invalid."""
 
@@ -113,6 +117,13 @@ class ToolFailedError(BuildkitError):
         self.returncode = returncode
         self.log = log
         self.tail = tail
+
+
+class FileSystemError(BuildkitError):
+    """A file or folder cannot be read or written: permissions, a full disk, a file where a
+    folder should be. The environment, not the input, is at fault."""
+
+    exit_code = 1
 
 
 class StoreError(BuildkitError):

@@ -15,6 +15,7 @@ a lockfile's ``config.checksum`` and compares on ``apko build --lockfile``.
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -32,7 +33,7 @@ from buildkit.errors import BuildkitError, ConfigError
 # Schema: apko's ImageConfiguration as yaml.v3 sees it (yaml tag, else the lower-cased Go
 # field name).
 
-ScalarKind = Literal["string", "uint", "int", "bool", "arch"]
+ScalarKind = Literal["string", "uint", "int", "bool", "arch", "atom"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ SCHEMA = _Struct(
                 "repositories": _STRS,
                 "keyring": _STRS,
                 "runtime_keyring": _List(_NAME_CONTENT),
-                "packages": _STRS,
+                "packages": _List(_Scalar("atom")),
                 "baseimage": _Struct({"image": _STR, "apkindex": _STR}),
             }
         ),
@@ -323,10 +324,12 @@ def _struct(node: yaml.MappingNode, spec: _Struct, path: str, where: str) -> dic
     for key, key_node, value in _pairs(node, path, where):
         dotted = _dotted(path, key)
         if key not in spec.fields:
+            close = difflib.get_close_matches(key, list(spec.fields), n=1)
             raise ConfigError(
                 f"unknown key {dotted}",
                 where=_at(where, key_node),
-                hint=f"known keys{' in ' + path if path else ''}: {', '.join(spec.fields)}",
+                hint=(f"did you mean {close[0]}? " if close else "")
+                + f"known keys{' in ' + path if path else ''}: {', '.join(spec.fields)}",
             )
         result[key] = _convert(value, spec.fields[key], dotted, where)
     return result
@@ -385,10 +388,22 @@ def _scalar(node: yaml.Node, kind: ScalarKind, path: str, where: str) -> Any:
         raise _type_error(node, path, _EXPECTED[kind], where)
     text = str(node.value)
     if node.tag == _NULL:
-        return _ZERO[kind]
+        if kind != "atom":
+            return _ZERO[kind]
+        text = ""  # an empty list entry installs nothing: apk would reject it
     try:
         return _SCALARS[kind](text)
-    except (ValueError, BuildkitError):
+    except BuildkitError as err:
+        if kind == "atom":  # the atom parser says precisely what is wrong with it
+            raise ConfigError(
+                f"{path}: {err.message}", where=_at(where, node), hint=err.hint
+            ) from None
+        raise ConfigError(
+            f"{path} must be {_EXPECTED[kind]}, not {text!r}",
+            where=_at(where, node),
+            hint=_HINTS.get(kind),
+        ) from None
+    except ValueError:
         raise ConfigError(
             f"{path} must be {_EXPECTED[kind]}, not {text!r}",
             where=_at(where, node),
@@ -410,6 +425,14 @@ def _parse_int(text: str) -> int:
     return int(text, 0)
 
 
+def _check_atom(text: str) -> str:
+    """A package to install, kept as written once apk's atom grammar accepts it."""
+    from buildkit.apk.atom import parse_atom
+
+    parse_atom(text)
+    return text
+
+
 def _parse_bool(text: str) -> bool:
     if text.lower() in _TRUE:
         return True
@@ -424,6 +447,7 @@ _SCALARS: Mapping[ScalarKind, Any] = {
     "int": _parse_int,
     "bool": _parse_bool,
     "arch": normalize_arch,
+    "atom": _check_atom,
 }
 _ZERO: Mapping[ScalarKind, Any] = {"string": "", "uint": 0, "int": 0, "bool": False, "arch": ""}
 _EXPECTED: Mapping[ScalarKind, str] = {
@@ -432,6 +456,7 @@ _EXPECTED: Mapping[ScalarKind, str] = {
     "int": "an integer",
     "bool": "true or false",
     "arch": "an architecture",
+    "atom": "a package atom",
 }
 _HINTS: Mapping[ScalarKind, str] = {
     "arch": "use x86_64, aarch64 (or amd64, arm64), x86, armhf, armv7, ppc64le, riscv64, s390x",

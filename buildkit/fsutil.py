@@ -15,6 +15,8 @@ from typing import BinaryIO
 
 from filelock import FileLock
 
+from buildkit.errors import FileSystemError
+
 
 def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
@@ -24,19 +26,48 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def cannot_write(path: Path, exc: OSError) -> FileSystemError:
+    """The one-line error for a failed write: the path, the system's reason, what to check."""
+    blocker = Path(exc.filename) if isinstance(exc, FileExistsError) and exc.filename else None
+    hint = (
+        f"{blocker} is a file where a folder is needed; move it away"
+        if blocker is not None and blocker != path
+        else "check that the folder exists, is writable and the disk is not full"
+    )
+    return FileSystemError(f"cannot write: {exc.strerror or exc}", where=str(path), hint=hint)
+
+
+def _prepare(path: Path) -> tuple[int, str]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
-    """Yield a binary file; on clean exit it atomically replaces ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Yield a binary file; on clean exit it atomically replaces ``path``.
+
+    Failures to create, sync or rename the file raise FileSystemError naming ``path``; an
+    error raised by the caller's own block passes through unchanged.
+    """
+    fd, tmp = _prepare(path)
+    written = False
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                written = True
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+        except OSError as exc:
+            if not written:
+                raise
+            raise cannot_write(path, exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -23,6 +23,7 @@ verified (``buildkit.repo``), and its member ranges and checksums go into the lo
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
 import multiprocessing
 import os
@@ -114,7 +115,7 @@ class ArchJob:
     """What an arch locker needs for one framework (picklable: it crosses to workers)."""
 
     framework: str
-    context: str  # "frameworks/demo.yaml (x86_64)"
+    context: str  # "frameworks/demo.yaml (framework demo, arch x86_64)": where errors happened
     repositories: tuple[Repository, ...]
     pems: tuple[tuple[str, bytes], ...]  # the keyring
     requests: tuple[str, ...]
@@ -423,7 +424,7 @@ def _lock_frameworks(
 def _job(framework: Framework, arch: str, pems: Mapping[str, bytes]) -> ArchJob:
     return ArchJob(
         framework=framework.name,
-        context=f"{framework.config_name} ({arch})",
+        context=f"{framework.config_name} (framework {framework.name}, arch {arch})",
         repositories=framework.resolution_repositories,
         pems=tuple(pems.items()),
         requests=framework.contents.packages,
@@ -460,10 +461,12 @@ def load_keyring(
     """The keyring named in the config (file name -> PEM) and its lock entries, sorted by
     name as apko sorts them."""
     pems: dict[str, bytes] = {}
+    places: dict[str, str] = {}
     entries: list[LockKey] = []
     for location in framework.contents.keyring:
         pem = client.key(location)
         name = key_name(location)
+        places.setdefault(name, location)
         if pems.get(name, pem) != pem:
             raise ConfigError(
                 f"two different keys are named {name}",
@@ -474,7 +477,7 @@ def load_keyring(
         entries.append(
             LockKey(name=_strip_scheme(location), url=location, content=pem.decode("utf-8"))
         )
-    Keyring.from_pems(pems)  # reject a bad key here, with its name, rather than in a worker
+    Keyring(pems, where=places)  # reject a bad key here, where it is, rather than in a worker
     entries.sort(key=lambda entry: entry.name)
     return pems, tuple(entries)
 
@@ -659,9 +662,12 @@ def _check_update_names(update: Sequence[str], results: Sequence[LockResult]) ->
     known = {p.name for r in results for lock in (r.old, r.new) if lock for p in lock.packages}
     unknown = [name for name in update if name not in known]
     if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
         raise ConfigError(
             f"--update {unknown[0]}: no locked or resolved package has that name",
-            hint="name a package from the lockfiles (see `buildkit resolve`)",
+            hint=f"did you mean: {', '.join(close)}"
+            if close
+            else "name a package from the lockfiles (see `buildkit resolve`)",
         )
 
 

@@ -101,6 +101,7 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
     epoch = package.get("epoch", 0)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise ConfigError("package.epoch must be a non-negative integer", where=label)
+    _check_version(version, epoch, label)
     dependencies = _mapping(package, "dependencies", label, optional=True)
     contents = _mapping(
         _mapping(document, "environment", label, optional=True), "contents", label, optional=True
@@ -126,12 +127,35 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
     )
 
 
+def _check_version(version: str, epoch: int, where: str) -> None:
+    """melange names the package <name>-<version>-r<epoch>: refuse what apk cannot compare
+    now, rather than after a container has started (variables are melange's to expand)."""
+    from buildkit.apk.version import parse_version
+
+    if "${{" in version:
+        return
+    try:
+        parse_version(f"{version}-r{epoch}")
+    except BuildkitError as err:
+        raise ConfigError(
+            f"package.version {version!r} is not a valid apk version: {err.message}",
+            where=where,
+            hint=err.hint,
+        ) from None
+
+
 def _mapping(
     parent: Mapping[str, Any], key: str, where: str, *, optional: bool = False
 ) -> Mapping[str, Any]:
     value = parent.get(key)
     if value is None and optional:
         return {}
+    if value is None:
+        raise ConfigError(
+            f"{key} must be a mapping; it is missing",
+            where=where,
+            hint="a melange config starts with package: (name, version, epoch)",
+        )
     if not isinstance(value, dict):
         raise ConfigError(f"{key} must be a mapping", where=where)
     return value

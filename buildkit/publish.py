@@ -34,7 +34,7 @@ from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
 from buildkit.build.plan import check_lock, lock_digest
 from buildkit.build.records import ImageRecord, read_image_record
 from buildkit.config import ProjectConfig
-from buildkit.errors import BuildkitError, PublishError, ToolFailedError
+from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
 from buildkit.lock import framework_paths, load_project_framework, lockfile_path
 from buildkit.lockfile import read_lockfile
@@ -134,13 +134,42 @@ def make_target(
         tag=tag or project.tag,
         insecure=project.registry_is_insecure(registry or project.registry),
     )
-    # The engine's reference grammar settles whether the names are usable.
-    parse_image_ref(
-        f"{chosen.repo('x')}:{chosen.tag}-amd64",
-        True,
-        where="[publish] registry/repository/tag (buildkit.toml, BUILDKIT_*, --registry ...)",
-    )
+    _check_target(chosen, registry=registry, repository=repository, tag=tag)
     return chosen
+
+
+def _check_target(
+    target: Target, *, registry: str | None, repository: str | None, tag: str | None
+) -> None:
+    """Each part on its own, by the engine's reference grammar, so the error quotes what the
+    user wrote and where they wrote it."""
+    parts = (
+        ("registry", target.registry, f"{target.registry}/x", registry, "host[:port]"),
+        ("repository", target.repository, f"localhost/{target.repository}", repository,
+         "lowercase path components such as team/images"),
+        ("tag", target.tag, f"localhost/x:{target.tag}-amd64", tag,
+         "letters, digits, '_', '.' and '-', up to 120 characters"),
+    )  # fmt: skip
+    for name, value, probe, flag, expected in parts:
+        where = (
+            f"--{name}" if flag else f"[publish] {name} (buildkit.toml / BUILDKIT_{name.upper()})"
+        )
+        try:
+            ref = parse_image_ref(probe, True)
+        except BuildkitError:
+            raise ConfigError(
+                f"invalid image reference: bad {name} {value!r}",
+                where=where,
+                hint=f"use {expected}",
+            ) from None
+        if name == "registry" and ref.registry is None:
+            # Without a dot, a colon or "localhost" the engine reads it as a Docker Hub user.
+            raise ConfigError(
+                f"invalid image reference: the engine would read registry {value!r} as a Docker "
+                "Hub namespace",
+                where=where,
+                hint="use host[:port], e.g. 127.0.0.1:5000 or registry.example.com",
+            )
 
 
 def plan_commands(

@@ -25,6 +25,10 @@ def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
     except BuildkitError as err:
         print_error(err)
         session.error(f"buildkit {argv[0]} failed (exit {err.exit_code})")
+    except SystemExit as done:  # --help / --version: argparse printed them and stops here
+        if done.code not in (0, None):
+            session.error(f"buildkit {argv[0]} exited {done.code}")
+        return
     if code != 0:
         session.error(f"buildkit {argv[0]} exited {code}")
 

@@ -12,11 +12,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_error(error: BuildkitError | str) -> None:
-    """One line: ``buildkit: error: <what>`` (plus a log tail for a failed tool)."""
-    err.print(Text.assemble(("buildkit: error: ", "bold red"), str(error)))
+    """One line: ``buildkit: error: <what>``. A failed tool's log tail comes first, so that
+    line stays the last one on the screen, where the eye lands."""
     if isinstance(error, ToolFailedError) and error.tail:
         err.print(f"--- last lines of {error.log} ---", markup=False)
-        err.print(error.tail.rstrip("\n"), markup=False)
+        err.print(error.tail.rstrip("\n"), markup=False, highlight=False, emoji=False)
+        err.print("---", markup=False)
+    err.print(Text.assemble(("buildkit: error: ", "bold red"), str(error)))
 
 
 def info(message: str) -> None:

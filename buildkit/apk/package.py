@@ -197,7 +197,11 @@ def verify_package(
             hint="the package does not match its index entry; fetch it again",
         )
     data_member = memoryview(data)[layout.data.start :]
-    _check_datahash(data_member, layout.pkginfo, allow_untrusted, where)
+    try:
+        _check_datahash(data_member, layout.pkginfo, allow_untrusted, where)
+    except ChecksumError:
+        _explain_damage(data, layout.data.start, where)
+        raise
     for _entry in _iter_data(data_member, where):
         pass  # _iter_data checks each file's checksum as it goes
     return layout
@@ -250,7 +254,6 @@ def _check_datahash(
         )
     actual = hashlib.sha256(member).hexdigest()
     if actual != pkginfo.datahash.lower():
-        _explain_damage(member, where)
         raise ChecksumError(
             f"datahash check failed: the data member hashes to {actual} "
             f"but .PKGINFO says {pkginfo.datahash}",
@@ -259,10 +262,11 @@ def _check_datahash(
         )
 
 
-def _explain_damage(member: memoryview, where: str) -> None:
-    """Raise ApkFormatError if the data member does not even inflate (e.g. a cut download)."""
+def _explain_damage(data: bytes, start: int, where: str) -> None:
+    """Raise ApkFormatError if the data member (from byte ``start``) does not even inflate,
+    e.g. a cut download; offsets in the message count from the start of the file."""
     try:
-        for _member in iter_members(bytes(member), where=where):
+        for _member in iter_members(data, where=where, start=start):
             pass
     except ApkFormatError as damage:
         raise ApkFormatError(

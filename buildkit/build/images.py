@@ -24,7 +24,7 @@ from buildkit.build.plan import (
     plan_image,
 )
 from buildkit.build.records import ImageRecord, ImageSummary, cached_record, save_record
-from buildkit.errors import LockError, ToolFailedError
+from buildkit.errors import ConfigError, LockError, ToolFailedError
 from buildkit.framework import Framework
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
 from buildkit.store import Blob
@@ -44,14 +44,21 @@ def plan_images(
     from buildkit.lock import framework_paths, load_project_framework, lockfile_path
 
     project = context.project
-    actions = []
+    actions: list[ImageAction] = []
     for path in framework_paths(project, names or project.frameworks):
         framework = load_project_framework(project, path)
         lock_path = lockfile_path(project, framework)
         lock = _read_lock(lock_path)
-        for arch in archs:
-            if arch in framework.archs:
-                actions.append(_plan(context, framework, lock, arch, lock_path))
+        wanted = [arch for arch in archs if arch in framework.archs]
+        if names and not wanted:
+            # Named on the command line yet never built: say so rather than "nothing to build".
+            raise ConfigError(
+                f"framework {framework.name} is not built for {', '.join(archs)} "
+                f"(its archs: {', '.join(framework.archs)})",
+                where=str(framework.path),
+                hint="pick one of its archs, or add the arch to its archs:",
+            )
+        actions.extend(_plan(context, framework, lock, arch, lock_path) for arch in wanted)
     return actions
 
 

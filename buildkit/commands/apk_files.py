@@ -151,7 +151,13 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def _record(path: Path) -> IndexRecord:
-    record = record_from_package(_read(path), where=str(path))
+    from buildkit.apk.package import verify_package
+
+    data = _read(path)
+    # As `apk index` does, read the whole package first: a truncated or altered one must
+    # not be listed (the signer is not checked here; the index gets its own signature).
+    verify_package(data, where=str(path), keyring=None, allow_untrusted=True)
+    record = record_from_package(data, where=str(path))
     if path.name != record.filename:
         raise ApkFormatError(
             f"the package inside is {record.filename}",

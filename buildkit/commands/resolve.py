@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             framework.contents.packages,
             sources,
             arch=arch,
-            context=f"{framework.config_name} ({arch})",
+            context=f"{framework.config_name} (framework {framework.name}, arch {arch})",
         )
     gc.freeze()  # the process ends next: spare the collector a walk over the index at exit
     for item in chosen:

@@ -283,7 +283,8 @@ def check_digest(ref: ImageRef, repo_digests: Sequence[str]) -> None:
 def _without_ref(line: str, ref: ImageRef) -> str:
     """Engines repeat the reference and their own prefixes in errors; keep the reason."""
     _, found, after = line.rpartition(ref.run_ref)
-    reason = (after.lstrip(": ") or line) if found else line
+    # What follows the reference may still be quoting it: `(orig: "REF") for compat API: ...`.
+    reason = (after.lstrip(" :\")'") or line) if found else line
     for prefix in ("Error response from daemon: ", "Error: "):
         reason = reason.removeprefix(prefix)
     return reason

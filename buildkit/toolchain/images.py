@@ -53,6 +53,14 @@ class ImageRef:
         return text + (f"@{self.digest}" if self.digest else "")
 
 
+def _upper_path(name: str) -> bool:
+    """A first part without '.', ':' or "localhost" is a path component, not a registry host,
+    and path components are lowercase (podman refuses `Team/app`; docker misreads it)."""
+    first, sep, _ = name.partition("/")
+    is_host = "." in first or ":" in first or first == "localhost" or first.startswith("[")
+    return bool(sep) and not is_host and first != first.lower()
+
+
 def _split(text: str) -> tuple[str, str | None, str | None]:
     """``name[:tag][@digest]`` -> (name, tag, digest), without validating the parts."""
     rest, at, digest = text.partition("@")
@@ -73,7 +81,7 @@ def parse_image_ref(
     """
     value = text.strip()
     name, tag, digest = _split(value)
-    if not value or not _NAME_RE.fullmatch(name):
+    if not value or not _NAME_RE.fullmatch(name) or _upper_path(name):
         raise ConfigError(
             f"invalid image reference {text!r}: bad repository name {name!r}",
             where=where,

@@ -36,8 +36,17 @@ class Completed:
         for text in (self.stderr, self.stdout):
             lines = [line.strip() for line in text.splitlines() if line.strip()]
             if lines:
-                return lines[-1][:300]
+                return shorten(lines[-1])
         return f"exit status {self.returncode}"
+
+
+def shorten(line: str, limit: int = 300) -> str:
+    """At most ``limit`` characters, keeping the end: engines wrap the reason an error
+    happened at the end of a long line ("...: manifest unknown")."""
+    if len(line) <= limit:
+        return line
+    keep = limit - 5
+    return f"{line[: keep // 3]} ... {line[-(keep - keep // 3) :]}"
 
 
 class Runner(Protocol):

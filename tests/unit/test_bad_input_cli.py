@@ -1,0 +1,536 @@
+"""Bad input through the real command line: one clear line, the right exit code, nothing written.
+
+Every scenario runs ``buildkit.cli.main`` on a small project in a temporary folder: a
+framework locked against a copy of the upstream apko-cli repository (local, signed), one arch
+so that locking stays in this process. Each asserts the product rule: exactly one
+``buildkit: error:`` line (the last one on stderr, naming what, where and what to do), no
+traceback, the documented exit code, and lockfiles and ``dist/`` byte-for-byte as they were.
+The engine is never needed: where a scenario reaches a tool, a fake stands in for it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+import tarfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildkit import repo as repo_module
+from buildkit import sessions
+from buildkit.apk.gzmembers import iter_members
+from buildkit.apk.keys import generate_keypair
+from buildkit.apk.package import read_layout
+from buildkit.build import context as build_context
+from buildkit.cli import main
+from buildkit.errors import ConfigError, ToolchainError, ToolFailedError
+from buildkit.toolchain import ApkoBuild, Engine, MelangeBuild, parse_image_ref
+from buildkit.toolchain.process import Completed, tail
+
+FRAMEWORK = """\
+contents:
+  keyring:
+    - ./repo/melange.rsa.pub
+  repositories:
+    - ./repo
+  packages:
+    - {package}
+archs: [x86_64]
+"""
+APK = "replayout-1.0.0-r0.apk"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_line(self) -> str:
+        """The one error line, checked to be the only one and the last thing on stderr."""
+        lines = self.err.rstrip("\n").splitlines()
+        errors = [line for line in lines if line.startswith("buildkit: error: ")]
+        assert len(errors) == 1, self.err
+        assert lines[-1] == errors[0], self.err
+        assert "Traceback" not in self.err
+        return errors[0].removeprefix("buildkit: error: ")
+
+
+@dataclass
+class Project:
+    root: Path
+    capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def write(self, name: str, text: str | bytes) -> Path:
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            target.write_bytes(text)
+        else:
+            target.write_text(text)
+        return target
+
+    def run(self, *argv: str) -> Outcome:
+        self.monkeypatch.chdir(self.root)  # `apk` verbs take paths as given
+        self.capsys.readouterr()
+        code = main(["-C", str(self.root), *argv])
+        captured = self.capsys.readouterr()
+        return Outcome(code=code, out=captured.out, err=captured.err)
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every file a failed command must leave alone (logs and lock files aside)."""
+        found: dict[str, bytes] = {}
+        for folder in ("lockfiles", "dist", "keys"):
+            for path in sorted((self.root / folder).rglob("*")):
+                relative = path.relative_to(self.root)
+                if path.is_file() and relative.parts[:2] not in {
+                    ("dist", "logs"),
+                    ("dist", "locks"),
+                }:
+                    found[str(relative)] = path.read_bytes()
+        return found
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, fixtures: Path) -> Path:
+    """A locked project; each test works on its own copy."""
+    root = tmp_path_factory.mktemp("template")
+    shutil.copytree(fixtures / "apko-cli" / "packages", root / "repo")
+    (root / "buildkit.toml").write_text('[project]\narchs = ["x86_64"]\n')
+    (root / "frameworks").mkdir()
+    (root / "frameworks" / "app.yaml").write_text(FRAMEWORK.format(package="replayout"))
+    with pytest.MonkeyPatch.context() as patch:
+        _isolate(patch, tmp_path_factory.mktemp("cache"))
+        assert main(["-C", str(root), "lock"]) == 0
+    assert (root / "lockfiles" / "app.lock.json").is_file()
+    return root
+
+
+def _isolate(patch: pytest.MonkeyPatch, cache: Path) -> None:
+    """No BUILDKIT_* setting from the machine; a cache of the test's own."""
+    for name in [n for n in os.environ if n.startswith("BUILDKIT_")]:
+        patch.delenv(name)
+    patch.setenv("BUILDKIT_CACHE", str(cache))
+
+
+@pytest.fixture
+def project(
+    template: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Project:
+    root = tmp_path / "project"
+    shutil.copytree(template, root)
+    _isolate(monkeypatch, tmp_path / "cache")
+    # Unreachable hosts are retried; the waits between tries are not what is tested here.
+    fast = repo_module.RetryPolicy(attempts=4, backoff=0.0, timeout=5.0)
+    monkeypatch.setattr(repo_module, "RetryPolicy", lambda: fast)
+    return Project(root=root, capsys=capsys, monkeypatch=monkeypatch)
+
+
+# --------------------------------------------------------------------------------------------
+# Tampering helpers: bytes in, bytes out
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def _index_parts(path: Path) -> tuple[bytes, dict[str, bytes]]:
+    """(the signature member as stored, the index member's files)."""
+    data = path.read_bytes()
+    signature, body = list(iter_members(data, where=str(path)))[:2]
+    with tarfile.open(fileobj=io.BytesIO(body.data)) as archive:
+        files = {m.name: archive.extractfile(m).read() for m in archive if m.isfile()}  # type: ignore[union-attr]
+    return signature.compressed(data), files
+
+
+def _tamper_index(project: Project) -> None:
+    path = project.path("repo/x86_64/APKINDEX.tar.gz")
+    signature, files = _index_parts(path)
+    files["APKINDEX"] = files["APKINDEX"].replace(b"\nS:", b"\nS:1", 1)
+    path.write_bytes(signature + _tar_gz(files))
+
+
+def _unsign_index(project: Project) -> None:
+    path = project.path("repo/x86_64/APKINDEX.tar.gz")
+    _signature, files = _index_parts(path)
+    path.write_bytes(_tar_gz(files))
+
+
+def _truncate_apk(project: Project) -> Path:
+    path = project.path(f"repo/x86_64/{APK}")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    return path
+
+
+def _framework(package: str) -> Callable[[Project], None]:
+    def setup(project: Project) -> None:
+        project.write("frameworks/app.yaml", FRAMEWORK.format(package=package))
+
+    return setup
+
+
+def _write(name: str, text: str | bytes) -> Callable[[Project], None]:
+    def setup(project: Project) -> None:
+        project.write(name, text)
+
+    return setup
+
+
+def _env(**values: str) -> Callable[[Project], None]:
+    def setup(project: Project) -> None:
+        for name, value in values.items():
+            project.monkeypatch.setenv(name, value)
+
+    return setup
+
+
+def _nothing(project: Project) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    name: str
+    argv: tuple[str, ...]
+    code: int
+    fragments: tuple[str, ...]  # "{root}" stands for the project folder
+    setup: Callable[[Project], None] = _nothing
+    absent: tuple[str, ...] = field(default=())  # files that must not exist afterwards
+
+
+def _mkdir(name: str) -> Callable[[Project], None]:
+    def setup(project: Project) -> None:
+        project.path(name).unlink(missing_ok=True)
+        project.path(name).mkdir(parents=True)
+
+    return setup
+
+
+def _stale(project: Project) -> None:
+    path = project.path("frameworks/app.yaml")
+    path.write_text(path.read_text() + "# edited after locking\n")
+
+
+def _unlock(project: Project) -> None:
+    project.path("lockfiles/app.lock.json").unlink()
+
+
+def _keys_file(project: Project) -> None:
+    project.write("keys", b"not a folder")
+
+
+def _existing_key(project: Project) -> None:
+    project.write("keys/buildkit.rsa", b"old private key")
+    project.write("keys/buildkit.rsa.pub", b"old public key")
+
+
+def _malformed_index(project: Project) -> None:
+    text = b"C:Q1abc=\nP:a\nV:1-r0\nthis line has no colon\n\n"
+    project.write("bad/APKINDEX.tar.gz", _tar_gz({"APKINDEX": text}))
+
+
+def _index_folder_with_truncated_apk(project: Project) -> None:
+    generate_keypair(project.path("keys/index.rsa"), bits=1024)
+    _truncate_apk(project)
+    folder = project.path("incoming")
+    folder.mkdir()
+    shutil.copy(project.path(f"repo/x86_64/{APK}"), folder / APK)
+
+
+CASES = [
+    # apk: versions, operators, indexes, packages
+    Case(name="vercmp-unknown-operator", argv=("apk", "vercmp", "1", "=!", "2"), code=2,
+         fragments=("'=!' is not an operator", "use one of")),
+    Case(name="vercmp-invalid-version", argv=("apk", "vercmp", "1.a", "2"), code=2,
+         fragments=("invalid version '1.a' at '.a'",)),
+    Case(name="index-malformed-line", setup=_malformed_index, code=2,
+         argv=("apk", "show", "--allow-untrusted", "bad/APKINDEX.tar.gz"),
+         fragments=("bad/APKINDEX.tar.gz:APKINDEX:4:", "is not 'X:value'")),
+    Case(name="index-refuses-a-truncated-apk", setup=_index_folder_with_truncated_apk, code=2,
+         argv=("apk", "index", "incoming", "--signing-key", "keys/index.rsa"),
+         fragments=(f"incoming/{APK}:", "truncated"), absent=("incoming/APKINDEX.tar.gz",)),
+    Case(name="framework-atom-bad-operator", setup=_framework("replayout=!1"), argv=("lock",),
+         code=2, fragments=("frameworks/app.yaml:7: contents.packages[0]: invalid dependency "
+                            "'replayout=!1': invalid version '!1'",)),
+    Case(name="framework-atom-invalid-version", setup=_framework("replayout>=1..2"),
+         argv=("lock",), code=2,
+         fragments=("frameworks/app.yaml:7: contents.packages[0]", "invalid version '1..2'")),
+    Case(name="framework-empty-package-entry", setup=_framework("replayout\n    -"),
+         argv=("lock",), code=2,
+         fragments=("frameworks/app.yaml:8: contents.packages[1]", "the name is empty")),
+    # lock: resolution, repositories, configs
+    Case(name="lock-unknown-package", setup=_framework("replayot"), argv=("lock",), code=2,
+         fragments=("framework app, arch x86_64", "nothing provides replayot",
+                    "did you mean: replayout")),
+    Case(name="lock-unsatisfiable", setup=_framework("replayout>2"), argv=("lock",), code=2,
+         fragments=("nothing provides replayout>2", "available: replayout 1.0.0-r0")),
+    Case(name="lock-tampered-index", setup=_tamper_index, argv=("lock",), code=2,
+         fragments=("repo/x86_64/APKINDEX.tar.gz: signature check failed",
+                    "does not match the signed bytes")),
+    Case(name="lock-unsigned-index", setup=_unsign_index, argv=("lock",), code=2,
+         fragments=("repo/x86_64/APKINDEX.tar.gz: signature check failed: the index is not "
+                    "signed",)),
+    Case(name="lock-unreachable-repository", argv=("lock",), code=1,
+         setup=_write("frameworks/app.yaml", FRAMEWORK.format(package="replayout").replace(
+             "./repo\n  packages", "http://127.0.0.1:9/os\n  packages")),
+         fragments=("http://127.0.0.1:9/os/x86_64/APKINDEX.tar.gz: cannot fetch",
+                    "gave up after 4 attempts")),
+    Case(name="lock-malformed-yaml", setup=_write("frameworks/app.yaml", "contents:\n  x: [a\n"),
+         argv=("lock",), code=2, fragments=("frameworks/app.yaml:3: invalid YAML",)),
+    Case(name="lock-unknown-config-key", argv=("lock",), code=2,
+         setup=_write("frameworks/app.yaml", "contents:\n  repository: [./repo]\n"),
+         fragments=("frameworks/app.yaml:2: unknown key contents.repository",
+                    "did you mean repositories?")),
+    Case(name="lock-update-unknown-name", argv=("lock", "--update", "replayot"), code=2,
+         fragments=("--update replayot", "did you mean: replayout")),
+    Case(name="toml-syntax-error-names-the-line", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", '[project]\narchs = ["x86_64"\n'),
+         fragments=("{root}/buildkit.toml:2: invalid TOML",)),
+    Case(name="toml-not-utf8", setup=_write("buildkit.toml", b"\xff\xfe[project]\n"),
+         argv=("lock",), code=2, fragments=("{root}/buildkit.toml: not UTF-8 text",)),
+    Case(name="toml-unknown-key", setup=_write("buildkit.toml", '[project]\narch = ["x86_64"]\n'),
+         argv=("lock",), code=2, fragments=("unknown key project.arch", "did you mean archs?")),
+    Case(name="toml-negative-source-date-epoch", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", "[project]\nsource_date_epoch = -5\n"),
+         fragments=("project.source_date_epoch must be whole seconds",)),
+    Case(name="toml-boolean-source-date-epoch", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", "[project]\nsource_date_epoch = true\n"),
+         fragments=("project.source_date_epoch must be whole seconds",)),
+    Case(name="env-source-date-epoch", setup=_env(BUILDKIT_SOURCE_DATE_EPOCH="soon"),
+         argv=("lock",), code=2,
+         fragments=("environment (BUILDKIT_SOURCE_DATE_EPOCH)", "not 'soon'")),
+    Case(name="env-engine", setup=_env(BUILDKIT_ENGINE="rkt"), argv=("build",), code=2,
+         fragments=("environment (BUILDKIT_ENGINE): tools.engine must be",)),
+    Case(name="toml-is-a-folder", setup=_mkdir("buildkit.toml"), argv=("lock",), code=2,
+         fragments=("{root}/buildkit.toml: cannot read",)),
+    # build: refused while planning, before any tool
+    Case(name="build-missing-lockfile", setup=_unlock, argv=("build",), code=2,
+         fragments=("lockfiles/app.lock.json: framework app has no lockfile",)),
+    Case(name="build-stale-lockfile", setup=_stale, argv=("build",), code=1,
+         fragments=("the lockfile is stale: frameworks/app.yaml changed",)),
+    Case(name="build-unpinned-image", setup=_env(BUILDKIT_APKO_IMAGE="foo:latest"),
+         argv=("build",), code=1,
+         fragments=("image foo:latest is not pinned by digest",
+                    "tools.allow_unpinned = true")),
+    Case(name="build-framework-not-built-for-arch", argv=("build", "--arch", "arm64", "app"),
+         code=2, fragments=("framework app is not built for aarch64",)),
+    # publish and keygen
+    Case(name="publish-registry-is-not-a-host", argv=("publish", "--registry", "myreg"), code=2,
+         fragments=("--registry: invalid image reference", "Docker Hub namespace")),
+    Case(name="publish-missing-record", argv=("publish", "--dry-run"), code=1,
+         fragments=("dist/app/x86_64.json: no build record for app on x86_64",)),
+    Case(name="keygen-existing-key", setup=_existing_key, argv=("keygen",), code=2,
+         fragments=("keys/buildkit.rsa: key file already exists",)),
+    Case(name="keygen-keys-is-a-file", setup=_keys_file, argv=("keygen",), code=1,
+         fragments=("keys/buildkit.rsa: cannot write", "is a file where a folder is needed")),
+    Case(name="build-dist-is-a-file", setup=_write("dist", "not a folder"), argv=("build",),
+         code=1, fragments=("{root}/dist/tmp: Not a directory",)),
+    Case(name="unrecognized-option-names-the-verb", argv=("lock", "--bogus"), code=2,
+         fragments=("buildkit lock: unrecognized arguments: --bogus",
+                    "see `buildkit lock --help`")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input_is_one_line_a_nonzero_exit_and_nothing_written(
+    project: Project, case: Case
+) -> None:
+    case.setup(project)
+    before = project.snapshot()
+    done = project.run(*case.argv)
+    assert done.code == case.code, done.err
+    line = done.error_line
+    for fragment in case.fragments:
+        assert fragment.replace("{root}", str(project.root)) in line
+    assert project.snapshot() == before
+    for name in case.absent:
+        assert not project.path(name).exists()
+
+
+def test_a_project_folder_that_does_not_exist_is_one_line(project: Project, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    project.capsys.readouterr()
+    code = main(["-C", str(missing), "lock"])
+    err = project.capsys.readouterr().err
+    assert code == 2
+    assert err == (
+        f"buildkit: error: {missing}: the project folder does not exist (run buildkit in the "
+        "folder with buildkit.toml, or pass -C DIR)\n"
+    )
+
+
+def test_a_truncated_apk_names_the_byte_its_data_member_starts_at(project: Project) -> None:
+    whole = project.path(f"repo/x86_64/{APK}").read_bytes()
+    start = read_layout(whole, where=APK).data.start
+    _truncate_apk(project)
+    done = project.run("apk", "verify", "--keyring", "repo", f"repo/x86_64/{APK}")
+    assert done.code == 2
+    assert f"truncated gzip member starting at byte {start}" in done.error_line
+
+
+# --------------------------------------------------------------------------------------------
+# A pull that fails: the engine's reason, not its quoting of the reference
+
+ZEROS = "sha256:" + "0" * 64
+# What podman 4.3 prints; {ref} is the reference pulled. The first is over 300 characters.
+PODMAN_QUOTING = (
+    'Error response from daemon: normalizing image: normalizing name "{ref}" (orig: "{ref}") '
+    "for compat API: invalid reference format: repository name must be lowercase"
+)
+PODMAN_UNKNOWN = (
+    "initializing source docker://{ref}: reading manifest sha256:... in 127.0.0.1:5000/t/apko: "
+    "manifest unknown: manifest unknown"
+)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "reason"),
+    [
+        (
+            PODMAN_QUOTING,
+            "for compat API: invalid reference format: repository name must be lowercase",
+        ),
+        (PODMAN_UNKNOWN, "manifest unknown: manifest unknown"),
+        ("x" * 400 + ": connection refused", "x: connection refused"),
+    ],
+)
+def test_a_failed_pull_keeps_the_engines_reason(stderr: str, reason: str) -> None:
+    ref = f"127.0.0.1:5000/t/apko@{ZEROS}"
+
+    def runner(argv: Sequence[str], **_: Any) -> Completed:
+        return Completed(argv=tuple(argv), returncode=125, stderr=stderr.format(ref=ref) + "\n")
+
+    engine = Engine(name="podman", binary="podman", version="4.3.1", runner=runner)
+    with pytest.raises(ToolchainError) as caught:
+        engine.ensure_image(parse_image_ref(ref))
+    message = caught.value.message
+    assert message.startswith(f"cannot pull {ref}: ")
+    assert message.endswith(reason)
+    assert len(message) <= len(f"cannot pull {ref}: ") + 300  # the reason is kept short
+
+
+def test_an_uppercase_path_component_is_refused_before_the_engine_sees_it() -> None:
+    with pytest.raises(ConfigError, match="bad repository name 'Team/x'"):
+        parse_image_ref(f"Team/x@{ZEROS}")
+
+
+# --------------------------------------------------------------------------------------------
+# A failing tool: the log's tail, then the one line naming the action
+
+
+@dataclass
+class FailingApko:
+    """Stands in for the toolchain: apko writes a log and exits 1, as Engine.run reports it."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def apko_build(self, job: ApkoBuild, *, log: Path, source_date_epoch: int, **_: Any) -> None:
+        self.calls.append(job.arch)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(f"apko line {n}\n" for n in range(40)) + "Error: bad path\n")
+        raise ToolFailedError(
+            "apko build failed with exit status 1",
+            where=str(log),
+            returncode=1,
+            log=str(log),
+            tail=tail(log),
+        )
+
+    def melange_build(self, job: MelangeBuild, *, log: Path, **_: Any) -> None:
+        raise AssertionError("no local packages in this project")
+
+
+def test_a_failing_tool_shows_its_log_tail_then_one_line_naming_the_action(
+    project: Project,
+) -> None:
+    fake = FailingApko()
+    project.monkeypatch.setattr(build_context, "default_tools", lambda _project: fake)
+    before = project.snapshot()
+    done = project.run("build")
+    assert done.code == 1
+    assert fake.calls == ["x86_64"]
+    line = done.error_line
+    assert line.startswith(f"{project.root}/dist/logs/apko-app-x86_64.log: apko app x86_64: ")
+    assert "apko build failed with exit status 1" in line
+    tail_at = done.err.index("--- last lines of")
+    assert done.err.index("Error: bad path") > tail_at
+    assert done.err.index("buildkit: error:") > done.err.index("Error: bad path")
+    assert project.snapshot() == before
+
+
+# --------------------------------------------------------------------------------------------
+# nox sessions: the same one line, then the session fails (no traceback, no abrupt exit)
+
+
+@dataclass
+class FakeSession:
+    posargs: list[str]
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+        raise _SessionFailedError(message)
+
+
+class _SessionFailedError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("posargs", "line"),
+    [
+        (
+            ["--bogus"],
+            "buildkit lock: unrecognized arguments: --bogus (see `buildkit lock --help`)",
+        ),
+        (["--update"], "buildkit lock: argument --update: expected at least one argument"),
+        (["--update", "replayot"], "--update replayot: no locked or resolved package"),
+    ],
+)
+def test_a_nox_session_shows_one_line_and_fails(
+    project: Project, posargs: list[str], line: str
+) -> None:
+    project.monkeypatch.chdir(project.root)
+    session = FakeSession(posargs=posargs)
+    project.capsys.readouterr()
+    with pytest.raises(_SessionFailedError):
+        sessions.lock.func(session)
+    err = project.capsys.readouterr().err
+    assert [n for n in err.splitlines() if n.startswith("buildkit: error:")] == [
+        next(n for n in err.splitlines() if line in n)
+    ]
+    assert "Traceback" not in err
+    assert session.errors == ["buildkit lock failed (exit 2)"]
+
+
+def test_nox_session_help_is_not_a_failure(project: Project) -> None:
+    project.monkeypatch.chdir(project.root)
+    session = FakeSession(posargs=["--help"])
+    sessions.lock.func(session)
+    assert session.errors == []
+    assert "--update" in project.capsys.readouterr().out
