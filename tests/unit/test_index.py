@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import gc
 import gzip
 import io
 import itertools
 import json
+import pickle
 import random
 import shutil
 import tarfile
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buildkit.apk.gzmembers import parse_tar, peek_member, split_members
+from buildkit.apk.gzmembers import (
+    MemberPieces,
+    NotPlainTar,
+    iter_members,
+    parse_tar,
+    peek_member,
+    plain_tar_files,
+    split_members,
+)
 from buildkit.apk.index import (
     ApkIndex,
     IndexRecord,
+    _text_chunks,
+    _text_pieces,
     parse_index,
     parse_records,
     record_from_package,
@@ -232,6 +246,123 @@ def test_parse_tar_refuses_a_damaged_later_header() -> None:
         parse_tar(bytes(data), where="x")
 
 
+def _pieces(data: bytes, sizes: list[int]) -> list[bytes]:
+    """``data`` cut into pieces of the given sizes, cycling through them."""
+    pieces: list[bytes] = []
+    start = 0
+    for size in itertools.cycle(sizes):
+        if start >= len(data):
+            return pieces
+        pieces.append(data[start : start + size])
+        start += size
+    raise AssertionError  # unreachable: cycle() never ends
+
+
+@pytest.mark.parametrize("relative", [ALPINE, *(s[0] for s in SIGNED)])
+def test_member_pieces_inflate_each_member_as_iter_members_does(relative: str) -> None:
+    data = (FIXTURES / relative).read_bytes()
+    for member in split_members(data, where="x"):
+        pieces = MemberPieces(data, start=member.start, where="x")
+        assert b"".join(pieces) == member.data
+        assert pieces.end == member.end + 1
+
+
+def test_member_pieces_of_a_big_member_are_bounded_and_stop_at_its_end() -> None:
+    raw = random.Random(1).randbytes(1 << 16) * 40  # 2.6 MB that zlib cannot shrink away
+    data = gzip.compress(raw) + gzip.compress(b"next")
+    pieces = MemberPieces(data, start=0, where="x")
+    inflated = list(pieces)
+    assert len(inflated) > 2
+    assert max(map(len, inflated)) <= 1 << 20
+    assert b"".join(inflated) == raw
+    assert data[pieces.end :] == gzip.compress(b"next")
+
+
+def _inflated(read: Callable[[], tuple[bytes, int]]) -> tuple[bytes, int] | str:
+    try:
+        return read()
+    except ApkFormatError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d[:-1],  # truncated index member
+        lambda d: d[:700] + bytes(50) + d[750:],  # garbled index member
+        lambda d: d[:666] + b"hello",  # not gzip where the index member starts
+        lambda d: d[:10] + bytes(20) + d[30:],  # garbled signature member
+        lambda d: d[:300],  # truncated signature member
+    ],
+)
+def test_member_pieces_report_broken_data_as_iter_members_does(
+    damage: Callable[[bytes], bytes],
+) -> None:
+    data = damage((FIXTURES / ALPINE).read_bytes())
+
+    def whole(start: int) -> tuple[bytes, int]:
+        member = next(iter_members(data, where="x", start=start))
+        return member.data, member.end + 1
+
+    def pieces(start: int) -> tuple[bytes, int]:
+        member = MemberPieces(data, start=start, where="x")
+        content = b"".join(member)
+        assert member.end is not None
+        return content, member.end
+
+    for start in (0, 666)[: 1 + (len(data) > 666)]:  # the signature member, the index member
+        assert _inflated(lambda: pieces(start)) == _inflated(lambda: whole(start))  # noqa: B023
+
+
+_PLAIN = _tar(
+    (_info("DESCRIPTION", size=5), b"hello"),
+    (_info("APKINDEX", size=1500), bytes(range(250)) * 6),
+    (_info("empty"), b""),
+    fmt=tarfile.USTAR_FORMAT,
+)
+
+
+@pytest.mark.parametrize("sizes", [[1 << 20], [512], [7], [1000, 1, 511], [513, 24]])
+@pytest.mark.parametrize(
+    "tar", [_PLAIN, _PLAIN[: 6 * 512], _tar((_info("a", size=1), b"a"), fmt=tarfile.GNU_FORMAT)]
+)
+def test_plain_tar_files_stream_what_parse_tar_reads(tar: bytes, sizes: list[int]) -> None:
+    streamed = [(name, b"".join(pieces)) for name, pieces in plain_tar_files(_pieces(tar, sizes))]
+    assert streamed == [(e.name, e.content) for e in parse_tar(tar, where="x")]
+
+
+@pytest.mark.parametrize(
+    "tar",
+    [
+        b"",
+        bytes(1024),
+        _tar((_info("a" * 120, size=1), b"a")),  # PAX long name
+        _tar((_info("a" * 120, size=1), b"a"), fmt=tarfile.GNU_FORMAT),  # GNU long name
+        _tar((_info("a", size=1, pax_headers={"x": "y"}), b"a")),
+        _tar((_info("d", tarfile.DIRTYPE), b"")),
+        _tar((_info("l", tarfile.SYMTYPE, linkname="a"), b"")),
+        _PLAIN[: 512 + 3],  # truncated content
+        _PLAIN[: 2 * 512 + 100],  # truncated header
+        _PLAIN + b"junk",
+        _PLAIN[:148] + b"X" + _PLAIN[149:],  # bad header checksum
+    ],
+)
+def test_plain_tar_files_refuse_anything_but_plain_files(tar: bytes) -> None:
+    def read_all() -> None:
+        for _name, pieces in plain_tar_files(_pieces(tar, [700])):
+            b"".join(pieces)
+
+    with pytest.raises(NotPlainTar):
+        read_all()
+
+
+def test_plain_tar_files_refuse_to_go_on_past_content_not_read() -> None:
+    entries = plain_tar_files([_PLAIN])
+    next(entries)
+    with pytest.raises(NotPlainTar):
+        next(entries)
+
+
 # --------------------------------------------------------------------------------------------
 # Real indexes
 
@@ -430,6 +561,98 @@ def test_a_truncated_signed_index_fails_its_signature_check() -> None:
         parse_index(data, where="x", keyring=None, allow_untrusted=True)
 
 
+def _index_text(data: bytes) -> tuple[str, str]:
+    """APKINDEX and DESCRIPTION read the plain way: the last member, whole, through tarfile."""
+    entries = parse_tar(split_members(data, where="x")[-1].data, where="x")
+    texts = {entry.name: entry.content.decode() for entry in entries}
+    return texts["APKINDEX"], texts.get("DESCRIPTION", "")
+
+
+def test_loaded_records_render_back_to_exactly_the_index_text() -> None:
+    # Written by apk-tools in its field order, the order render_record uses.
+    data = (FIXTURES / ALPINE).read_bytes()
+    index = parse_index(data, where="x", keyring=None, allow_untrusted=True)
+    assert "".join(map(render_record, index.records)) == _index_text(data)[0]
+
+
+def _index_archive(*entries: tuple[str, bytes], fmt: int = tarfile.USTAR_FORMAT) -> bytes:
+    return gzip.compress(_tar(*((_info(n, size=len(c)), c) for n, c in entries), fmt=fmt))
+
+
+def _pax_archive(text: bytes) -> bytes:
+    return gzip.compress(_tar((_info("APKINDEX", size=len(text), pax_headers={"c": "x"}), text)))
+
+
+@pytest.mark.parametrize(
+    ("build", "description"),
+    [
+        (lambda text: _index_archive(("APKINDEX", text), ("DESCRIPTION", b"d")), "d"),
+        (lambda text: _index_archive(("DESCRIPTION", b"d"), ("APKINDEX", text)), "d"),
+        (lambda text: _index_archive(("APKINDEX", text)), ""),
+        (lambda text: _index_archive(("APKINDEX", text), fmt=tarfile.GNU_FORMAT), ""),
+        (lambda text: _index_archive(("APKINDEX", text.replace(b"\nV:", b"\nZ:z\nV:"))), ""),
+        (lambda text: _index_archive(("APKINDEX", text.replace(b"\n\n", b"\n\n\n"))), ""),
+        (_pax_archive, ""),  # not the usual tar: read whole
+    ],
+)
+def test_every_archive_layout_loads_the_records_its_text_holds(
+    alpine_records: tuple[IndexRecord, ...],
+    build: Callable[[bytes], bytes],
+    description: str,
+) -> None:
+    data = build("".join(map(render_record, alpine_records[:300])).encode())
+    index = parse_index(data, where="x", keyring=None, allow_untrusted=True)
+    assert index.records == parse_records(_index_text(data)[0], where="x")
+    assert [r.checksum for r in index.records] == [r.checksum for r in alpine_records[:300]]
+    assert index.description == description
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (
+            _index_archive(("APKINDEX", RECORD.encode() + b"\n" + b"\xff" * 3)),
+            f"x: APKINDEX is not UTF-8 text (byte {len(RECORD) + 1})",
+        ),
+        (
+            _index_archive(("APKINDEX", RECORD.encode()), ("DESCRIPTION", b"\xff")),
+            "x: DESCRIPTION is not UTF-8 text (byte 0)",
+        ),
+        (
+            _index_archive(("APKINDEX", (RECORD * 2).encode())),
+            "x:APKINDEX:7: field C: appears twice in one record",
+        ),
+        (
+            _index_archive(("APKINDEX", f"{RECORD}\n{RECORD}broken\n".encode())),
+            "x:APKINDEX:14: line 'broken' is not 'X:value'",
+        ),
+        (
+            _index_archive(("APKINDEX", RECORD.encode())) + b"junk",
+            "x: garbled data after gzip member 1 at byte ",
+        ),
+    ],
+)
+def test_broken_index_content_is_reported_where_it_is(archive: bytes, message: str) -> None:
+    with pytest.raises(ApkFormatError) as caught:
+        parse_index(archive, where="x", keyring=None, allow_untrusted=True)
+    assert str(caught.value).startswith(message)
+
+
+def test_loading_leaves_the_garbage_collector_as_it_was() -> None:
+    before = gc.get_threshold()
+    data = (FIXTURES / ALPINE).read_bytes()
+    with ThreadPoolExecutor(4) as pool:  # concurrent loads, as lock makes them
+        loads = pool.map(
+            lambda _: parse_index(data, where="x", keyring=None, allow_untrusted=True), range(8)
+        )
+        assert {len(index.records) for index in loads} == {5004}
+    with pytest.raises(ApkFormatError):
+        parse_index(data[:-1], where="x", keyring=None, allow_untrusted=True)
+    with pytest.raises(ApkFormatError):
+        parse_records(f"{RECORD}broken\n", where="x")
+    assert gc.get_threshold() == before
+
+
 # --------------------------------------------------------------------------------------------
 # Records
 
@@ -460,6 +683,7 @@ def test_a_truncated_signed_index_fails_its_signature_check() -> None:
         ),
         (f"{RECORD}P:bar\n", "x:APKINDEX:7: field P: appears twice in one record"),
         (f"{RECORD}i:a\np:b\ni:c\n", "x:APKINDEX:9: field i: appears twice in one record"),
+        (f"{RECORD}i:\np:b\ni:c\n", "x:APKINDEX:9: field i: appears twice in one record"),
         (
             RECORD.replace("P:foo\n", ""),
             "x:APKINDEX:1: record has no P: (package name) line (every record needs C:, P: and V:)",
@@ -550,10 +774,51 @@ def test_both_field_orders_real_writers_use_give_the_same_records(
     assert parse_records(go_apk, where="x") == parse_records(apk_tools, where="x") == alpine_records
 
 
+def test_numbers_with_leading_zeros_are_read_as_numbers() -> None:
+    text = "C:Q1x=\nP:foo\nV:1\nS:007\nI:0\nt:0010\nk:01\n\n" + RECORD
+    first, second = parse_records(text, where="x")
+    assert (first.size, first.installed_size, first.build_time, first.provider_priority) == (
+        7,
+        0,
+        10,
+        1,
+    )
+    assert (second.size, second.build_time, second.provider_priority) == (10, None, None)
+
+
+def test_records_longer_than_a_parsing_chunk_load_whole(signing_key: SigningKey) -> None:
+    (small,) = parse_records(RECORD, where="x")
+    big = dataclasses.replace(small, name="big", description="long " * 400_000)  # 2 MB
+    records = (small, big, small, big, small)
+    text = "".join(map(render_record, records))
+    assert parse_records(text, where="x") == records
+    keyring = Keyring.from_pems({signing_key.key_name: signing_key.public_pem})
+    data = write_index(records, description="", key=signing_key)
+    assert parse_index(data, where="x", keyring=keyring).records == records
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["C:x\n", "P:y z\n", "\n", "é\n", "\n\n"]), max_size=40), st.data())
+def test_text_is_cut_into_chunks_only_after_blank_lines(
+    lines: list[str], data: st.DataObject
+) -> None:
+    text = "".join(lines)
+    raw = text.encode()
+    sizes = data.draw(st.lists(st.integers(1, 9), min_size=1, max_size=5))
+    chunks = list(_text_chunks(_pieces(raw, sizes)))
+    assert "".join(chunks) == text
+    assert all(chunk.endswith("\n\n") for chunk in chunks[:-1])
+    small = list(_text_pieces(text, chunk=data.draw(st.integers(1, 9))))
+    assert "".join(small) == text
+    assert all(chunk.endswith("\n\n") for chunk in small[:-1])
+
+
 def test_parsed_records_are_frozen_dataclasses() -> None:
     (record,) = parse_records(RECORD, where="x")
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.name = "bar"  # type: ignore[misc]
+    assert type(record) is IndexRecord
+    assert pickle.loads(pickle.dumps(record)) == copy.deepcopy(record) == record
     assert record == IndexRecord(
         checksum="Q1LLq2qDNrS/qRnhxQ3hsY/sHbQnc=", name="foo", version="1.0-r0", arch="x86_64",
         size=10, installed_size=20,
