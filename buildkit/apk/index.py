@@ -160,7 +160,13 @@ def parse_index(
     """
     # Signatures are checked before the signed bytes are inflated or parsed at all.
     signatures, index_start = _split(data, where)
-    signers = _verify(signatures, memoryview(data)[index_start:], keyring, allow_untrusted, where)
+    try:
+        signers = _verify(
+            signatures, memoryview(data)[index_start:], keyring, allow_untrusted, where
+        )
+    except SignatureError:
+        _check_gzip(data, index_start, where)  # a damaged file: say so, not "unsigned"
+        raise
     with _FULL_COLLECTIONS_DEFERRED:
         content = _read_streamed(data, index_start, where)
         if content is None:  # not the usual case: read it whole, or say exactly what is wrong
@@ -220,6 +226,19 @@ def _is_signature_member(data: bytes, start: int, where: str) -> bool:
     except (ApkFormatError, tarfile.TarError, EOFError):
         return False
     return first is not None and first.name.startswith(".SIGN.")
+
+
+def _check_gzip(data: bytes, start: int, where: str) -> None:
+    """Raise ApkFormatError when the member at ``start`` is not gzip or is cut short.
+
+    Only called once a signature check has failed (the inflated bytes are thrown away), so
+    unverified data is never parsed, and a truncated download is not reported as unsigned."""
+    if data[:2] != b"\x1f\x8b":
+        raise ApkFormatError(
+            "not a gzip file", where=where, hint="an APKINDEX.tar.gz is gzip-compressed tar"
+        )
+    for _ in MemberPieces(data, start=start, where=where):
+        pass
 
 
 def _index_entries(data: bytes, start: int, where: str) -> tuple[TarEntry, ...]:

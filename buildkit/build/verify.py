@@ -44,6 +44,7 @@ def verify_project(
     reporter: Reporter | None = None,
 ) -> VerifyResult:
     from buildkit.build.images import plan_images
+    from buildkit.melange import packages_for_frameworks
 
     archs = tuple(archs) or project.archs
     with BuildContext(project, tools=tools, reporter=reporter) as context:
@@ -57,7 +58,9 @@ def verify_project(
                 logs=context.logs / "verify",  # kept: a failure's log outlives the scratch
             )
             checked: list[str] = []
-            differences = _verify_packages(context, fresh, archs, checked)
+            # Only the local packages the selected frameworks request, as `build` does.
+            wanted = packages_for_frameworks(project, frameworks)
+            differences = _verify_packages(context, fresh, archs, wanted, checked)
             for action in actions:
                 differences += _verify_image(context, fresh, action)
                 checked.append(action.label)
@@ -65,7 +68,11 @@ def verify_project(
 
 
 def _verify_packages(
-    context: BuildContext, fresh: BuildContext, archs: Sequence[str], checked: list[str]
+    context: BuildContext,
+    fresh: BuildContext,
+    archs: Sequence[str],
+    names: Sequence[str],
+    checked: list[str],
 ) -> list[str]:
     from buildkit.build.packages import package_record_path, run_melange, walk_packages
     from buildkit.melange import build_order, load_package_configs, providers
@@ -91,7 +98,7 @@ def _verify_packages(
         return rebuilt
 
     for arch in archs:
-        walk_packages(fresh, build_order(configs), providers(configs), arch, step)
+        walk_packages(fresh, build_order(configs, names), providers(configs), arch, step)
     return differences
 
 

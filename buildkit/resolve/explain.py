@@ -68,7 +68,11 @@ def _nothing_provides(
     message = f"nothing provides {req.atom} ({_required_by(parent)})"
     close = difflib.get_close_matches(name, _similar_pool(name, provider), n=6)
     close = [match for match in close if provider.universe.answering(match)][:3]
-    return message, (f"did you mean: {', '.join(close)}" if close else "check the repositories")
+    return message, (
+        f"did you mean: {', '.join(close)}"
+        if close
+        else "check the name and the framework's repositories"
+    )
 
 
 def _similar_pool(name: str, provider: ApkProvider) -> list[str]:

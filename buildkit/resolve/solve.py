@@ -85,7 +85,9 @@ def _root_terms(
     for text in requests:
         try:
             atom = parse_atom(text)
-        except (AtomError, VersionError) as err:
+        except AtomError as err:  # its message already names the atom
+            raise ResolveError(err.message, where=context or None, hint=err.hint) from err
+        except VersionError as err:
             raise ResolveError(
                 f"invalid package {text!r}: {err.message}", where=context or None, hint=err.hint
             ) from err

@@ -6,9 +6,11 @@ maps are built once and cached for as long as the caller keeps the same index ob
 run resolves many frameworks against the same indexes). Parsing of versions and of each
 record's fields is lazy: a 200k-record index is mapped without parsing what is never asked.
 
-Bad index data is handled as apk-tools 3 does (``apk_pkg_add_info``): a package whose ``D:``
-holds an invalid atom is not installable, an invalid ``p:`` entry is ignored, and an invalid
-``i:`` disables that package's install_if rule (a partial rule would fire too often).
+Bad index data is handled as apk-tools 3 does (``apk_pkg_add_info``): a package whose ``V:``
+is not a valid version or whose ``D:`` holds an invalid atom is not installable, an invalid
+``p:`` entry is ignored, and an invalid ``i:`` disables that package's install_if rule (a
+partial rule would fire too often). The index parser checks none of this (it must stay fast);
+each package is checked here, once, when resolution first considers it.
 """
 
 from __future__ import annotations
@@ -109,12 +111,13 @@ class Pkg:
 
     @property
     def installable(self) -> bool:
-        """False when a ``D:`` atom is invalid (apk marks the package uninstallable)."""
+        """False when ``V:`` or a ``D:`` atom is invalid (apk marks it uninstallable)."""
         return not isinstance(self._parse_depends(), str)
 
     @property
     def problem(self) -> str | None:
-        """Why the package is not installable ("invalid dependency 'x=v1': ..."), if so."""
+        """Why the package is not installable ("invalid version '1..2'", "invalid dependency
+        'x=v1': ..."), if so."""
         found = self._parse_depends()
         return found if isinstance(found, str) else None
 
@@ -126,10 +129,14 @@ class Pkg:
     def _parse_depends(self) -> tuple[Atom, ...] | str:
         found = self._depends
         if found is None:
-            try:
-                found = tuple(parse_atom(text) for text in self.record.depends)
-            except (AtomError, VersionError) as err:
-                found = err.message
+            version = self.record.version
+            if not _valid_version(version):
+                found = f"invalid version {version!r}"
+            else:
+                try:
+                    found = tuple(parse_atom(text) for text in self.record.depends)
+                except (AtomError, VersionError) as err:
+                    found = err.message
             self._depends = found
         return found
 

@@ -553,12 +553,42 @@ def test_malformed_archives_are_reported(data: bytes, message: str) -> None:
     assert str(caught.value).startswith(message)
 
 
-def test_a_truncated_signed_index_fails_its_signature_check() -> None:
-    data = (FIXTURES / "wolfi/x86_64/APKINDEX.tar.gz").read_bytes()[:-10]
-    with pytest.raises(SignatureError, match="signature check failed"):
-        parse_index(data, where="x", keyring=_keyring("wolfi"))
+_WOLFI_INDEX = FIXTURES / "wolfi/x86_64/APKINDEX.tar.gz"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: d[:-10], "x: truncated gzip member starting at byte 646 "),
+        (lambda d: d[:300], "x: truncated gzip member 1 starting at byte 0 "),
+        (lambda d: d[:5], "x: truncated gzip member 1 starting at byte 0 "),
+        (lambda d: b"hello", "x: not a gzip file "),
+        (lambda d: d[:646] + b"hello", "x: not gzip data at byte 646: "),
+    ],
+    ids=["index cut", "signature cut", "header cut", "not gzip", "garbage index"],
+)
+@pytest.mark.parametrize("trusted", [True, False], ids=["keyring", "no keyring"])
+def test_a_damaged_index_is_reported_as_damaged_not_as_unsigned(
+    damage: Callable[[bytes], bytes], message: str, trusted: bool
+) -> None:
+    data = damage(_WOLFI_INDEX.read_bytes())
+    keyring = _keyring("wolfi") if trusted else None
+    with pytest.raises(ApkFormatError) as caught:
+        parse_index(data, where="x", keyring=keyring)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_truncated_index_read_untrusted_is_reported_as_truncated() -> None:
+    data = _WOLFI_INDEX.read_bytes()[:-10]
     with pytest.raises(ApkFormatError, match="x: truncated gzip member starting at byte 646"):
         parse_index(data, where="x", keyring=None, allow_untrusted=True)
+
+
+def test_a_signature_mismatch_on_an_intact_file_stays_a_signature_error() -> None:
+    data = bytearray(_WOLFI_INDEX.read_bytes())
+    data[646 + 9] ^= 1  # the index member's gzip OS byte: still valid gzip, but not as signed
+    with pytest.raises(SignatureError, match="signature check failed"):
+        parse_index(bytes(data), where="x", keyring=_keyring("wolfi"))
 
 
 def _index_text(data: bytes) -> tuple[str, str]:

@@ -100,6 +100,8 @@ def test_case(repositories: list[dict[str, Any]], case: dict[str, Any]) -> None:
         assert "\n" not in message
         for fragment in case["error"]:
             assert fragment in message
+        for fragment in case.get("error_not", []):  # e.g. a message said twice
+            assert fragment not in message
         return
     result = run(case, sources)
     if "expect_set" in case:
