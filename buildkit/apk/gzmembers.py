@@ -116,6 +116,22 @@ def _inflate(
     return len(view)
 
 
+def check_member(data: bytes, *, start: int, where: str) -> None:
+    """Raise ApkFormatError when the gzip member at ``start`` is cut short.
+
+    Other damage passes: callers use this to explain a failed signature check, which
+    describes tampering or corruption better than a zlib message. The inflated bytes are
+    thrown away as they come."""
+    inflater = zlib.decompressobj(_GZIP_WBITS)
+    try:
+        for _ in _inflate(inflater, memoryview(data)[start:], _PIECE):
+            pass
+    except zlib.error:
+        return
+    if not inflater.eof:
+        raise _truncated(start, 0, start == 0, where)
+
+
 class MemberPieces:
     """The gzip member at ``start`` of ``data``, inflated a piece at a time as it is iterated
     (once), with the errors iter_members reports. Once iteration has finished, ``end`` is the

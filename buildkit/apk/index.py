@@ -31,6 +31,7 @@ from buildkit.apk.gzmembers import (
     MemberPieces,
     NotPlainTar,
     TarEntry,
+    check_member,
     iter_members,
     parse_tar,
     peek_member,
@@ -229,16 +230,15 @@ def _is_signature_member(data: bytes, start: int, where: str) -> bool:
 
 
 def _check_gzip(data: bytes, start: int, where: str) -> None:
-    """Raise ApkFormatError when the member at ``start`` is not gzip or is cut short.
+    """Raise ApkFormatError when the file is not gzip or the index member is cut short.
 
-    Only called once a signature check has failed (the inflated bytes are thrown away), so
-    unverified data is never parsed, and a truncated download is not reported as unsigned."""
+    Only called once a signature check has failed, so that a truncated download is not
+    reported as unsigned; unverified bytes are inflated and thrown away, never parsed."""
     if data[:2] != b"\x1f\x8b":
         raise ApkFormatError(
             "not a gzip file", where=where, hint="an APKINDEX.tar.gz is gzip-compressed tar"
         )
-    for _ in MemberPieces(data, start=start, where=where):
-        pass
+    check_member(data, start=start, where=where)
 
 
 def _index_entries(data: bytes, start: int, where: str) -> tuple[TarEntry, ...]:

@@ -563,9 +563,8 @@ _WOLFI_INDEX = FIXTURES / "wolfi/x86_64/APKINDEX.tar.gz"
         (lambda d: d[:300], "x: truncated gzip member 1 starting at byte 0 "),
         (lambda d: d[:5], "x: truncated gzip member 1 starting at byte 0 "),
         (lambda d: b"hello", "x: not a gzip file "),
-        (lambda d: d[:646] + b"hello", "x: not gzip data at byte 646: "),
     ],
-    ids=["index cut", "signature cut", "header cut", "not gzip", "garbage index"],
+    ids=["index cut", "signature cut", "header cut", "not gzip"],
 )
 @pytest.mark.parametrize("trusted", [True, False], ids=["keyring", "no keyring"])
 def test_a_damaged_index_is_reported_as_damaged_not_as_unsigned(
