@@ -336,6 +336,13 @@ def _serve(conn: Connection, arch: str, client_args: dict[str, Any]) -> None:
             conn.send(("ok", getattr(locker, method)(*args)))
         except BuildkitError as err:
             conn.send(("error", _dump_error(err)))
+        except OSError as exc:
+            if exc.filename is None:
+                conn.send(("crash", traceback.format_exc()))
+                raise
+            from buildkit.cli import os_error  # a file's error: one line, as in the parent
+
+            conn.send(("error", _dump_error(os_error(exc))))
         except Exception:
             conn.send(("crash", traceback.format_exc()))
             raise
@@ -474,10 +481,12 @@ def load_keyring(
                 hint="signatures find keys by file name; keep one of them",
             )
         pems[name] = pem
-        entries.append(
-            LockKey(name=_strip_scheme(location), url=location, content=pem.decode("utf-8"))
-        )
     Keyring(pems, where=places)  # reject a bad key here, where it is, rather than in a worker
+    for location in framework.contents.keyring:
+        name = key_name(location)
+        if places[name] == location:
+            content = pems[name].decode("ascii")  # a valid PEM key (checked above) is ASCII
+            entries.append(LockKey(name=_strip_scheme(location), url=location, content=content))
     entries.sort(key=lambda entry: entry.name)
     return pems, tuple(entries)
 

@@ -188,6 +188,8 @@ class RevalidatingCache:
             data = data_path.read_bytes()
         except (OSError, ValueError):
             return None, {}
+        if not isinstance(meta, dict):
+            return None, {}
         # Data and metadata are two files: trust them only when they belong together.
         if meta.get("url") != url or meta.get("sha256") != hashlib.sha256(data).hexdigest():
             return None, {}

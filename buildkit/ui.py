@@ -16,7 +16,9 @@ def print_error(error: BuildkitError | str) -> None:
     line stays the last one on the screen, where the eye lands."""
     if isinstance(error, ToolFailedError) and error.tail:
         err.print(f"--- last lines of {error.log} ---", markup=False)
-        err.print(error.tail.rstrip("\n"), markup=False, highlight=False, emoji=False)
+        from buildkit.registry import redact  # tool output may echo a credential
+
+        err.print(redact(error.tail.rstrip("\n")), markup=False, highlight=False, emoji=False)
         err.print("---", markup=False)
     err.print(Text.assemble(("buildkit: error: ", "bold red"), str(error)))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from buildkit.config import ProjectConfig
 from buildkit.errors import ToolchainError, ToolFailedError
+from buildkit.registry import redact
 from buildkit.toolchain import spec as cmd
 from buildkit.toolchain.containers import RUN_LABEL, named_runs_needed, orphans, run_owner
 from buildkit.toolchain.images import ImageRef
@@ -136,7 +137,7 @@ class Engine:
             pulled = self._runner(cmd.pull_argv(self.binary, ref.run_ref), timeout=PULL_TIMEOUT)
             if not pulled.ok:
                 raise ToolchainError(
-                    f"cannot pull {ref}: {_without_ref(pulled.error_line(), ref)}",
+                    f"cannot pull {ref}: {redact(_without_ref(pulled.error_line(), ref))}",
                     hint="check that the registry is reachable (scripts/setup serves "
                     "127.0.0.1:5000) and the pin in buildkit.toml or BUILDKIT_*_IMAGE",
                 )

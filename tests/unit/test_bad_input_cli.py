@@ -295,6 +295,8 @@ CASES = [
     Case(name="lock-unsigned-index", setup=_unsign_index, argv=("lock",), code=2,
          fragments=("repo/x86_64/APKINDEX.tar.gz: signature check failed: the index is not "
                     "signed",)),
+    Case(name="lock-binary-keyring-file", setup=_write("repo/melange.rsa.pub", b"\x30\x82\xff\xfe"),
+         argv=("lock",), code=2, fragments=("melange.rsa.pub",)),
     Case(name="lock-unreachable-repository", argv=("lock",), code=1,
          setup=_write("frameworks/app.yaml", FRAMEWORK.format(package="replayout").replace(
              "./repo\n  packages", "http://127.0.0.1:9/os\n  packages")),
