@@ -271,17 +271,22 @@ def _display(path: Path, base_dir: Path) -> str:
 # Parsing and validation: pure, bytes in, values out
 
 
+def yaml_error(exc: yaml.YAMLError, where: str) -> ConfigError:
+    """One line for a YAML syntax error: the file, the line when PyYAML knows it, the problem."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "syntax error"
+        return ConfigError(f"invalid YAML: {problem}", where=f"{where}{line}")
+    return ConfigError(f"invalid YAML: {exc}", where=where)
+
+
 def parse_config(data: bytes, *, where: str) -> dict[str, Any]:
     """Validate one config file's bytes against the schema; return plain Python values."""
     try:
         node = yaml.compose(data, Loader=yaml.CSafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "syntax error"
-        raise ConfigError(f"invalid YAML: {problem}", where=f"{where}{line}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", where=where) from None
+        raise yaml_error(exc, where) from None
     if node is None or _is_null(node):
         raise ConfigError("the config is empty", where=where, hint="see apko's examples/")
     if not isinstance(node, yaml.MappingNode):

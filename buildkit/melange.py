@@ -86,13 +86,10 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
     label = where or str(path)
     try:
         document = yaml.load(data, Loader=yaml.CSafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "syntax error"
-        raise ConfigError(f"invalid YAML: {problem}", where=f"{label}{line}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", where=label) from None
+        from buildkit.framework import yaml_error
+
+        raise yaml_error(exc, label) from None
     if not isinstance(document, dict):
         raise ConfigError("a melange config must be a mapping", where=label)
     package = _mapping(document, "package", label)
