@@ -49,8 +49,12 @@ start_daemon() {
   local name=$1 check=$2 pidfile=$RUN_DIR/$1.pid log=$RUN_DIR/$1.log i
   shift 2
   stop_daemon "$name"
+  # From /, not the checkout: a daemon outlives this clone, and podman's conmon fails once the
+  # directory it was started in is deleted ("Failed to get working directory").
+  pushd / >/dev/null
   setsid nohup "$@" >"$log" 2>&1 </dev/null 9>&- &  # not the setup lock: it would outlive us
   echo $! >"$pidfile"
+  popd >/dev/null
   for i in $(seq 1 100); do
     if "$check"; then
       return 0
