@@ -11,8 +11,13 @@ import pytest
 
 from buildkit.apk.arch import oci_arch
 from buildkit.errors import ToolFailedError
-from buildkit.toolchain import ApkoBuild, ApkoLock, local_name
-from tests.integration.conftest import SOURCE_DATE_EPOCH, Machine, other_owner, run_tool
+from buildkit.toolchain import ApkoBuild, ApkoLock, Owner, local_name
+from tests.integration.conftest import (
+    SOURCE_DATE_EPOCH,
+    Machine,
+    other_owner,
+    run_tool,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +35,27 @@ def apko_project(fixtures: Path, tmp_path: Path) -> Path:
     project = tmp_path / "proj"
     shutil.copytree(fixtures / "apko-cli", project / "testdata")
     return project
+
+
+def fixture_job(project: Path, *, arch: str = "x86_64", sbom: str = "out") -> ApkoBuild:
+    """A locked build of apko-cli's fixture config into ``project/out/image.tar``."""
+    return ApkoBuild(
+        config=project / "testdata/apko.yaml",
+        tag=TAG,
+        output=project / "out/image.tar",
+        arch=arch,
+        sbom_dir=project / sbom,
+        lockfile=project / "testdata/apko.lock.json",
+    )
+
+
+def build_fixture(
+    machine: Machine, project: Path, job: ApkoBuild, owner: Owner | None = None
+) -> None:
+    """Run the real apko on ``job`` through the container path (as ``owner`` when given)."""
+    chain = machine.toolchain(project, owner)
+    log = project / "logs/apko.log"
+    run_tool(lambda: chain.apko_build(job, log=log, source_date_epoch=SOURCE_DATE_EPOCH))
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
@@ -68,20 +94,8 @@ def test_apko_cannot_write_into_the_checkout_outside_its_outputs(
 ) -> None:
     """The project is mounted read-only: only declared outputs are writable."""
     before = sorted(p.relative_to(apko_project) for p in apko_project.rglob("*"))
-    job = ApkoBuild(
-        config=apko_project / "testdata/apko.yaml",
-        tag=TAG,
-        output=apko_project / "out/image.tar",
-        arch="x86_64",
-        sbom_dir=apko_project / "out",
-        lockfile=apko_project / "testdata/apko.lock.json",
-    )
-    chain = machine.toolchain(apko_project)
-    run_tool(
-        lambda: chain.apko_build(
-            job, log=apko_project / "logs/apko.log", source_date_epoch=SOURCE_DATE_EPOCH
-        )
-    )
+    job = fixture_job(apko_project)
+    build_fixture(machine, apko_project, job)
     after = sorted(p.relative_to(apko_project) for p in apko_project.rglob("*"))
     new = {str(p) for p in set(after) - set(before)}
     assert all(p == "out" or p.startswith(("out/", "logs")) for p in new), new
@@ -92,20 +106,8 @@ def test_apko_as_an_unprivileged_user_leaves_files_owned_by_that_user(
 ) -> None:
     (apko_project / "out/sbom").mkdir(parents=True)  # as the user's own buildkit would
     owner = other_owner(apko_project)
-    job = ApkoBuild(
-        config=apko_project / "testdata/apko.yaml",
-        tag=TAG,
-        output=apko_project / "out/image.tar",
-        arch="aarch64",
-        sbom_dir=apko_project / "out/sbom",
-        lockfile=apko_project / "testdata/apko.lock.json",
-    )
-    chain = machine.toolchain(apko_project, owner)
-    run_tool(
-        lambda: chain.apko_build(
-            job, log=apko_project / "logs/apko.log", source_date_epoch=SOURCE_DATE_EPOCH
-        )
-    )
+    job = fixture_job(apko_project, arch="aarch64", sbom="out/sbom")
+    build_fixture(machine, apko_project, job, owner)
     outputs = [apko_project / "out", *(apko_project / "out").rglob("*")]
     assert {(p.stat().st_uid, p.stat().st_gid) for p in outputs} == {(owner.uid, owner.gid)}
     assert job.output.is_file()
@@ -163,20 +165,8 @@ def test_apko_lock_through_the_container_reproduces_the_upstream_lockfile(
 def test_built_image_loads_tags_and_pushes_with_the_registry_digest(
     machine: Machine, apko_project: Path
 ) -> None:
-    job = ApkoBuild(
-        config=apko_project / "testdata/apko.yaml",
-        tag=TAG,
-        output=apko_project / "out/image.tar",
-        arch="x86_64",
-        sbom_dir=apko_project / "out",
-        lockfile=apko_project / "testdata/apko.lock.json",
-    )
-    chain = machine.toolchain(apko_project)
-    run_tool(
-        lambda: chain.apko_build(
-            job, log=apko_project / "logs/apko.log", source_date_epoch=SOURCE_DATE_EPOCH
-        )
-    )
+    job = fixture_job(apko_project)
+    build_fixture(machine, apko_project, job)
     engine = machine.engine
     (loaded,) = engine.load(job.output)
     target = f"{REGISTRY}/buildkit-test/toolchain:{engine.name}-amd64"
