@@ -4,7 +4,8 @@
 
 Measures (a) the Alpine 3.17 main/aarch64 fixture (~5k records; its key is not shipped, so
 it is loaded with allow_untrusted: no signature check) and (b) the generated Wolfi-scale
-index from gen_index.py (200k records, signature verified; generated on first use). For
+index from gen_index.py (200k records, signature verified; generated on first use), each
+with the compiled record parser (where it was built) and with the pure-Python one. For
 each it times --runs pairs of (zlib-decompressing every gzip member, `parse_index`), the two
 calls of a pair back to back, and reports the medians and the median of the pairs' ratios
 (target: <= 3x). The small Alpine index gets ten times as many pairs. It also reports the
@@ -23,6 +24,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from buildkit.apk import index as index_module
 from buildkit.apk.index import ApkIndex, parse_index, write_index
 from buildkit.apk.keys import Keyring
 
@@ -58,6 +60,19 @@ def clocked(action: Callable[[], object]) -> tuple[float, float]:
 
 
 def measure(label: str, data: bytes, keyring: Keyring | None, runs: int) -> None:
+    """Both parsers in turn: the compiled one (the default where it was built) and the
+    pure-Python one that serves without a C compiler."""
+    native = index_module._NATIVE
+    try:
+        if native is not None:
+            measure_one(f"{label} [C]", data, keyring, runs)
+        index_module._NATIVE = None
+        measure_one(f"{label} [Python]", data, keyring, runs)
+    finally:
+        index_module._NATIVE = native
+
+
+def measure_one(label: str, data: bytes, keyring: Keyring | None, runs: int) -> None:
     def load() -> ApkIndex:
         return parse_index(data, where=label, keyring=keyring, allow_untrusted=keyring is None)
 

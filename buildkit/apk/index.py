@@ -6,11 +6,12 @@ a tar with ``APKINDEX`` and ``DESCRIPTION`` (either order). The signatures cover
 after the signature member(s). APKINDEX is blank-line separated records of ``X:value`` lines.
 
 Loading is on the critical path of every lock (Wolfi's index has ~200k records), so the
-usual case runs as C loops wherever it can: the index member is inflated piece by piece and
-each piece is parsed at once, while it is still in the CPU cache; a piece's records are
-matched by one ``Pattern.split`` in the field orders real writers use, and assembled column
-by column. Anything else falls back to inflating the member whole and parsing it line by
-line, which also produces the precise error messages. Pure: bytes in, values out.
+usual case runs in C: the index member is inflated piece by piece and each piece is parsed at
+once, while it is still in the CPU cache, by the compiled parser (_native_index.c) where it
+was built, else by one ``Pattern.split`` per piece in the field orders real writers use and
+assembly column by column. Either declines anything unusual; that falls back to inflating
+the member whole and parsing it line by line, which also produces the precise error
+messages. All three give the same records. Pure: bytes in, values out.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from buildkit.apk.gzmembers import (
 )
 from buildkit.apk.keys import Keyring, SignatureAlgorithm, SigningKey, verify_signature
 from buildkit.errors import ApkFormatError, SignatureError
+
+try:
+    from buildkit.apk import _native_index
+except ImportError:  # installed without a C compiler: the pure-Python parser serves alone
+    _native_index = None  # type: ignore[assignment]
 
 INDEX_NAME = "APKINDEX"
 DESCRIPTION_NAME = "DESCRIPTION"
@@ -142,6 +148,7 @@ _FAST = _fast_pattern()
 _CHUNK = 1 << 20  # characters of text parsed at a time (see _fast_records)
 _STRIDE = len(_SLOTS) + 1  # what Pattern.split returns per record: text before it, its groups
 _EMPTY: dict[str | None, str] = {None: ""}  # _EMPTY.get(v, v): "" for None, else v itself
+_KIND_CODES = {_STR: "0", _INT: "1", _OPT_INT: "2", _ATOMS: "3"}  # _native_index.c's kinds
 
 _Column = Sequence[str | None]
 
@@ -265,7 +272,7 @@ def _read_streamed(data: bytes, start: int, where: str) -> _IndexContent | None:
     try:
         for name, pieces in plain_tar_files(member):
             if name == INDEX_NAME and records is None:
-                records = _fast_records(_text_chunks(pieces))
+                records = _piece_records(pieces)
                 if records is None:
                     return None
             elif name == DESCRIPTION_NAME and description is None:
@@ -350,13 +357,38 @@ def _read_archive(entries: tuple[TarEntry, ...], where: str) -> tuple[str, str]:
 def parse_records(text: str, *, where: str) -> tuple[IndexRecord, ...]:
     """Parse APKINDEX text. ``where`` names the file; errors say ``where:APKINDEX:line``."""
     with _FULL_COLLECTIONS_DEFERRED:
-        records = _fast_records(_text_pieces(text))
+        records = _native_records([text.encode()]) if _NATIVE is not None else None
+        if records is None:
+            records = _fast_records(_text_pieces(text))
         if records is not None:
             return records
         rows, extras = _generic_rows(text, where)
         if not rows:
             return ()
         return _assemble(dict(zip(_SLOTS, zip(*rows, strict=True), strict=True)), extras)
+
+
+def _piece_records(pieces: Iterable[bytes]) -> tuple[IndexRecord, ...] | None:
+    """Records from inflated pieces of APKINDEX, or None if they are not the usual case."""
+    if _NATIVE is not None:
+        return _native_records(_byte_chunks(pieces))
+    return _fast_records(map(_utf8, _byte_chunks(pieces)))
+
+
+def _utf8(chunk: bytes) -> str:
+    return chunk.decode("utf-8")
+
+
+def _native_records(chunks: Iterable[bytes]) -> tuple[IndexRecord, ...] | None:
+    """Records parsed by _native_index.c, or None if it declines any chunk."""
+    assert _NATIVE is not None
+    records: list[IndexRecord] = []
+    for chunk in chunks:
+        parsed = _native_index.parse(_NATIVE, chunk)
+        if parsed is None:
+            return None
+        records += cast("list[IndexRecord]", parsed)
+    return tuple(records)
 
 
 def _fast_records(chunks: Iterable[str]) -> tuple[IndexRecord, ...] | None:
@@ -385,9 +417,10 @@ def _text_pieces(text: str, chunk: int = _CHUNK) -> Iterator[str]:
         start = end
 
 
-def _text_chunks(pieces: Iterable[bytes]) -> Iterator[str]:
-    """UTF-8 pieces of APKINDEX as text, each chunk cut just after a blank line (a newline
-    byte is never part of a multi-byte character, so every cut is a character boundary)."""
+def _byte_chunks(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Pieces of APKINDEX regrouped into chunks that end just after a blank line, so that no
+    record spans two (a newline byte is never part of a multi-byte UTF-8 character, so every
+    cut is also a character boundary)."""
     pending: list[bytes] = []
     for piece in pieces:
         end = piece.rfind(b"\n\n") + 2
@@ -395,11 +428,11 @@ def _text_chunks(pieces: Iterable[bytes]) -> Iterator[str]:
             pending.append(piece)
             continue
         pending.append(piece[:end])
-        yield b"".join(pending).decode("utf-8")
+        yield b"".join(pending)
         pending = [piece[end:]]
     rest = b"".join(pending)
     if rest:
-        yield rest.decode("utf-8")
+        yield rest
 
 
 def _fast_columns(text: str) -> dict[str, _Column] | None:
@@ -625,6 +658,20 @@ class _Unfrozen:
 # Every field must be a parameter, in order, or records would come out with unset slots.
 assert _Unfrozen.__init__.__code__.co_varnames[1 : len(_NAMES) + 1] == _NAMES
 _BUILD = cast("Callable[..., IndexRecord]", _Unfrozen)  # what its instances end up as
+
+# Where _native_index.c puts each field of a record; None where it was not built.
+_NATIVE = (
+    _native_index.layout(
+        IndexRecord,
+        "".join(_FIELDS),
+        "".join(_KIND_CODES[kind] for _, kind in _FIELDS.values()),
+        (*(attr for attr, _ in _FIELDS.values()), "extra"),
+        "".join(_REQUIRED),
+        "C",  # checksums are unique: no point looking for an equal one
+    )
+    if _native_index is not None
+    else None
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 # The project's virtualenv at <project>/.venv (sourced by scripts/setup).
 
 VENV=$ROOT/.venv
-VENV_STAMP=$VENV/.buildkit-pyproject.sha256
+VENV_STAMP=$VENV/.buildkit-install.sha256
 
 setup_python() {
   local python=${BUILDKIT_PYTHON:-python3} want have=""
@@ -14,13 +14,14 @@ setup_python() {
     "$python" -m venv "$VENV" || die "$python -m venv failed (Debian: apt-get install python3-venv)"
     step python "created $VENV"
   fi
-  want=$(sha256_of "$ROOT/pyproject.toml")
+  # The install compiles buildkit/apk/_native_index.c in place: a change to it reinstalls too.
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT"/buildkit/apk/*.c | sha256sum | cut -d' ' -f1)
   [ -f "$VENV_STAMP" ] && have=$(cat "$VENV_STAMP")
   if [ "$want" = "$have" ]; then
     step python "ok ($VENV)"
     return
   fi
-  step python "pip install -e '.[dev]' (pyproject.toml changed)"
+  step python "pip install -e '.[dev]' (pyproject.toml or the C parser changed)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "${ROOT}[dev]" ||
     die "pip install -e '${ROOT}[dev]' failed"
   echo "$want" >"$VENV_STAMP"

@@ -6,6 +6,7 @@ APT_PACKAGES=(
   docker-registry      # the local registry on 127.0.0.1:5000
   qemu-user-static     # arm64 emulation through binfmt_misc
   bubblewrap           # copied into the melange tool image (melange's runner)
+  gcc                  # compiles the APKINDEX parser (buildkit/apk/_native_index.c)
   ca-certificates curl python3-venv
 )
 BUSYBOX_ARCHS=(amd64 arm64)

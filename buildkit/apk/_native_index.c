@@ -1,0 +1,522 @@
+/* APKINDEX records in C: the usual case of buildkit.apk.index's parser, compiled.
+ *
+ * parse(layout, data) reads APKINDEX text (UTF-8 bytes: blank-line separated records of
+ * "X:value" lines) into a list of IndexRecord instances, or returns None as soon as anything
+ * is not the usual case: an unknown key, a field given twice, a line that is not "X:value",
+ * a missing or empty C:, P: or V:, a number that is not 1-18 ASCII digits, bytes that are
+ * not UTF-8. The caller then runs the pure-Python parser, which gives the precise error (or,
+ * for the rare legal input declined here, the same records). So this file never reports
+ * format errors, and for any input it accepts it must give exactly what the Python parser
+ * gives; tests/unit/test_apk_index_native.py checks that on the fixtures and on generated
+ * and damaged texts.
+ *
+ * Records are built as the Python fast path builds them: allocated, their slots filled in
+ * directly (the class is a frozen dataclass with __slots__, so IndexRecord.__init__ and its
+ * object.__setattr__ calls are skipped, not its invariants: every slot gets a value of the
+ * declared type). layout(cls, keys, kinds) looks the slot offsets up once.
+ *
+ * Input is untrusted until the index signature is checked, and an index may be loaded with
+ * allow_untrusted: every read below is bounded by the buffer's length, and nothing assumes
+ * NUL termination.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_FIELDS 32
+#define MAX_DIGITS 18 /* fits in a long long; longer numbers go to the Python parser */
+
+enum kind { KIND_STR = 0, KIND_INT = 1, KIND_OPT_INT = 2, KIND_ATOMS = 3 };
+
+typedef struct {
+    char key;
+    enum kind kind;
+    int required;      /* must be present and not empty (C:, P:, V:) */
+    int unique;        /* a str that is never another record's (C:): not worth caching */
+    Py_ssize_t offset; /* of the slot in the record */
+} field_t;
+
+typedef struct {
+    PyTypeObject *cls;
+    Py_ssize_t nfields;
+    field_t fields[MAX_FIELDS];
+    Py_ssize_t extra_offset; /* the "extra" slot: always () here */
+    signed char slot_of[128]; /* key byte -> index in fields, or -1 */
+} layout_t;
+
+static const char LAYOUT_NAME[] = "buildkit.apk._native_index.layout";
+
+static void
+layout_free(PyObject *capsule)
+{
+    layout_t *layout = PyCapsule_GetPointer(capsule, LAYOUT_NAME);
+    if (layout != NULL) {
+        Py_XDECREF(layout->cls);
+        PyMem_Free(layout);
+    }
+}
+
+/* The offset of an object slot of cls named name, or -1 with an exception set. */
+static Py_ssize_t
+slot_offset(PyTypeObject *cls, PyObject *name)
+{
+    PyObject *descr = PyObject_GetAttr((PyObject *)cls, name);
+    if (descr == NULL) {
+        return -1;
+    }
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
+            offset = member->offset;
+        }
+    }
+    Py_DECREF(descr);
+    if (offset < (Py_ssize_t)sizeof(PyObject) ||
+        offset + (Py_ssize_t)sizeof(PyObject *) > cls->tp_basicsize) {
+        PyErr_Format(PyExc_TypeError, "%R is not an object slot of %R", name, cls);
+        return -1;
+    }
+    return offset;
+}
+
+/* layout(cls, keys, kinds, names, required, unique) -> capsule
+ *
+ * keys: one ASCII letter per field; kinds: a str of digits (0 str, 1 int defaulting to 0,
+ * 2 int defaulting to None, 3 atoms); names: the slot of each field, then the slot for
+ * unknown keys (set to ()); required: the keys that must be present and not empty; unique:
+ * the keys of str values that no two records share. */
+static PyObject *
+layout(PyObject *module, PyObject *args)
+{
+    PyTypeObject *cls;
+    const char *keys, *kinds, *required, *unique;
+    Py_ssize_t nkeys, nkinds, nrequired, nunique;
+    PyObject *names;
+    if (!PyArg_ParseTuple(args, "O!s#s#O!s#s#", &PyType_Type, &cls, &keys, &nkeys, &kinds,
+                          &nkinds, &PyTuple_Type, &names, &required, &nrequired, &unique,
+                          &nunique)) {
+        return NULL;
+    }
+    if (nkeys != nkinds || nkeys > MAX_FIELDS || PyTuple_GET_SIZE(names) != nkeys + 1) {
+        PyErr_SetString(PyExc_ValueError, "layout: keys, kinds and names do not match");
+        return NULL;
+    }
+    if (cls->tp_alloc == NULL || cls->tp_itemsize != 0) {
+        PyErr_SetString(PyExc_TypeError, "layout: not a class with fixed slots");
+        return NULL;
+    }
+    layout_t *result = PyMem_Calloc(1, sizeof(layout_t));
+    if (result == NULL) {
+        return PyErr_NoMemory();
+    }
+    memset(result->slot_of, -1, sizeof(result->slot_of));
+    result->nfields = nkeys;
+    for (Py_ssize_t i = 0; i < nkeys; i++) {
+        unsigned char key = (unsigned char)keys[i];
+        if (key >= 128 || key == ':' || key <= ' ' || result->slot_of[key] != -1 ||
+            kinds[i] < '0' || kinds[i] > '3') {
+            PyMem_Free(result);
+            PyErr_SetString(PyExc_ValueError, "layout: bad key or kind");
+            return NULL;
+        }
+        result->slot_of[key] = (signed char)i;
+        result->fields[i].key = (char)key;
+        result->fields[i].kind = (enum kind)(kinds[i] - '0');
+        result->fields[i].required = memchr(required, key, (size_t)nrequired) != NULL;
+        result->fields[i].unique = memchr(unique, key, (size_t)nunique) != NULL;
+        result->fields[i].offset = slot_offset(cls, PyTuple_GET_ITEM(names, i));
+        if (result->fields[i].offset < 0) {
+            PyMem_Free(result);
+            return NULL;
+        }
+    }
+    result->extra_offset = slot_offset(cls, PyTuple_GET_ITEM(names, nkeys));
+    if (result->extra_offset < 0) {
+        PyMem_Free(result);
+        return NULL;
+    }
+    Py_INCREF(cls);
+    result->cls = cls;
+    PyObject *capsule = PyCapsule_New(result, LAYOUT_NAME, layout_free);
+    if (capsule == NULL) {
+        Py_DECREF(cls);
+        PyMem_Free(result);
+    }
+    return capsule;
+}
+
+#define CACHE_SIZE 4096 /* a power of two */
+#define CACHE_MAX_LENGTH 64
+
+/* What parse() keeps while it reads: the values of the record being read, and a cache of
+ * short ASCII strs already made. Arch, licence, maintainer, origin, URL, commit and most
+ * dependency words (so:libc.musl-x86_64.so.1) repeat from record to record; sharing one str
+ * saves the allocation and the memory, and equal strs are interchangeable. */
+typedef struct {
+    PyObject *value[MAX_FIELDS]; /* owned; NULL while absent */
+    struct {
+        uint64_t hash; /* slot_hash() of the str, kept here to spare a load of the str */
+        PyObject *str; /* owned; a compact ASCII str, or NULL */
+    } cache[CACHE_SIZE];
+} parse_state_t;
+
+static PyObject *
+new_ascii(const char *s, Py_ssize_t n)
+{
+    PyObject *text = PyUnicode_New(n, 127);
+    if (text != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(text), s, (size_t)n);
+    }
+    return text;
+}
+
+/* A hash of s[:n] for the cache, from its length and its first and last eight bytes (the
+ * cache compares the whole value, so a collision costs only a miss). */
+static inline uint64_t
+slot_hash(const char *s, Py_ssize_t n)
+{
+    uint64_t head = 0, tail = 0;
+    if (n >= 8) {
+        memcpy(&head, s, 8);
+        memcpy(&tail, s + n - 8, 8);
+    }
+    else {
+        memcpy(&head, s, (size_t)n);
+    }
+    uint64_t hash = (head * 0x9E3779B97F4A7C15u) ^ (tail * 0xC2B2AE3D27D4EB4Fu) ^ (uint64_t)n;
+    return hash ^ (hash >> 29) ^ (hash >> 41);
+}
+
+/* The str of ASCII bytes s[:n], shared with an earlier equal one where the cache has it. */
+static PyObject *
+cached_ascii(parse_state_t *state, const char *s, Py_ssize_t n)
+{
+    if (n > CACHE_MAX_LENGTH) {
+        return new_ascii(s, n);
+    }
+    uint64_t hash = slot_hash(s, n);
+    PyObject **entry = &state->cache[hash & (CACHE_SIZE - 1)].str;
+    if (state->cache[hash & (CACHE_SIZE - 1)].hash == hash && *entry != NULL &&
+        PyUnicode_GET_LENGTH(*entry) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(*entry), s, (size_t)n) == 0) {
+        Py_INCREF(*entry);
+        return *entry;
+    }
+    PyObject *text = new_ascii(s, n);
+    if (text != NULL) {
+        Py_INCREF(text);
+        Py_XSETREF(*entry, text);
+        state->cache[hash & (CACHE_SIZE - 1)].hash = hash;
+    }
+    return text;
+}
+
+/* Sentinel results of the converters: NULL is an exception, DECLINE "not the usual case". */
+static PyObject DECLINE_OBJECT;
+#define DECLINE (&DECLINE_OBJECT)
+
+static PyObject *
+decode(const char *s, Py_ssize_t n)
+{
+    PyObject *text = PyUnicode_DecodeUTF8(s, n, "strict");
+    if (text == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+        return DECLINE;
+    }
+    return text;
+}
+
+static PyObject *
+to_int(const char *s, Py_ssize_t n)
+{
+    if (n < 1 || n > MAX_DIGITS) {
+        return DECLINE;
+    }
+    long long number = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return DECLINE;
+        }
+        number = number * 10 + (s[i] - '0');
+    }
+    return PyLong_FromLongLong(number);
+}
+
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+
+/* Whether s[:n] has a byte >= 0x80 (not ASCII) or, if controls is set, one below 0x20 (a
+ * control character: the only ASCII whitespace besides the space), eight bytes at a time. */
+static inline int
+has_unusual_bytes(const char *s, Py_ssize_t n, int controls)
+{
+    uint64_t found = 0, word;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&word, s + i, 8);
+        found |= word | (controls ? (word - 0x20 * ONES) & ~word : 0);
+    }
+    if (i < n) {
+        word = 0x2020202020202020u; /* spaces: neither unusual */
+        memcpy(&word, s + i, (size_t)(n - i));
+        found |= word | (controls ? (word - 0x20 * ONES) & ~word : 0);
+    }
+    return (found & HIGHS) != 0;
+}
+
+#define MAX_WORDS 256
+
+/* tuple(value.split()). Plain ASCII separated by spaces is split here; anything else (tabs,
+ * other controls, non-ASCII text, which may hold Unicode whitespace) goes through str.split
+ * itself, so the result is always exactly Python's. */
+static PyObject *
+to_atoms(parse_state_t *state, const char *s, Py_ssize_t n)
+{
+    Py_ssize_t starts[MAX_WORDS], ends[MAX_WORDS], words = 0;
+    int plain = !has_unusual_bytes(s, n, 1);
+    for (Py_ssize_t i = 0; plain && i < n;) {
+        if (s[i] == ' ') {
+            i++;
+            continue;
+        }
+        if (words == MAX_WORDS) {
+            plain = 0;
+            break;
+        }
+        const char *space = memchr(s + i, ' ', (size_t)(n - i));
+        starts[words] = i;
+        i = space != NULL ? space - s : n;
+        ends[words++] = i;
+    }
+    PyObject *tuple;
+    if (plain) {
+        tuple = PyTuple_New(words);
+        if (tuple == NULL || words == 0) {
+            return tuple;
+        }
+        for (Py_ssize_t w = 0; w < words; w++) {
+            PyObject *word = cached_ascii(state, s + starts[w], ends[w] - starts[w]);
+            if (word == NULL) {
+                Py_DECREF(tuple);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(tuple, w, word);
+        }
+    }
+    else {
+        PyObject *text = decode(s, n);
+        if (text == NULL || text == DECLINE) {
+            return text;
+        }
+        PyObject *list = PyUnicode_Split(text, NULL, -1);
+        Py_DECREF(text);
+        if (list == NULL) {
+            return NULL;
+        }
+        tuple = PyList_AsTuple(list);
+        Py_DECREF(list);
+        if (tuple == NULL || PyTuple_GET_SIZE(tuple) == 0) {
+            return tuple;
+        }
+    }
+    /* A tuple of strs can never be part of a reference cycle: the collector untracks such
+     * tuples when it first meets them; untracking them now spares it that work. */
+    PyObject_GC_UnTrack(tuple);
+    return tuple;
+}
+
+/* The value of field f from its bytes; DECLINE if they are not the usual case. */
+static PyObject *
+convert(const field_t *field, parse_state_t *state, const char *s, Py_ssize_t n)
+{
+    switch (field->kind) {
+    case KIND_INT:
+    case KIND_OPT_INT:
+        return to_int(s, n);
+    case KIND_ATOMS:
+        return to_atoms(state, s, n);
+    case KIND_STR:
+        break;
+    }
+    if (n == 0 && field->required) {
+        return DECLINE;
+    }
+    if (has_unusual_bytes(s, n, 0)) {
+        return decode(s, n);
+    }
+    return field->unique ? new_ascii(s, n) : cached_ascii(state, s, n);
+}
+
+static void
+clear_state(layout_t *lay, parse_state_t *state)
+{
+    for (Py_ssize_t f = 0; f < lay->nfields; f++) {
+        Py_CLEAR(state->value[f]);
+    }
+    for (Py_ssize_t i = 0; i < CACHE_SIZE; i++) {
+        Py_CLEAR(state->cache[i].str);
+    }
+}
+
+/* A new record from state->value (taken over) and defaults; NULL with an exception set. */
+static PyObject *
+build_record(layout_t *lay, parse_state_t *state, PyObject *empty_str, PyObject *empty_tuple,
+             PyObject *zero)
+{
+    PyObject *record = lay->cls->tp_alloc(lay->cls, 0);
+    if (record == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t f = 0; f < lay->nfields; f++) {
+        PyObject *value = state->value[f];
+        state->value[f] = NULL;
+        if (value == NULL) {
+            switch (lay->fields[f].kind) {
+            case KIND_STR:
+                value = empty_str;
+                break;
+            case KIND_INT:
+                value = zero;
+                break;
+            case KIND_OPT_INT:
+                value = Py_None;
+                break;
+            case KIND_ATOMS:
+                value = empty_tuple;
+                break;
+            }
+            Py_INCREF(value);
+        }
+        *(PyObject **)((char *)record + lay->fields[f].offset) = value;
+    }
+    Py_INCREF(empty_tuple);
+    *(PyObject **)((char *)record + lay->extra_offset) = empty_tuple;
+    /* Every slot now holds a str, an int, None or an untracked tuple of strs, and the class
+     * is frozen: the record can never be part of a reference cycle, so the cyclic collector
+     * need not scan it, now or in any later collection (CPython does the same for dicts of
+     * atomic values). Freeing still happens the usual way, by reference count. */
+    PyObject_GC_UnTrack(record);
+    return record;
+}
+
+/* parse(layout, data) -> list[record] | None */
+static PyObject *
+parse(PyObject *module, PyObject *args)
+{
+    PyObject *capsule;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "Oy*", &capsule, &view)) {
+        return NULL;
+    }
+    layout_t *lay = PyCapsule_GetPointer(capsule, LAYOUT_NAME);
+    if (lay == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    PyObject *records = PyList_New(0);
+    PyObject *empty_str = PyUnicode_New(0, 0);
+    PyObject *empty_tuple = PyTuple_New(0);
+    PyObject *zero = PyLong_FromLong(0);
+    parse_state_t *state = PyMem_Calloc(1, sizeof(parse_state_t));
+    PyObject *result = NULL;
+    if (records == NULL || empty_str == NULL || empty_tuple == NULL || zero == NULL ||
+        state == NULL) {
+        if (state == NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+
+    const char *buf = view.buf;
+    const Py_ssize_t size = view.len;
+    unsigned long long present = 0;
+    Py_ssize_t pos = 0;
+    for (;;) {
+        const char *line = buf + pos;
+        const char *newline = pos < size ? memchr(line, '\n', (size_t)(size - pos)) : NULL;
+        Py_ssize_t length = (newline != NULL ? newline - line : size - pos);
+        if (length == 0) { /* a blank line, or the end: the record, if any, is complete */
+            if (present) {
+                for (Py_ssize_t f = 0; f < lay->nfields; f++) {
+                    if (lay->fields[f].required && !(present >> f & 1)) {
+                        result = Py_None; /* a record without C:, P: or V: */
+                        goto declined;
+                    }
+                }
+                PyObject *record = build_record(lay, state, empty_str, empty_tuple, zero);
+                if (record == NULL || PyList_Append(records, record) < 0) {
+                    Py_XDECREF(record);
+                    goto done;
+                }
+                Py_DECREF(record);
+                present = 0;
+            }
+            if (pos >= size) {
+                break;
+            }
+            pos += 1;
+            continue;
+        }
+        unsigned char key = (unsigned char)line[0];
+        if (length < 2 || line[1] != ':' || key >= 128 || lay->slot_of[key] < 0) {
+            result = Py_None; /* not "X:value" with a known X */
+            goto declined;
+        }
+        Py_ssize_t f = lay->slot_of[key];
+        if (present >> f & 1) {
+            result = Py_None; /* a field given twice */
+            goto declined;
+        }
+        PyObject *value = convert(&lay->fields[f], state, line + 2, length - 2);
+        if (value == NULL) {
+            goto done;
+        }
+        if (value == DECLINE) {
+            result = Py_None;
+            goto declined;
+        }
+        state->value[f] = value;
+        present |= 1ULL << f;
+        pos += length + (newline != NULL);
+    }
+    result = records;
+    records = NULL;
+    goto done;
+
+declined:
+    Py_INCREF(Py_None);
+done:
+    if (state != NULL) {
+        clear_state(lay, state);
+        PyMem_Free(state);
+    }
+    Py_XDECREF(records);
+    Py_XDECREF(empty_str);
+    Py_XDECREF(empty_tuple);
+    Py_XDECREF(zero);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"layout", layout, METH_VARARGS,
+     "layout(cls, keys, kinds, names, required, unique) -> capsule: where parse() puts each field."},
+    {"parse", parse, METH_VARARGS,
+     "parse(layout, data) -> list of records, or None if data is not the usual case."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "buildkit.apk._native_index",
+    "APKINDEX records in C (see buildkit.apk.index).", -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__native_index(void)
+{
+    return PyModule_Create(&module_def);
+}

@@ -1,0 +1,13 @@
+"""APKINDEX records in C: buildkit/apk/_native_index.c (built when a C compiler is present)."""
+
+from typing import NewType
+
+Layout = NewType("Layout", object)
+
+def layout(
+    cls: type, keys: str, kinds: str, names: tuple[str, ...], required: str, unique: str, /
+) -> Layout:
+    """Where parse() puts each field of ``cls``: a capsule, made once."""
+
+def parse(layout: Layout, data: bytes, /) -> list[object] | None:
+    """The records of UTF-8 APKINDEX text, or None if it is not the usual case."""
