@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from buildkit.apk import index as index_module
+from buildkit.apk import index_records
 from buildkit.apk.index import ApkIndex, parse_index, write_index
 from buildkit.apk.keys import Keyring
 
@@ -62,14 +62,14 @@ def clocked(action: Callable[[], object]) -> tuple[float, float]:
 def measure(label: str, data: bytes, keyring: Keyring | None, runs: int) -> None:
     """Both parsers in turn: the compiled one (the default where it was built) and the
     pure-Python one that serves without a C compiler."""
-    native = index_module._NATIVE
+    native = index_records._NATIVE
     try:
         if native is not None:
             measure_one(f"{label} [C]", data, keyring, runs)
-        index_module._NATIVE = None
+        index_records._NATIVE = None
         measure_one(f"{label} [Python]", data, keyring, runs)
     finally:
-        index_module._NATIVE = native
+        index_records._NATIVE = native
 
 
 def measure_one(label: str, data: bytes, keyring: Keyring | None, runs: int) -> None:

@@ -1,4 +1,4 @@
-/* APKINDEX records in C: the usual case of buildkit.apk.index's parser, compiled.
+/* APKINDEX records in C: the usual case of buildkit.apk.index_records's parsers, compiled.
  *
  * parse(layout, data) reads APKINDEX text (UTF-8 bytes: blank-line separated records of
  * "X:value" lines) into a list of IndexRecord instances, or returns None as soon as anything
@@ -512,7 +512,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "buildkit.apk._native_index",
-    "APKINDEX records in C (see buildkit.apk.index).", -1, methods, NULL, NULL, NULL, NULL,
+    "APKINDEX records in C (see buildkit.apk.index_records).", -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC

@@ -20,34 +20,34 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buildkit.apk import index as index_module
+from buildkit.apk import index_records
 from buildkit.apk.index import IndexRecord, parse_index, parse_records, render_record
 from buildkit.errors import ApkFormatError
 from tests.conftest import FIXTURES
 
-native = index_module._native_index
+native = index_records._native_index
 
 
 def test_the_compiled_parser_is_built_and_in_use() -> None:
     # CI has a C compiler: a missing extension here means the build silently fell back.
     assert native is not None, "buildkit/apk/_native_index.c was not built (pip install -e .)"
-    assert index_module._NATIVE is not None
+    assert index_records._NATIVE is not None
 
 
 def _native(data: bytes) -> tuple[IndexRecord, ...] | None:
-    assert index_module._NATIVE is not None
-    parsed = native.parse(index_module._NATIVE, data)
+    assert index_records._NATIVE is not None
+    parsed = native.parse(index_records._NATIVE, data)
     return None if parsed is None else tuple(parsed)  # type: ignore[arg-type]
 
 
 @contextmanager
 def _python_only() -> Iterator[None]:
-    saved = index_module._NATIVE
-    index_module._NATIVE = None
+    saved = index_records._NATIVE
+    index_records._NATIVE = None
     try:
         yield
     finally:
-        index_module._NATIVE = saved
+        index_records._NATIVE = saved
 
 
 def _python(text: str) -> tuple[IndexRecord, ...] | str:
@@ -91,7 +91,8 @@ def test_records_from_c_are_frozen_hashable_picklable_and_untracked() -> None:
         checksum="Q1abc=", name="foo", version="1.0-r0", arch="x86_64", size=10,
         installed_size=20, depends=("a", "b>1"),
     )  # fmt: skip
-    assert hash(record) == hash(IndexRecord(**{f: getattr(record, f) for f in index_module._NAMES}))
+    fields = {name: getattr(record, name) for name in index_records._NAMES}
+    assert hash(record) == hash(IndexRecord(**fields))
     assert pickle.loads(pickle.dumps(record)) == record
     with pytest.raises(AttributeError):
         record.name = "bar"  # type: ignore[misc]
@@ -214,7 +215,7 @@ def test_well_formed_records_are_accepted_not_declined(records: list[list[str]])
             key, value = line[0], line[2:]
             if key in "Zx" or key in fields:
                 continue
-            kind = index_module._FIELDS[key][1]
+            kind = index_records._FIELDS[key][1]
             if kind in ("int", "opt_int"):
                 value = str(len(value))
             elif key in "CPV":
@@ -299,4 +300,4 @@ def test_parse_wants_a_layout_and_bytes() -> None:
     with pytest.raises(ValueError, match="PyCapsule"):
         native.parse(object(), b"")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        native.parse(index_module._NATIVE, "text")  # type: ignore[arg-type]
+        native.parse(index_records._NATIVE, "text")  # type: ignore[arg-type]
