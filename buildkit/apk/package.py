@@ -29,9 +29,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from buildkit import __version__
 from buildkit.apk.gzmembers import GzipMember, iter_members, parse_tar
 from buildkit.apk.keys import Keyring, SignatureAlgorithm, SigningKey, verify_signature
 from buildkit.apk.pkginfo import PkgInfo, parse_pkginfo, render_pkginfo
+from buildkit.apk.spdx import package_sbom, sbom_path, sbom_paths
 from buildkit.errors import ApkFormatError, ChecksumError, SignatureError, UnsafePathError
 
 CHECKSUM_PAX = "APK-TOOLS.checksum.SHA1"
@@ -41,6 +43,7 @@ _BLOCK = 512
 # about twice as slow for a few percent.
 _GZIP_LEVEL = 6
 _MAX_LINK_HOPS = 40  # Linux's MAXSYMLINKS
+_TOOL = f"buildkit ({__version__})"  # the creator named in packages' SBOMs
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,6 +561,13 @@ def _walk(folder: Path, prefix: str = "") -> Iterator[tuple[str, Path, os.stat_r
             yield from _walk(Path(entry.path), f"{rel}/")
 
 
+def _file_entry(rel: str, content: bytes, mode: int, mtime: int) -> tuple[bytes, int]:
+    info = _tarinfo(rel, tarfile.REGTYPE, mode, mtime)
+    info.size = len(content)
+    info.pax_headers = {CHECKSUM_PAX: _sha1(content).hex()}
+    return _tar_entry(info, content), len(content)
+
+
 def _data_entry(rel: str, path: Path, st: os.stat_result, mtime: int) -> tuple[bytes, int]:
     """(tar bytes, installed bytes) for one file-system entry."""
     if stat.S_ISDIR(st.st_mode):
@@ -569,11 +579,7 @@ def _data_entry(rel: str, path: Path, st: os.stat_result, mtime: int) -> tuple[b
         info.pax_headers = {CHECKSUM_PAX: _sha1(target).hex()}
         return _tar_entry(info), 0
     if stat.S_ISREG(st.st_mode):
-        content = path.read_bytes()
-        info = _tarinfo(rel, tarfile.REGTYPE, st.st_mode & 0o7777, mtime)
-        info.size = len(content)
-        info.pax_headers = {CHECKSUM_PAX: _sha1(content).hex()}
-        return _tar_entry(info, content), len(content)
+        return _file_entry(rel, path.read_bytes(), st.st_mode & 0o7777, mtime)
     raise UnsafePathError(
         "cannot pack device, FIFO or socket files",
         where=str(path),
@@ -581,20 +587,47 @@ def _data_entry(rel: str, path: Path, st: os.stat_result, mtime: int) -> tuple[b
     )
 
 
-def _data_tar(root: Path, mtime: int) -> tuple[bytes, int]:
-    """The data tar (ends with the two zero blocks) and the installed size.
+def _sort_key(rel: str) -> tuple[bytes, ...]:
+    """_walk's order (depth first, siblings by the bytes of their names) as a sort key."""
+    return tuple(os.fsencode(part) for part in rel.split("/"))
+
+
+def _added_entries(root: Path, added: Mapping[str, bytes], mtime: int) -> list[tuple[str, bytes]]:
+    """Tar entries for files that are not in ``root`` (0644) and for their folders that are
+    not either (0755); each with its path, to be sorted in among the tree's own."""
+    entries: dict[str, bytes] = {}
+    for rel, content in added.items():
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            path = root / folder
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                raise ApkFormatError(
+                    f"cannot add {rel}: {folder} is not a folder in the tree",
+                    where=str(root),
+                    hint="make it a folder, or pack without the generated SBOM (--no-sbom)",
+                )
+            if not path.exists() and folder not in entries:
+                entries[folder] = _tar_entry(_tarinfo(folder, tarfile.DIRTYPE, 0o755, mtime))
+        entries[rel] = _file_entry(rel, content, 0o644, mtime)[0]
+    return list(entries.items())
+
+
+def _data_tar(root: Path, mtime: int, added: Mapping[str, bytes]) -> tuple[bytes, int]:
+    """The data tar (ends with the two zero blocks) and the installed size, with the files in
+    ``added`` (path -> content) put in among the tree's entries in their places.
 
     Installed size counts regular files' bytes only: folder sizes depend on the file system
     and would make the package differ between machines.
     """
-    out = io.BytesIO()
-    installed = 0
+    chunks: list[tuple[str, bytes]] = _added_entries(root, added, mtime)
+    installed = sum(map(len, added.values()))
     for rel, path, st in _walk(root):
         chunk, size = _data_entry(rel, path, st, mtime)
-        out.write(chunk)
+        chunks.append((rel, chunk))
         installed += size
-    out.write(b"\0" * (2 * _BLOCK))
-    return out.getvalue(), installed
+    chunks.sort(key=lambda item: _sort_key(item[0]))
+    return b"".join(chunk for _, chunk in chunks) + b"\0" * (2 * _BLOCK), installed
 
 
 def _single_file_fragment(name: str, content: bytes, mtime: int) -> bytes:
@@ -603,13 +636,17 @@ def _single_file_fragment(name: str, content: bytes, mtime: int) -> bytes:
     return _tar_entry(info, content)  # a fragment: no end-of-archive blocks
 
 
-def pack_package(root: Path, info: PkgInfo, *, key: SigningKey, source_date_epoch: int) -> bytes:
+def pack_package(
+    root: Path, info: PkgInfo, *, key: SigningKey, source_date_epoch: int, sbom: bool = True
+) -> bytes:
     """Pack ``root`` into a signed .apk, the same bytes for the same inputs.
 
     ``info`` supplies name, version, arch, depends, provides, ...; ``size`` (installed bytes),
     ``datahash`` and, when unset, ``origin`` (= name) and ``builddate`` (= source_date_epoch
     unless 0, as melange does) are filled in. Every entry gets mtime ``source_date_epoch``,
     owner root:root (0:0) and keeps its mode; the signature is RSA/SHA-256 as melange signs.
+    With ``sbom``, the package carries the SPDX document apko needs to list it in an image's
+    SBOM (buildkit.apk.spdx), as melange's packages do, unless ``root`` has one already.
     """
     root = Path(root)
     if not root.is_dir():
@@ -618,7 +655,14 @@ def pack_package(root: Path, info: PkgInfo, *, key: SigningKey, source_date_epoc
         raise ApkFormatError("a package needs a name, a version and an arch", where=str(root))
     if source_date_epoch < 0:
         raise ApkFormatError(f"SOURCE_DATE_EPOCH must not be negative: {source_date_epoch}")
-    data_tar, installed = _data_tar(root, source_date_epoch)
+    added: dict[str, bytes] = {}
+    if sbom and not any(
+        (root / path).exists() or (root / path).is_symlink()
+        for path in sbom_paths(info.name, info.version)
+    ):
+        document = package_sbom(info, source_date_epoch=source_date_epoch, tool=_TOOL)
+        added[sbom_path(info.name, info.version)] = document
+    data_tar, installed = _data_tar(root, source_date_epoch, added)
     data_member = _gzip(data_tar)
     final = replace(
         info,

@@ -50,6 +50,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--license", default="", metavar="SPDX")
     parser.add_argument("--url", default="", metavar="URL")
     parser.add_argument("--origin", default="", metavar="NAME", help="default: --name")
+    parser.add_argument(
+        "--no-sbom",
+        dest="sbom",
+        action="store_false",
+        help="do not add var/lib/db/sbom/<name>-<version>.spdx.json (apko lists a package in "
+        "an image's SBOM only when it carries one; a tree that has one keeps its own)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--output", type=Path, metavar="PATH", help="write the .apk here")
     output.add_argument(
@@ -108,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     info = package_info(args)
     epoch = source_date_epoch(os.environ)
     key = SigningKey.load(args.signing_key)
-    data = pack_package(args.directory, info, key=key, source_date_epoch=epoch)
+    data = pack_package(args.directory, info, key=key, source_date_epoch=epoch, sbom=args.sbom)
     filename = f"{info.name}-{info.version}.apk"
     target: Path = args.output or (args.output_dir or Path()) / filename
     atomic_write_bytes(target, data)

@@ -199,6 +199,21 @@ def test_the_record_describes_the_tarball(demo: Demo, arch: str, oci: str, platf
     assert check_store(demo.root) == []
 
 
+@pytest.mark.parametrize(("arch", "oci", "platform"), ARCHS)
+def test_the_image_sbom_lists_every_installed_package(
+    demo: Demo, arch: str, oci: str, platform: str
+) -> None:
+    """melange's package and the bootstrap's (made by `buildkit apk pack`) alike."""
+    sbom = demo.record(arch)["outputs"]["sboms"][f"sbom-{arch}.spdx.json"]
+    document = json.loads(
+        (demo.root / "dist/sha256" / sbom["digest"].removeprefix("sha256:")).read_text()
+    )
+    names = {
+        p["name"] for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-Package-apk-")
+    }
+    assert names == {"busybox", "buildkit-baselayout", "hello-buildkit"}
+
+
 def test_a_second_build_runs_nothing_and_needs_no_engine(demo: Demo) -> None:
     """Without docker or podman on PATH, a rebuild only succeeds if nothing runs."""
     bare = {

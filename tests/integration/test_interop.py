@@ -99,8 +99,18 @@ def test_real_apko_builds_from_a_repository_made_by_buildkit(
     )
     mine = record_from_package(next(repo.glob("*.apk")).read_bytes(), where="greet")
     assert record == {"C": mine.checksum, "P": "greet", "V": "1.0-r0", "A": arch}
-    # apko's SBOM lists only packages that ship /var/lib/db/sbom/<name>-<version>.spdx.json.
-    assert (project / f"out/sbom-{arch}.spdx.json").is_file()
+    # apko's SBOM lists only packages that ship /var/lib/db/sbom/<name>-<version>.spdx.json:
+    # `apk pack` adds one, so the image's SBOM names the package with its purl.
+    sbom = json.loads((project / f"out/sbom-{arch}.spdx.json").read_text())
+    listed = {p["name"]: p for p in sbom["packages"]}
+    assert listed["greet"]["versionInfo"] == "1.0-r0"
+    assert listed["greet"]["externalRefs"][0]["referenceLocator"] == (
+        f"pkg:apk/unknown/greet@1.0-r0?arch={arch}"
+    )
+    root_id = sbom["documentDescribes"][0]
+    assert {"spdxElementId": root_id, "relationshipType": "CONTAINS"}.items() <= next(
+        r for r in sbom["relationships"] if r["relatedSpdxElement"] == listed["greet"]["SPDXID"]
+    ).items()
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])

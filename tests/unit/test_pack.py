@@ -5,16 +5,19 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from buildkit import __version__
 from buildkit.apk.gzmembers import parse_tar, split_members
 from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
 from buildkit.apk.package import extract_package, pack_package, read_layout, verify_package
 from buildkit.apk.pkginfo import PkgInfo
+from buildkit.apk.spdx import package_sbom
 from buildkit.cli import main
 from buildkit.errors import ApkFormatError, UnsafePathError
 
@@ -125,7 +128,7 @@ def test_pack_verify_extract_round_trip(
     tree: Path, tmp_path: Path, key_pair: tuple[SigningKey, Path]
 ) -> None:
     key, public = key_pair
-    apk = pack_package(tree, INFO, key=key, source_date_epoch=EPOCH)
+    apk = pack_package(tree, INFO, key=key, source_date_epoch=EPOCH, sbom=False)
     layout = verify_package(apk, where="hello.apk", keyring=Keyring.from_files([public]))
     assert (layout.signer, layout.signature_algorithm) == ("test.rsa.pub", "sha256")
     extract_package(apk, tmp_path / "out", where="hello.apk")
@@ -135,7 +138,7 @@ def test_pack_verify_extract_round_trip(
 
 def test_pkginfo_is_completed_from_the_tree(tree: Path, key_pair: tuple[SigningKey, Path]) -> None:
     key, _public = key_pair
-    apk = pack_package(tree, INFO, key=key, source_date_epoch=EPOCH)
+    apk = pack_package(tree, INFO, key=key, source_date_epoch=EPOCH, sbom=False)
     layout = read_layout(apk, where="hello.apk")
     file_bytes = sum(len(value) for _n, kind, _m, value in TREE if kind == "file")
     assert layout.pkginfo == dataclasses.replace(
@@ -166,10 +169,12 @@ def test_layout_follows_melange(tree: Path, key_pair: tuple[SigningKey, Path]) -
     # Folder names without the trailing slash, as melange writes them: apko's tar index
     # would otherwise file "etc/" under itself instead of under the root.
     assert members[2].data[:100].rstrip(b"\0") == b"etc"
+    # The generated SBOM and its new folders sort in among the tree's own entries.
     assert [e.name for e in data] == [
         "etc", "etc/empty.d", "etc/hello.conf", "etc/ro", "usr", "usr/bin", "usr/bin/hello",
         "usr/bin/hi", "usr/bin/suid", "usr/lib", "usr/lib/libhello.so", "usr/lib/libhello.so.1",
-        "usr/share-doc", "var", "var/run",
+        "usr/share-doc", "var", "var/lib", "var/lib/db", "var/lib/db/sbom",
+        "var/lib/db/sbom/hello-1.0.0-r0.spdx.json", "var/run",
     ]  # fmt: skip
     for entry in (*signature, *control, *data):
         assert (entry.uid, entry.gid, entry.mtime) == (0, 0, EPOCH)
@@ -224,10 +229,86 @@ def test_empty_folder_packs_to_a_valid_package(
 ) -> None:
     key, public = key_pair
     (tmp_path / "empty").mkdir()
-    apk = pack_package(tmp_path / "empty", INFO, key=key, source_date_epoch=0)
+    apk = pack_package(tmp_path / "empty", INFO, key=key, source_date_epoch=0, sbom=False)
     layout = verify_package(apk, where="e.apk", keyring=Keyring.from_files([public]))
     assert (layout.pkginfo.size, layout.pkginfo.builddate) == (0, None)  # melange omits 0
     assert gzip.decompress(apk[layout.data.start :]) == b"\0" * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# The package's own SBOM (what apko needs to list it in an image's SBOM)
+
+SBOM = "var/lib/db/sbom/hello-1.0.0-r0.spdx.json"
+
+
+def _data_files(apk: bytes) -> dict[str, bytes]:
+    data = split_members(apk, where="t")[-1].data
+    return {e.name: e.content for e in parse_tar(data, where="t") if e.type == "0"}
+
+
+def test_a_packed_package_describes_itself_in_spdx(
+    tree: Path, tmp_path: Path, key_pair: tuple[SigningKey, Path]
+) -> None:
+    key, public = key_pair
+    apk = pack_package(tree, INFO, key=key, source_date_epoch=EPOCH)
+    layout = verify_package(apk, where="hello.apk", keyring=Keyring.from_files([public]))
+    document = json.loads(_data_files(apk)[SBOM])
+    (package,) = document["packages"]
+    assert document["spdxVersion"] == "SPDX-2.3"
+    assert document["documentDescribes"] == [package["SPDXID"]]
+    assert document["creationInfo"]["created"] == "2023-11-14T22:13:20Z"  # EPOCH
+    assert document["creationInfo"]["creators"] == [f"Tool: buildkit ({__version__})"]
+    assert (package["name"], package["versionInfo"]) == ("hello", "1.0.0-r0")
+    assert (package["licenseDeclared"], package["description"]) == ("MIT", "say hello")
+    assert package["externalRefs"][0]["referenceLocator"] == (
+        "pkg:apk/unknown/hello@1.0.0-r0?arch=x86_64"
+    )
+    assert layout.pkginfo.size == sum(len(v) for v in _data_files(apk).values())
+    extract_package(apk, tmp_path / "out", where="hello.apk")
+    assert oct((tmp_path / "out" / SBOM).stat().st_mode & 0o777) == "0o644"
+    assert oct((tmp_path / "out" / "var/lib/db").stat().st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "spdx_id"),
+    [
+        ("hello", "1.0.0-r0", "SPDXRef-Package-apk-hello-1.0.0-r0"),
+        ("libstdc++", "13.2_p1-r3", "SPDXRef-Package-apk-libstdc---13.2-p1-r3"),
+    ],
+)
+def test_spdx_ids_use_only_the_characters_spdx_allows(
+    name: str, version: str, spdx_id: str
+) -> None:
+    info = dataclasses.replace(INFO, name=name, version=version)
+    document = json.loads(package_sbom(info, source_date_epoch=0, tool="t"))
+    assert document["packages"][0]["SPDXID"] == spdx_id
+    assert document["creationInfo"]["created"] == "1970-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "own",
+    [SBOM, "var/lib/db/sbom/hello-1.0.0.spdx.json", "var/lib/db/sbom/hello.spdx.json"],
+)
+def test_a_tree_with_its_own_sbom_keeps_it(
+    tmp_path: Path, key_pair: tuple[SigningKey, Path], own: str
+) -> None:
+    """apko looks at these three paths; a package that has any of them gets no second one."""
+    key, _public = key_pair
+    root = _make_tree(tmp_path / "tree", [("usr", "dir", 0o755, "")])
+    (root / own).parent.mkdir(parents=True)
+    (root / own).write_text('{"mine": true}')
+    files = _data_files(pack_package(root, INFO, key=key, source_date_epoch=EPOCH))
+    assert files == {own: b'{"mine": true}'}
+
+
+def test_an_sbom_cannot_be_added_under_a_symlinked_folder(
+    tmp_path: Path, key_pair: tuple[SigningKey, Path]
+) -> None:
+    key, _public = key_pair
+    root = _make_tree(tmp_path / "tree", [("var", "dir", 0o755, ""), ("var/lib", "link", 0, "/x")])
+    with pytest.raises(ApkFormatError, match=r"var/lib is not a folder in the tree.*--no-sbom"):
+        pack_package(root, INFO, key=key, source_date_epoch=EPOCH)
+    assert pack_package(root, INFO, key=key, source_date_epoch=EPOCH, sbom=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,3 +368,10 @@ def test_cli_refuses_bad_input_with_exit_2(
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_no_sbom_leaves_the_sbom_out(tree: Path, tmp_path: Path, cli_key: Path) -> None:
+    assert main(_cli_args(tree, cli_key, "--output", str(tmp_path / "a.apk"))) == 0
+    assert main(_cli_args(tree, cli_key, "--output", str(tmp_path / "b.apk"), "--no-sbom")) == 0
+    assert SBOM in _data_files((tmp_path / "a.apk").read_bytes())
+    assert not any("sbom" in name for name in _data_files((tmp_path / "b.apk").read_bytes()))
