@@ -453,6 +453,13 @@ _NATIVE = (
 )
 
 
+def compiled_parser() -> str | None:
+    """The file of the compiled record parser in use, or None where the Python one serves."""
+    if _native_index is None or _NATIVE is None:
+        return None
+    return str(_native_index.__file__)
+
+
 # --------------------------------------------------------------------------------------------
 # Writing
 

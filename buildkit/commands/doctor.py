@@ -1,8 +1,9 @@
 """`buildkit doctor`: is this machine ready to build? One row per need, with how to fix it.
 
 Checks the container engine, each pinned tool image (present or pullable, digest, the version
-the tool reports), emulation for every configured arch that is not the host's, and the
-registry. Exits 1 when something needed is missing; each failing row says what to do.
+the tool reports), emulation for every configured arch that is not the host's, the registry,
+and (informational) whether the compiled APKINDEX parser is in use. Exits 1 when something
+needed is missing; each failing row says what to do.
 """
 
 from __future__ import annotations
@@ -183,6 +184,22 @@ def check_registry(config: ProjectConfig, probes: Probes) -> Check:
     return Check(name="registry", ok=False, detail=f"{url} answers {status}", fix=fix)
 
 
+def check_index_parser() -> Check:
+    """Whether APKINDEX records are parsed by the compiled parser. Not a failure without it:
+    the Python parser gives the same records, only slower."""
+    from buildkit.apk.index_records import compiled_parser  # only this check needs it
+
+    compiled = compiled_parser()
+    if compiled is not None:
+        return Check(name="index parser", ok=True, detail=f"compiled ({compiled})")
+    return Check(
+        name="index parser",
+        ok=None,
+        detail="pure Python: the C parser was not built; index loads are 2-3x slower",
+        fix="install a C compiler (gcc), then pip install -e . again (scripts/setup does both)",
+    )
+
+
 def collect(config: ProjectConfig, *, offline: bool, probes: Probes) -> list[Check]:
     engine_check, engine = check_engine(config, probes)
     checks = [engine_check]
@@ -202,6 +219,7 @@ def collect(config: ProjectConfig, *, offline: bool, probes: Probes) -> list[Che
             image = images[1] or images[0]
             checks.append(check_container_emulation(arch, probes, engine, image, config.root))
     checks.append(check_registry(config, probes))
+    checks.append(check_index_parser())
     return checks
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from buildkit import cli
+from buildkit.apk import index_records
 from buildkit.commands import doctor
 from buildkit.commands.doctor import BinfmtEntry, Probes, parse_binfmt
 from buildkit.toolchain import Completed
@@ -121,6 +122,18 @@ def test_a_ready_machine_passes_and_shows_versions_and_digests(
     ):
         assert expected in text
     assert err == ""
+
+
+def test_the_index_parser_row_says_which_parser_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = doctor.check_index_parser()
+    assert compiled.ok is True
+    assert compiled.detail.startswith("compiled (")
+    assert "_native_index" in compiled.detail
+    monkeypatch.setattr(index_records, "_NATIVE", None)
+    fallback = doctor.check_index_parser()
+    assert fallback.ok is None  # informational: the same records, only slower
+    assert fallback.detail.startswith("pure Python: the C parser was not built")
+    assert "gcc" in fallback.fix
 
 
 def _failure_lines(err: str) -> list[str]:
