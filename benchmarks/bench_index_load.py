@@ -10,7 +10,8 @@ each it times --runs pairs of (zlib-decompressing every gzip member, `parse_inde
 calls of a pair back to back, and reports the medians and the median of the pairs' ratios
 (target: <= 3x). The small Alpine index gets ten times as many pairs. It also reports the
 full garbage collection that follows a load (outside its clock): the scan of the new records
-that the process owes, which a load may defer but not avoid.
+that the process owes, which a load may defer but not avoid; and, in a separate untimed load,
+the memory the loaded records keep (tracemalloc).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import gc
 import statistics
 import sys
 import time
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +78,9 @@ def measure_one(label: str, data: bytes, keyring: Keyring | None, runs: int) -> 
     def load() -> ApkIndex:
         return parse_index(data, where=label, keyring=keyring, allow_untrusted=keyring is None)
 
-    records = len(load().records)
+    held, loaded = retained(load)
+    records = len(loaded.records)
+    del loaded
     # Pairs, back to back: on a shared machine the load changes between runs, and a ratio
     # from two calls made moments apart is far steadier than one from two separate series.
     pairs = [(clocked(lambda: gunzip_all(data))[0], clocked(load)) for _ in range(runs)]
@@ -89,8 +93,21 @@ def measure_one(label: str, data: bytes, keyring: Keyring | None, runs: int) -> 
         f"{label}: {records} records, {len(data) / 1e6:.1f} MB gz, "
         f"{gunzip_all(data) / 1e6:.1f} MB raw | gunzip {plain * 1e3:.1f} ms | "
         f"load+{check} {full * 1e3:.1f} ms | ratio {ratio:.2f}x | "
-        f"next full GC {owed * 1e3:.1f} ms"
+        f"next full GC {owed * 1e3:.1f} ms | retained {held / 1e6:.0f} MB"
     )
+
+
+def retained(load: Callable[[], ApkIndex]) -> tuple[int, ApkIndex]:
+    """The bytes a loaded index keeps allocated (tracemalloc, outside every clock)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        index = load()
+        gc.collect()
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return held, index
 
 
 def main() -> None:

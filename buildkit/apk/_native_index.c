@@ -26,6 +26,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#if PY_VERSION_HEX < 0x030C0000 /* the Py_-prefixed names are 3.12's */
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_READONLY READONLY
+#endif
+
 #define MAX_FIELDS 32
 #define MAX_DIGITS 18 /* fits in a long long; longer numbers go to the Python parser */
 
@@ -68,9 +73,10 @@ slot_offset(PyTypeObject *cls, PyObject *name)
         return -1;
     }
     Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+        ((PyMemberDescrObject *)descr)->d_common.d_type == cls) {
         PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
+        if (member->type == Py_T_OBJECT_EX && !(member->flags & Py_READONLY)) {
             offset = member->offset;
         }
     }
@@ -105,7 +111,9 @@ layout(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "layout: keys, kinds and names do not match");
         return NULL;
     }
-    if (cls->tp_alloc == NULL || cls->tp_itemsize != 0) {
+    /* parse() untracks the records it makes: the class must be a GC type (every class with
+     * __slots__ is), with fixed-size instances. */
+    if (cls->tp_alloc == NULL || cls->tp_itemsize != 0 || !PyType_IS_GC(cls)) {
         PyErr_SetString(PyExc_TypeError, "layout: not a class with fixed slots");
         return NULL;
     }
@@ -138,6 +146,17 @@ layout(PyObject *module, PyObject *args)
     if (result->extra_offset < 0) {
         PyMem_Free(result);
         return NULL;
+    }
+    /* Each slot once: a slot written twice would leak the first value. */
+    for (Py_ssize_t i = 0; i <= nkeys; i++) {
+        Py_ssize_t a = i < nkeys ? result->fields[i].offset : result->extra_offset;
+        for (Py_ssize_t j = i + 1; j <= nkeys; j++) {
+            if (a == (j < nkeys ? result->fields[j].offset : result->extra_offset)) {
+                PyMem_Free(result);
+                PyErr_SetString(PyExc_ValueError, "layout: two fields name the same slot");
+                return NULL;
+            }
+        }
     }
     Py_INCREF(cls);
     result->cls = cls;
@@ -407,14 +426,14 @@ build_record(layout_t *lay, parse_state_t *state, PyObject *empty_str, PyObject 
 static PyObject *
 parse(PyObject *module, PyObject *args)
 {
-    PyObject *capsule;
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "Oy*", &capsule, &view)) {
+    /* Only bytes: immutable, so no code that runs during an allocation (a collection's
+     * callbacks, finalizers) can change the text between a check and its use. */
+    PyObject *capsule, *data;
+    if (!PyArg_ParseTuple(args, "OO!", &capsule, &PyBytes_Type, &data)) {
         return NULL;
     }
     layout_t *lay = PyCapsule_GetPointer(capsule, LAYOUT_NAME);
     if (lay == NULL) {
-        PyBuffer_Release(&view);
         return NULL;
     }
     PyObject *records = PyList_New(0);
@@ -431,8 +450,8 @@ parse(PyObject *module, PyObject *args)
         goto done;
     }
 
-    const char *buf = view.buf;
-    const Py_ssize_t size = view.len;
+    const char *buf = PyBytes_AS_STRING(data);
+    const Py_ssize_t size = PyBytes_GET_SIZE(data);
     unsigned long long present = 0;
     Py_ssize_t pos = 0;
     for (;;) {
@@ -498,7 +517,6 @@ done:
     Py_XDECREF(empty_str);
     Py_XDECREF(empty_tuple);
     Py_XDECREF(zero);
-    PyBuffer_Release(&view);
     return result;
 }
 

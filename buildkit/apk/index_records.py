@@ -136,7 +136,9 @@ _Column = Sequence[str | None]
 def parse_records(text: str, *, where: str) -> tuple[IndexRecord, ...]:
     """Parse APKINDEX text. ``where`` names the file; errors say ``where:APKINDEX:line``."""
     with FULL_COLLECTIONS_DEFERRED:
-        records = _native_records([text.encode()]) if _NATIVE is not None else None
+        # surrogatepass: text with a lone surrogate gets to the Python parsers, not an error.
+        native = _NATIVE is not None
+        records = _native_records([text.encode("utf-8", "surrogatepass")]) if native else None
         if records is None:
             records = _fast_records(_text_pieces(text))
         if records is not None:
@@ -438,7 +440,9 @@ class _Unfrozen:
 assert _Unfrozen.__init__.__code__.co_varnames[1 : len(_NAMES) + 1] == _NAMES
 _BUILD = cast("Callable[..., IndexRecord]", _Unfrozen)  # what its instances end up as
 
-# Where _native_index.c puts each field of a record; None where it was not built.
+# Where _native_index.c puts each field of a record; None where it was not built. It fills
+# every slot, so the fields and "extra" must be exactly the record's slots.
+assert {*(attr for attr, _ in _FIELDS.values()), "extra"} == set(_NAMES)
 _NATIVE = (
     _native_index.layout(
         IndexRecord,

@@ -280,6 +280,10 @@ def test_parsing_leaks_nothing() -> None:
     assert blocks_after(200) - before < 50
 
 
+class _SubRecord(IndexRecord):
+    __slots__ = ()
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
@@ -289,6 +293,8 @@ def test_parsing_leaks_nothing() -> None:
         ((IndexRecord, "C", "9", ("checksum", "extra"), "C", "C"), ValueError),
         ((IndexRecord, "CC", "00", ("checksum", "name", "extra"), "C", "C"), ValueError),
         ((int, "C", "0", ("real", "extra"), "C", "C"), TypeError),
+        ((IndexRecord, "CP", "00", ("name", "name", "extra"), "C", "C"), ValueError),
+        ((_SubRecord, "C", "0", ("checksum", "extra"), "C", "C"), TypeError),  # not its slot
     ],
 )
 def test_a_bad_layout_is_refused(args: tuple[object, ...], error: type[Exception]) -> None:
@@ -296,8 +302,16 @@ def test_a_bad_layout_is_refused(args: tuple[object, ...], error: type[Exception
         native.layout(*args)  # type: ignore[arg-type]
 
 
-def test_parse_wants_a_layout_and_bytes() -> None:
+def test_parse_wants_a_layout_and_immutable_bytes() -> None:
     with pytest.raises(ValueError, match="PyCapsule"):
         native.parse(object(), b"")  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        native.parse(index_records._NATIVE, "text")  # type: ignore[arg-type]
+    good = b"C:Q1x=\nP:a\nV:1\n\n"
+    for other in ("text", bytearray(good), memoryview(good)):
+        with pytest.raises(TypeError):
+            native.parse(index_records._NATIVE, other)  # type: ignore[arg-type]
+
+
+def test_text_with_a_lone_surrogate_goes_to_the_python_parser() -> None:
+    text = "C:Q1x=\nP:a\nV:1\nT:\udc80\n\n"
+    assert _python(text) == parse_records(text, where="x")
+    assert parse_records(text, where="x")[0].description == "\udc80"
