@@ -417,7 +417,9 @@ build_record(layout_t *lay, parse_state_t *state, PyObject *empty_str, PyObject 
     /* Every slot now holds a str, an int, None or an untracked tuple of strs, and the class
      * is frozen: the record can never be part of a reference cycle, so the cyclic collector
      * need not scan it, now or in any later collection (CPython does the same for dicts of
-     * atomic values). Freeing still happens the usual way, by reference count. */
+     * atomic values). Freeing still happens the usual way, by reference count. The one way
+     * round: object.__setattr__ past the frozen dataclass could store something that makes
+     * a cycle through the record, which would then leak instead of being collected. */
     PyObject_GC_UnTrack(record);
     return record;
 }
