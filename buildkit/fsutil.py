@@ -18,8 +18,9 @@ from filelock import FileLock
 from buildkit.errors import FileSystemError
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file's bytes, or a folder's entries (after a rename into it), to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -63,7 +64,7 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
                 os.fsync(handle.fileno())
             os.chmod(tmp, mode)
             os.replace(tmp, path)
-            fsync_dir(path.parent)
+            fsync_path(path.parent)
         except OSError as exc:
             if not written:
                 raise

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.errors import StoreError
-from buildkit.fsutil import file_lock, fsync_dir
+from buildkit.fsutil import file_lock, fsync_path
 
 _HEX = frozenset("0123456789abcdef")
 _CHUNK = 1 << 20
@@ -150,9 +150,9 @@ class Store:
             source.unlink()
             return blob
         os.chmod(source, 0o444)
-        _fsync_file(source)
+        fsync_path(source)
         os.replace(source, target)
-        fsync_dir(self.objects)
+        fsync_path(self.objects)
         return blob
 
     def _copy_in(self, source: Path) -> Blob:
@@ -172,7 +172,7 @@ class Store:
             blob = Blob(digest=f"sha256:{digest.hexdigest()}", size=size)
             os.chmod(tmp, 0o444)
             os.replace(tmp, self.path(blob))
-            fsync_dir(self.objects)
+            fsync_path(self.objects)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -199,7 +199,7 @@ class Store:
             os.chmod(tmp_name, mode)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_name, target)
-            fsync_dir(target.parent)
+            fsync_path(target.parent)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
@@ -306,11 +306,3 @@ def hash_file(path: Path) -> Blob:
             digest.update(block)
             size += len(block)
     return Blob(digest=f"sha256:{digest.hexdigest()}", size=size)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
