@@ -587,6 +587,17 @@ def _data_entry(rel: str, path: Path, st: os.stat_result, mtime: int) -> tuple[b
     )
 
 
+def _in_tree(root: Path, rel: str) -> bool:
+    """Whether the tree has an entry at ``rel`` as packing would see it: through real folders
+    only, never following a symlink out of the tree."""
+    path = root
+    for part in rel.split("/"):
+        if path.is_symlink() or not path.is_dir():
+            return False
+        path /= part
+    return path.is_symlink() or path.exists()
+
+
 def _sort_key(rel: str) -> tuple[bytes, ...]:
     """_walk's order (depth first, siblings by the bytes of their names) as a sort key."""
     return tuple(os.fsencode(part) for part in rel.split("/"))
@@ -656,10 +667,7 @@ def pack_package(
     if source_date_epoch < 0:
         raise ApkFormatError(f"SOURCE_DATE_EPOCH must not be negative: {source_date_epoch}")
     added: dict[str, bytes] = {}
-    if sbom and not any(
-        (root / path).exists() or (root / path).is_symlink()
-        for path in sbom_paths(info.name, info.version)
-    ):
+    if sbom and not any(_in_tree(root, path) for path in sbom_paths(info.name, info.version)):
         document = package_sbom(info, source_date_epoch=source_date_epoch, tool=_TOOL)
         added[sbom_path(info.name, info.version)] = document
     data_tar, installed = _data_tar(root, source_date_epoch, added)

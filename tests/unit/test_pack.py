@@ -301,6 +301,18 @@ def test_a_tree_with_its_own_sbom_keeps_it(
     assert files == {own: b'{"mine": true}'}
 
 
+def test_an_sbom_behind_a_symlink_out_of_the_tree_does_not_count(
+    tmp_path: Path, key_pair: tuple[SigningKey, Path]
+) -> None:
+    key, _public = key_pair
+    outside = tmp_path / "outside"
+    (outside / "lib/db/sbom").mkdir(parents=True)
+    (outside / "lib/db/sbom/hello.spdx.json").write_text("{}")
+    root = _make_tree(tmp_path / "tree", [("var", "link", 0, str(outside))])
+    with pytest.raises(ApkFormatError, match="var is not a folder in the tree"):
+        pack_package(root, INFO, key=key, source_date_epoch=EPOCH)
+
+
 def test_an_sbom_cannot_be_added_under_a_symlinked_folder(
     tmp_path: Path, key_pair: tuple[SigningKey, Path]
 ) -> None:
