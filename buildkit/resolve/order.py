@@ -17,13 +17,16 @@ def install_order(
     deps: Mapping[str, Sequence[str]],
     roots: Sequence[str] | None = None,
     triggers: Mapping[str, Collection[str]] | None = None,
+    extras: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """Every key of ``deps`` (name -> names it depends on, in visiting order), in order.
 
     Walks from each of ``roots`` in turn (default: every name, sorted); names never reached
     are walked last, by name. A package of ``triggers`` (install_if) is walked, by name, as
     soon as every name it triggers on is placed, and before the root whose dependencies
-    completed them (apko appends them to that root's dependencies).
+    completed them (apko appends them to that root's dependencies). ``extras``: per root,
+    packages placed right after that root's dependencies and before the root itself (apko's
+    install_if, see install_if.py), or when the root comes up if it was placed earlier.
     """
     placed: dict[str, None] = {}  # insertion-ordered set
     walking: set[str] = set()
@@ -58,8 +61,20 @@ def install_order(
                 del wanted[name]
                 walk(name)
 
+    def place_extras(root: str) -> None:
+        for name in (extras or {}).get(root, ()):
+            walk(name)
+
+    def before_root(root: str) -> Callable[[], None]:
+        def run() -> None:
+            place_extras(root)
+            settle()
+
+        return run
+
     for root in sorted(deps) if roots is None else roots:
-        walk(root, before=settle)
+        walk(root, before=before_root(root))
+        place_extras(root)
         settle()
     for name in sorted(deps):
         walk(name, before=settle)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from buildkit.apk.atom import Atom, parse_atom
 from buildkit.errors import ResolveError
+from buildkit.resolve.install_if import ApkoWalk, Edge
+from buildkit.resolve.install_if import triggered_by as apko_install_if
 from buildkit.resolve.order import install_order
 from buildkit.resolve.provider import ApkProvider
 from buildkit.resolve.terms import Virtual, answers, describe
@@ -67,9 +69,15 @@ def ordered_selection(
     selection: Mapping[str, Pkg],
     pins: Mapping[str, Pkg],
     requests: Sequence[str],
+    *,
+    semantics: str = "apko",
 ) -> list[Pkg]:
     """The selection in apko's install order (see order.py): requests sorted, as apko
-    writes them to /etc/apk/world; a package after what it depends on and triggers on."""
+    writes them to /etc/apk/world; a package after what it depends on and triggers on.
+
+    With apko's semantics, the install_if packages of each request join here (see
+    install_if.py): they depend on the install order's dependency closures."""
+    selection = dict(selection)
     offer = Offer(selection.values())
 
     def target(atom: Atom) -> Pkg | None:
@@ -81,15 +89,36 @@ def ordered_selection(
 
     deps: dict[str, list[str]] = {}
     triggers: dict[str, set[str]] = {}
+    edges: dict[str, list[Edge]] = {}
     for pkg in selection.values():
-        triggered_by = [target(atom) for atom in pkg.install_if() if not atom.conflict]
-        needed = [target(atom) for atom in _walk_order(provider, pkg)]
+        triggered_by = (
+            [target(atom) for atom in pkg.install_if() if not atom.conflict]
+            if semantics != "apko"
+            else []  # apko: install_if entries are no dependencies
+        )
+        walked = _walk_order(provider, pkg)
+        needed = [target(atom) for atom in walked]
+        edges[pkg.name] = [(a.name, t.name) for a, t in zip(walked, needed, strict=True) if t]
         deps[pkg.name] = [t.name for t in (*needed, *triggered_by) if t is not None]
-        if triggered_by and None not in triggered_by:
+        if semantics != "apko" and triggered_by and None not in triggered_by:
             triggers[pkg.name] = {t.name for t in triggered_by if t is not None}
     roots = [target(parse_atom(text)) for text in sorted(requests) if not text.startswith("!")]
     names = [pkg.name for pkg in roots if pkg is not None]
-    return [selection[name] for name in install_order(deps, names, triggers)]
+    extras: dict[str, list[str]] = {}
+    if semantics == "apko":
+        provides = {
+            pkg.name: [name for name, version in pkg.provides().items() if version]
+            for pkg in selection.values()
+        }
+        walk = ApkoWalk(edges, provides)
+        for root in dict.fromkeys(names):
+            for pkg in apko_install_if(root, walk, selection, provider.universe):
+                extras.setdefault(root, []).append(pkg.name)
+                if pkg.name not in selection:
+                    selection[pkg.name] = pkg
+                    deps[pkg.name] = []  # apko installs it without its dependencies
+    order = install_order(deps, names, triggers, extras)
+    return [selection[name] for name in order]
 
 
 def _walk_order(provider: ApkProvider, pkg: Pkg) -> list[Atom]:

@@ -16,6 +16,7 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 from buildkit.apk.atom import parse_atom
 from buildkit.errors import AtomError, ResolveError, VersionError
 from buildkit.resolve.explain import explain
+from buildkit.resolve.install_if import SEMANTICS
 from buildkit.resolve.model import RepoSource, Resolved
 from buildkit.resolve.provider import ApkProvider
 from buildkit.resolve.selection import Offer, check, ordered_selection, unsatisfied_virtuals
@@ -37,6 +38,7 @@ def resolve(
     preferred_versions: Mapping[str, str] | None = None,
     context: str = "",
     universe: Universe | None = None,
+    semantics: str = "apko",
 ) -> tuple[Resolved, ...]:
     """Resolve package atoms against the repositories of ``arch``, apk's way.
 
@@ -46,7 +48,11 @@ def resolve(
     pins). Raises ResolveError, prefixed with ``context``, when no selection exists.
     ``universe``: maps the caller built (``Universe(sources, arch)``) and keeps for as long
     as it likes; without it, maps are shared through ``universe_for``'s cache.
+    ``semantics``: "apko" (default: install_if and provider choice as apko decides them, see
+    install_if.py) or "apk-tools" (install_if over the whole selection, as apk itself does).
     """
+    if semantics not in SEMANTICS:
+        raise ValueError(f"resolve(semantics={semantics!r}): expected one of {SEMANTICS}")
     if universe is None:
         universe = universe_for(sources, arch, context=context)
     elif universe.arch != arch:
@@ -61,9 +67,9 @@ def resolve(
     for _ in range(_MAX_PASSES):
         selection, pins = _run(provider, [*roots, *added], context)
         virtuals = [*root_virtuals, *_virtuals_of(provider, selection)]
-        more = _pick_virtuals(provider, selection, virtuals, context) or _install_if(
-            provider, selection, root_tags
-        )
+        more = _pick_virtuals(provider, selection, virtuals, context, semantics)
+        if not more and semantics == "apk-tools":
+            more = _install_if(provider, selection, root_tags)
         if not more:
             break
         added.extend(more)
@@ -72,7 +78,7 @@ def resolve(
     check(provider, selection, context)
     return tuple(
         Resolved(record=pkg.record, source=universe.source_of(pkg))
-        for pkg in ordered_selection(provider, selection, pins, requests)
+        for pkg in ordered_selection(provider, selection, pins, requests, semantics=semantics)
     )
 
 
@@ -141,7 +147,11 @@ def _virtuals_of(provider: ApkProvider, selection: Selection) -> list[Virtual]:
 
 
 def _pick_virtuals(
-    provider: ApkProvider, selection: Selection, virtuals: list[Virtual], context: str
+    provider: ApkProvider,
+    selection: Selection,
+    virtuals: list[Virtual],
+    context: str,
+    semantics: str = "apko",
 ) -> list[Requirement]:
     """A provider for each virtual the selection does not offer yet (apk: by priority)."""
     picks: list[Requirement] = []
@@ -150,6 +160,8 @@ def _pick_virtuals(
         if Offer(picked).satisfies(virtual.atom):
             continue  # an earlier pick of this pass provides it too
         candidates = provider.virtual_providers(virtual.atom, virtual.tags)
+        if semantics == "apko":
+            candidates = _origins_first(candidates, selection)
         name = _choose_provider(virtual, candidates, context)
         chosen = [pkg for pkg in candidates if pkg.name == name]
         picked.extend(chosen)
@@ -160,8 +172,22 @@ def _pick_virtuals(
     return picks
 
 
+def _origins_first(candidates: list[Pkg], selection: Selection) -> list[Pkg]:
+    """apko prefers a provider built from a source package already selected, at the version
+    selected (``busybox-ifupdown`` over ``ifupdown-ng`` once ``busybox`` is in), before it
+    looks at provider priorities."""
+    origins = {p.record.origin: p.record.version for p in selection.values() if p.record.origin}
+
+    def pulled_in(pkg: Pkg) -> bool:
+        return bool(pkg.record.origin) and origins.get(pkg.record.origin) == pkg.record.version
+
+    return sorted(candidates, key=lambda pkg: not pulled_in(pkg))  # stable: best first stays
+
+
 def _choose_provider(virtual: Virtual, candidates: list[Pkg], context: str) -> str:
     with_priority = [pkg for pkg in candidates if pkg.priority > 0]
+    if candidates and candidates[0] in with_priority:
+        return candidates[0].name
     if with_priority:
         return with_priority[0].name  # candidates are best first: highest priority leads
     names = sorted({pkg.name for pkg in candidates})

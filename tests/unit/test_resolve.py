@@ -68,6 +68,8 @@ def load_cases() -> list[Any]:
     for path in sorted(CASES.glob("*.json")):
         doc = json.loads(path.read_text())
         for case in doc["cases"]:
+            if "semantics" in doc:
+                case = {"semantics": doc["semantics"], **case}
             params.append(
                 pytest.param(doc["repositories"], case, id=f"{path.stem}: {case['name']}")
             )
@@ -83,6 +85,7 @@ def run(case: dict[str, Any], sources: list[RepoSource]) -> tuple[Resolved, ...]
         allowed_versions=allowed or None,
         preferred_versions=case.get("preferred_versions"),
         context=case.get("context", ""),
+        semantics=case.get("semantics", "apko"),
     )
 
 
