@@ -26,45 +26,91 @@ SEMANTICS = ("apko", "apk-tools")
 _SPLIT = re.compile(r"[<>=~]+")
 
 
-Edge = tuple[str, str]  # (the dependency's name as written, the selected package filling it)
+# (the dependency's name as written, the selected package filling it, and for a virtual
+# name its eligible providers best first, else ())
+Edge = tuple[str, str, tuple[Pkg, ...]]
 
 
 class ApkoWalk:
-    """apko's dependency walk, only to learn what each request's closure holds.
+    """apko's dependency walk over a finished selection, to learn what apko would decide.
 
     apko remembers, across requests, every package whose dependencies it has walked (and the
     versioned names it provides); a dependency on such a name is skipped without descending.
-    So a request's closure holds what its walk reached, not everything it depends on.
+    So a request's closure holds what its walk reached, not everything it depends on. While
+    walking it also knows the packages placed so far ("existing") and their origins, and a
+    virtual name's provider is chosen preferring those: :attr:`mismatches` collects virtual
+    names whose provider in the selection is not the one apko would take at that point.
     """
 
-    def __init__(self, edges: Mapping[str, Sequence[Edge]], provides: Mapping[str, Sequence[str]]):
+    def __init__(
+        self,
+        edges: Mapping[str, Sequence[Edge]],
+        provides: Mapping[str, Sequence[str]],
+        selection: Mapping[str, Pkg],
+        requests: Sequence[str],
+    ) -> None:
         self.edges = edges  # package -> its dependencies in apko's visiting order
         self.provides = provides  # package -> its versioned provided names
+        self.selection = selection
         self.selected: set[str] = set()
+        self.known: set[str] = set(requests)  # apko's dependenciesMap
+        self.mismatches: dict[str, str] = {}
 
     def closure(self, root: str) -> set[str]:
         """The packages the walk from ``root`` reaches (``root`` itself excluded)."""
-        reached: set[str] = set()
-        stack: list[tuple[str, frozenset[str], int]] = [(root, frozenset(), 0)]
-        while stack:  # depth first, without recursion
-            pkg, parents, position = stack.pop()
-            if pkg in parents:
+        existing = set(self.known)
+        origins = self._origins(existing)
+        reached = self._walk(root, frozenset(), existing, origins)
+        self.known.update(reached)
+        self.known.add(root)
+        return set(reached) - {root}
+
+    def _origins(self, names: set[str]) -> dict[str, str]:
+        found = {}
+        for name in names:
+            pkg = self.selection.get(name)
+            if pkg is not None and pkg.record.origin:
+                found[pkg.record.origin] = pkg.record.version
+        return found
+
+    def _walk(
+        self, pkg: str, parents: frozenset[str], existing: set[str], origins: dict[str, str]
+    ) -> list[str]:
+        if pkg in parents:
+            return []
+        reached: list[str] = []
+        for name, target, candidates in self.edges.get(pkg, ()):
+            if name in self.selected:
                 continue
-            edges = self.edges.get(pkg, ())
-            while position < len(edges):
-                name, target = edges[position]
-                position += 1
-                if name in self.selected:
-                    continue
-                self.selected.add(pkg)
-                self.selected.update(self.provides.get(pkg, ()))
-                reached.add(target)
-                stack.append((pkg, parents, position))
-                stack.append((target, parents | {pkg}, 0))
-                break
-        reached.discard(root)
+            if candidates:
+                choice = self._prefer(candidates, existing, origins)
+                if choice != target:
+                    self.mismatches.setdefault(name, choice)
+            self.selected.add(pkg)
+            self.selected.update(self.provides.get(pkg, ()))
+            below = self._walk(target, parents | {pkg}, existing, origins)
+            reached.extend(below)
+            reached.append(target)
+            for found in below:
+                existing.add(found)
+                origin = self.selection[found].record.origin if found in self.selection else ""
+                if origin:
+                    origins[origin] = self.selection[found].record.version
         return reached
 
+    def _prefer(
+        self, candidates: Sequence[Pkg], existing: set[str], origins: Mapping[str, str]
+    ) -> str:
+        """apko's pick: a package already placed, then one of a placed origin at that
+        version, then the resolver's own order (version, priority, name)."""
+
+        def rank(pkg: Pkg) -> tuple[bool, bool]:
+            placed = pkg.name in existing and self.selection.get(pkg.name) is pkg
+            origin = pkg.record.origin
+            pulled = bool(origin) and origins.get(origin) == pkg.record.version
+            return (not placed, not pulled)
+
+        return min(candidates, key=rank).name  # min keeps the first of equals
 
 def _matches(entry: str, found: Mapping[str, Pkg]) -> bool:
     if entry in found:

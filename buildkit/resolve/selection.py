@@ -71,12 +71,14 @@ def ordered_selection(
     requests: Sequence[str],
     *,
     semantics: str = "apko",
+    mismatches: dict[str, str] | None = None,
 ) -> list[Pkg]:
     """The selection in apko's install order (see order.py): requests sorted, as apko
     writes them to /etc/apk/world; a package after what it depends on and triggers on.
 
     With apko's semantics, the install_if packages of each request join here (see
-    install_if.py): they depend on the install order's dependency closures."""
+    install_if.py): they depend on the install order's dependency closures. Virtual names
+    whose provider apko would choose differently go into ``mismatches`` (name -> package)."""
     selection = dict(selection)
     offer = Offer(selection.values())
 
@@ -98,7 +100,11 @@ def ordered_selection(
         )
         walked = _walk_order(provider, pkg)
         needed = [target(atom) for atom in walked]
-        edges[pkg.name] = [(a.name, t.name) for a, t in zip(walked, needed, strict=True) if t]
+        edges[pkg.name] = [
+            (a.name, t.name, _virtual_candidates(provider, pkg, a))
+            for a, t in zip(walked, needed, strict=True)
+            if t
+        ]
         deps[pkg.name] = [t.name for t in (*needed, *triggered_by) if t is not None]
         if semantics != "apko" and triggered_by and None not in triggered_by:
             triggers[pkg.name] = {t.name for t in triggered_by if t is not None}
@@ -110,15 +116,26 @@ def ordered_selection(
             pkg.name: [name for name, version in pkg.provides().items() if version]
             for pkg in selection.values()
         }
-        walk = ApkoWalk(edges, provides)
+        walk = ApkoWalk(edges, provides, dict(selection), names)
         for root in dict.fromkeys(names):
             for pkg in apko_install_if(root, walk, selection, provider.universe):
                 extras.setdefault(root, []).append(pkg.name)
                 if pkg.name not in selection:
                     selection[pkg.name] = pkg
                     deps[pkg.name] = []  # apko installs it without its dependencies
+        if mismatches is not None:
+            mismatches.update(walk.mismatches)
     order = install_order(deps, names, triggers, extras)
     return [selection[name] for name in order]
+
+
+def _virtual_candidates(provider: ApkProvider, pkg: Pkg, atom: Atom) -> tuple[Pkg, ...]:
+    """For a dependency on a virtual name, its eligible providers best first; else ()."""
+    inherited = provider.inherited_tags(pkg)
+    tags = inherited | {atom.tag} if atom.tag else inherited
+    if not isinstance(provider.classify(atom, tags, pkg), Virtual):
+        return ()
+    return tuple(provider.virtual_providers(atom, tags))
 
 
 def _walk_order(provider: ApkProvider, pkg: Pkg) -> list[Atom]:

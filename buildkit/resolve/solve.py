@@ -63,23 +63,44 @@ def resolve(
         preferred_versions=preferred_versions or {},
     )
     roots, root_virtuals, root_tags = _root_terms(requests, provider, context)
+    forced: dict[str, str] = {}  # virtual name -> the provider apko's walk takes
+    for _attempt in range(_MAX_PASSES):
+        selection, pins = _settle(
+            provider, roots, root_virtuals, root_tags, forced, context, semantics
+        )
+        check(provider, selection, context)
+        mismatches: dict[str, str] = {}
+        ordered = ordered_selection(
+            provider, selection, pins, requests, semantics=semantics, mismatches=mismatches
+        )
+        fresh = {name: pkg for name, pkg in mismatches.items() if name not in forced}
+        if not fresh:
+            break
+        forced.update(fresh)
+    return tuple(Resolved(record=pkg.record, source=universe.source_of(pkg)) for pkg in ordered)
+
+
+def _settle(
+    provider: ApkProvider,
+    roots: list[Requirement],
+    root_virtuals: list[Virtual],
+    root_tags: frozenset[str],
+    forced: Mapping[str, str],
+    context: str,
+    semantics: str,
+) -> tuple[Selection, dict[str, Pkg]]:
+    """Resolution passes until virtual providers (and apk-tools' install_if) settle."""
     added: list[Requirement] = []
     for _ in range(_MAX_PASSES):
         selection, pins = _run(provider, [*roots, *added], context)
         virtuals = [*root_virtuals, *_virtuals_of(provider, selection)]
-        more = _pick_virtuals(provider, selection, virtuals, context, semantics)
+        more = _pick_virtuals(provider, selection, virtuals, context, semantics, forced)
         if not more and semantics == "apk-tools":
             more = _install_if(provider, selection, root_tags)
         if not more:
-            break
+            return selection, pins
         added.extend(more)
-    else:
-        raise ResolveError("virtual providers and install_if did not settle", where=context or None)
-    check(provider, selection, context)
-    return tuple(
-        Resolved(record=pkg.record, source=universe.source_of(pkg))
-        for pkg in ordered_selection(provider, selection, pins, requests, semantics=semantics)
-    )
+    raise ResolveError("virtual providers and install_if did not settle", where=context or None)
 
 
 def _root_terms(
@@ -152,6 +173,7 @@ def _pick_virtuals(
     virtuals: list[Virtual],
     context: str,
     semantics: str = "apko",
+    forced: Mapping[str, str] | None = None,
 ) -> list[Requirement]:
     """A provider for each virtual the selection does not offer yet (apk: by priority)."""
     picks: list[Requirement] = []
@@ -162,7 +184,9 @@ def _pick_virtuals(
         candidates = provider.virtual_providers(virtual.atom, virtual.tags)
         if semantics == "apko":
             candidates = _origins_first(candidates, selection)
-        name = _choose_provider(virtual, candidates, context)
+        name = (forced or {}).get(virtual.atom.name) or _choose_provider(
+            virtual, candidates, context
+        )
         chosen = [pkg for pkg in candidates if pkg.name == name]
         picked.extend(chosen)
         reason = f"{name} was picked to provide {virtual.atom}" + (
