@@ -56,14 +56,19 @@ class ApkoWalk:
         self.known: set[str] = set(requests)  # apko's dependenciesMap
         self.mismatches: dict[str, str] = {}
 
-    def closure(self, root: str) -> set[str]:
-        """The packages the walk from ``root`` reaches (``root`` itself excluded)."""
+    def dependencies(self, root: str) -> list[str]:
+        """What apko lists for the request ``root``: the packages its walk reaches, each
+        after what it depends on (a package may repeat; the first place counts)."""
         existing = set(self.known)
         origins = self._origins(existing)
         reached = self._walk(root, frozenset(), existing, origins)
         self.known.update(reached)
         self.known.add(root)
-        return set(reached) - {root}
+        return reached
+
+    def add(self, names: Sequence[str]) -> None:
+        """Packages apko placed besides the walk (install_if): known to later requests."""
+        self.known.update(names)
 
     def _origins(self, names: set[str]) -> dict[str, str]:
         found = {}
@@ -125,19 +130,25 @@ def _matches(entry: str, found: Mapping[str, Pkg]) -> bool:
 
 def triggered_by(
     root: str,
-    walk: ApkoWalk,
+    reached: Sequence[str],
     selection: Mapping[str, Pkg],
     universe: Universe,
 ) -> list[Pkg]:
-    """The packages apko installs for the request ``root`` through their install_if, by name."""
-    names = walk.closure(root)
-    found = {name: selection[name] for name in names if name in selection}
+    """The packages apko installs for the request ``root`` through their install_if.
+
+    For each package the walk reached (by name here; apko iterates a Go map), the install_if
+    packages listing its name, or if none does its ``name=version``, in index order."""
+    found = {name: selection[name] for name in reached if name in selection and name != root}
     chosen: dict[str, Pkg] = {}
     for name in sorted(found):
-        for pkg in universe.install_if.get(name, ()):
-            if pkg.name in found or pkg.name in chosen or pkg.name == root:
+        listed = universe.install_if.get(name, ())
+        exact = f"{name}={found[name].record.version}"
+        by_name = [pkg for pkg in listed if name in pkg.record.install_if]
+        keyed = by_name or [pkg for pkg in listed if exact in pkg.record.install_if]
+        for pkg in keyed:
+            if pkg.name in found or pkg.name in chosen:
                 continue
             entries = pkg.record.install_if
             if entries and all(_matches(entry, found) for entry in entries):
                 chosen[pkg.name] = pkg
-    return [chosen[name] for name in sorted(chosen)]
+    return list(chosen.values())

@@ -110,23 +110,25 @@ def ordered_selection(
             triggers[pkg.name] = {t.name for t in triggered_by if t is not None}
     roots = [target(parse_atom(text)) for text in sorted(requests) if not text.startswith("!")]
     names = [pkg.name for pkg in roots if pkg is not None]
-    extras: dict[str, list[str]] = {}
-    if semantics == "apko":
-        provides = {
-            pkg.name: [name for name, version in pkg.provides().items() if version]
-            for pkg in selection.values()
-        }
-        walk = ApkoWalk(edges, provides, dict(selection), names)
-        for root in dict.fromkeys(names):
-            for pkg in apko_install_if(root, walk, selection, provider.universe):
-                extras.setdefault(root, []).append(pkg.name)
-                if pkg.name not in selection:
-                    selection[pkg.name] = pkg
-                    deps[pkg.name] = []  # apko installs it without its dependencies
-        if mismatches is not None:
-            mismatches.update(walk.mismatches)
-    order = install_order(deps, names, triggers, extras)
-    return [selection[name] for name in order]
+    if semantics != "apko":
+        return [selection[name] for name in install_order(deps, names, triggers)]
+    provides = {
+        pkg.name: [name for name, version in pkg.provides().items() if version]
+        for pkg in selection.values()
+    }
+    walk = ApkoWalk(edges, provides, dict(selection), names)
+    placed: dict[str, None] = {}
+    for root in dict.fromkeys(names):
+        reached = walk.dependencies(root)
+        extras = [pkg.name for pkg in apko_install_if(root, reached, selection, provider.universe)]
+        for pkg in apko_install_if(root, reached, selection, provider.universe):
+            selection.setdefault(pkg.name, pkg)  # apko installs it without its dependencies
+        walk.add(extras)
+        placed.update(dict.fromkeys([*reached, *extras, root]))
+    if mismatches is not None:
+        mismatches.update(walk.mismatches)
+    rest = {name: [d for d in deps[name] if d not in placed] for name in deps if name not in placed}
+    return [selection[name] for name in [*placed, *install_order(rest)]]
 
 
 def _virtual_candidates(provider: ApkProvider, pkg: Pkg, atom: Atom) -> tuple[Pkg, ...]:
