@@ -41,8 +41,12 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
         *,
         allowed_versions: Mapping[str, frozenset[str]],
         preferred_versions: Mapping[str, str],
+        semantics: str = "apko",
     ) -> None:
         self.universe = universe
+        # apko: an unversioned provide carries no version for the name and ties with any
+        # version (``gvim`` providing ``vim`` ties with ``vim`` itself; the name decides).
+        self._unversioned_ties = semantics == "apko"
         self._allowed_versions = allowed_versions
         self._preferred_versions = preferred_versions
         self._choices: dict[tuple[str, int], Choice] = {}
@@ -98,11 +102,19 @@ class ApkProvider(AbstractProvider[Requirement, Choice, str]):
             version = pkg.provided(ident)
             return key(version) if version else (-1,)
 
+        ties = self._unversioned_ties
+
+        def by_provided(a: Pkg, b: Pkg) -> tuple[object, object]:
+            left, right = provided_key(b), provided_key(a)
+            if ties and (left == (-1,) or right == (-1,)):
+                return (0, 0)
+            return (left, right)
+
         def compare(a: Pkg, b: Pkg) -> int:
             steps: tuple[tuple[object, object], ...] = (
                 (self._preferred(b), self._preferred(a)),
                 (b.tag in prefer, a.tag in prefer),
-                (provided_key(b), provided_key(a)),
+                by_provided(a, b),
                 (key(b.record.version), key(a.record.version)) if a.name == b.name else (0, 0),
                 (b.priority, a.priority),
                 (key(b.record.version), key(a.record.version)),

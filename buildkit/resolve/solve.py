@@ -61,6 +61,7 @@ def resolve(
         universe,
         allowed_versions=allowed_versions or {},
         preferred_versions=preferred_versions or {},
+        semantics=semantics,
     )
     roots, root_virtuals, root_tags = _root_terms(requests, provider, context)
     forced: dict[str, str] = {}  # virtual name -> the provider apko's walk takes
