@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from buildkit.resolve.universe import Pkg, Universe
 
@@ -26,9 +27,14 @@ SEMANTICS = ("apko", "apk-tools")
 _SPLIT = re.compile(r"[<>=~]+")
 
 
-# (the dependency's name as written, the selected package filling it, and for a virtual
-# name its eligible providers best first, else ())
-Edge = tuple[str, str, tuple[Pkg, ...]]
+class Edge(NamedTuple):
+    """One dependency of a selected package, as apko's walk meets it."""
+
+    name: str  # the name depended on
+    target: str  # the selected package filling it
+    candidates: tuple[Pkg, ...]  # a virtual name's eligible providers best first, else ()
+    count: int  # how many packages could fill it (apko walks the fewest first)
+    text: str  # the dependency as written (ties between equal counts)
 
 
 class ApkoWalk:
@@ -54,6 +60,11 @@ class ApkoWalk:
         self.selection = selection
         self.selected: set[str] = set()
         self.known: set[str] = set(requests)  # apko's dependenciesMap
+        # Names a chosen package provides with a version: apko disqualifies every other
+        # provider of them, so a dependency on one has a single candidate left.
+        self.claimed: set[str] = set()
+        for name in requests:
+            self.claimed.update(provides.get(name, ()))
         self.mismatches: dict[str, str] = {}
 
     def dependencies(self, root: str) -> list[str]:
@@ -84,9 +95,15 @@ class ApkoWalk:
         if pkg in parents:
             return []
         reached: list[str] = []
-        for name, target, candidates in self.edges.get(pkg, ()):
-            if name in self.selected:
-                continue
+        pending = list(self.edges.get(pkg, ()))
+        while pending:
+            pending = [edge for edge in pending if edge.name not in self.selected]
+            if not pending:
+                break
+            edge = min(pending, key=self._rank)
+            pending.remove(edge)
+            name, target, candidates = edge.name, edge.target, edge.candidates
+            self.claimed.update(self.provides.get(target, ()))
             if candidates:
                 choice = self._prefer(candidates, existing, origins)
                 if choice != target:
@@ -102,6 +119,9 @@ class ApkoWalk:
                 if origin:
                     origins[origin] = self.selection[found].record.version
         return reached
+
+    def _rank(self, edge: Edge) -> tuple[int, str]:
+        return (1 if edge.name in self.claimed else edge.count, edge.text)
 
     def _prefer(
         self, candidates: Sequence[Pkg], existing: set[str], origins: Mapping[str, str]

@@ -98,11 +98,11 @@ def ordered_selection(
             if semantics != "apko"
             else []  # apko: install_if entries are no dependencies
         )
-        walked = _walk_order(provider, pkg)
-        needed = [target(atom) for atom in walked]
+        counted = _counted(provider, pkg)
+        needed = [target(atom) for _count, _text, atom in counted]
         edges[pkg.name] = [
-            (a.name, t.name, _virtual_candidates(provider, pkg, a))
-            for a, t in zip(walked, needed, strict=True)
+            Edge(a.name, t.name, _virtual_candidates(provider, pkg, a), count, text)
+            for (count, text, a), t in zip(counted, needed, strict=True)
             if t
         ]
         deps[pkg.name] = [t.name for t in (*needed, *triggered_by) if t is not None]
@@ -143,13 +143,18 @@ def _virtual_candidates(provider: ApkProvider, pkg: Pkg, atom: Atom) -> tuple[Pk
 def _walk_order(provider: ApkProvider, pkg: Pkg) -> list[Atom]:
     """What ``pkg`` needs from others, as apko walks it: fewest candidates first, then by
     the dependency's text in the index."""
+    return [atom for _count, _text, atom in _counted(provider, pkg)]
+
+
+def _counted(provider: ApkProvider, pkg: Pkg) -> list[tuple[int, str, Atom]]:
+    """``pkg``'s dependencies on others as (candidate count, text, atom), in walk order."""
     inherited = provider.inherited_tags(pkg)
     needs = [
         (provider.candidate_count(atom, inherited | {atom.tag} if atom.tag else inherited), text)
         for text, atom in zip(pkg.record.depends, pkg.depends(), strict=False)
         if not atom.conflict and not answers(pkg, atom)
     ]
-    return [parse_atom(text) for _count, text in sorted(needs)]
+    return [(count, text, parse_atom(text)) for count, text in sorted(needs)]
 
 
 def _fail(message: str, context: str) -> None:
