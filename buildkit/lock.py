@@ -56,6 +56,7 @@ from buildkit.lockfile import (
     diff,
     write_lockfile,
 )
+from buildkit.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.repo import RepoClient, index_location, package_location
 from buildkit.resolve import RepoSource, Resolved, resolve
 
@@ -72,6 +73,8 @@ class LockOptions:
     allow_arch_skew: bool = False
     allow_untrusted: bool = False
     parallel: bool = True  # one worker process per arch (when there are several)
+    semantics: str = "apko"  # or "apk-tools": install_if and provider choice as apk decides
+    cache: bool = True  # reuse a resolution whose inputs are unchanged (resolution_cache)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +122,7 @@ class ArchJob:
     repositories: tuple[Repository, ...]
     pems: tuple[tuple[str, bytes], ...]  # the keyring
     requests: tuple[str, ...]
+    semantics: str = "apko"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +179,7 @@ class ArchLocker:
                 allowed_versions=limits.allowed,
                 preferred_versions=limits.preferred,
                 context=job.context,
+                semantics=job.semantics,
             )
         except ResolveError as err:
             missing = [
@@ -407,11 +412,14 @@ def _lock_frameworks(
     *,
     pins: Mapping[str, Mapping[str, Mapping[str, str]] | None],
     skew: bool,
+    semantics: str = "apko",
 ) -> dict[str, Lockfile]:
     """Lock several frameworks with one arch locker per arch (indexes loaded once)."""
     keys = {fw.name: load_keyring(fw, client) for fw in frameworks}
     jobs = {
-        arch: [_job(fw, arch, keys[fw.name][0]) for fw in frameworks if arch in fw.archs]
+        arch: [
+            _job(fw, arch, keys[fw.name][0], semantics) for fw in frameworks if arch in fw.archs
+        ]
         for arch in handles
     }
     pending = {arch: handles[arch].call("load", jobs[arch], not skew) for arch in handles}
@@ -428,8 +436,11 @@ def _lock_frameworks(
     return lockfiles
 
 
-def _job(framework: Framework, arch: str, pems: Mapping[str, bytes]) -> ArchJob:
+def _job(
+    framework: Framework, arch: str, pems: Mapping[str, bytes], semantics: str = "apko"
+) -> ArchJob:
     return ArchJob(
+        semantics=semantics,
         framework=framework.name,
         context=f"{framework.config_name} (framework {framework.name}, arch {arch})",
         repositories=framework.resolution_repositories,
@@ -616,16 +627,29 @@ def lock_project(project: ProjectConfig, options: LockOptions) -> list[LockResul
         problem = existing[fw.name][2]
         if problem is not None and options.update:
             raise LockError(f"cannot update packages: {problem}")
+    check_update_names_early(options.update, frameworks, existing)
     pins = {
         fw.name: _pins(existing[fw.name][1], keep_all=options.check, moving=options.update)
         for fw in frameworks
     }
-    archs = tuple(dict.fromkeys(arch for fw in frameworks for arch in fw.archs))
-    ui.info(f"locking {', '.join(fw.name for fw in frameworks)} ({', '.join(archs)})")
-    with paused_gc(), _handles(archs, client, parallel=options.parallel) as handles:
-        lockfiles = _lock_frameworks(
-            frameworks, client, handles, pins=pins, skew=options.allow_arch_skew
-        )
+    cache, keys, lockfiles = cached_resolutions(project, client, frameworks, existing, options)
+    todo = [fw for fw in frameworks if fw.name not in lockfiles]
+    archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
+    if todo:
+        ui.info(f"locking {', '.join(fw.name for fw in todo)} ({', '.join(archs)})")
+        with paused_gc(), _handles(archs, client, parallel=options.parallel) as handles:
+            fresh = _lock_frameworks(
+                todo,
+                client,
+                handles,
+                pins=pins,
+                skew=options.allow_arch_skew,
+                semantics=options.semantics,
+            )
+        lockfiles.update(fresh)
+        if cache is not None:
+            for name, lockfile in fresh.items():
+                cache.put(keys[name], lockfile)
     results = [
         LockResult(
             framework=fw,

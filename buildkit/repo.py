@@ -330,6 +330,13 @@ class RepoClient:
                 )
             return self._parsed[key]
 
+    def index_digest(self, repo: str, arch: str) -> str | None:
+        """SHA-256 (hex) of the index bytes of ``repo`` for ``arch``, without parsing them
+        (a remote index is revalidated); None for a local repository without one."""
+        if self.index_missing(repo, arch):
+            return None
+        return hashlib.sha256(self._index_bytes(repo, arch)).hexdigest()
+
     def _index_bytes(self, repo: str, arch: str) -> bytes:
         with self._guard(("raw", repo, arch)):
             if (repo, arch) not in self._raw:

@@ -511,7 +511,7 @@ class _SessionFailedError(Exception):
             "buildkit lock: unrecognized arguments: --bogus (see `buildkit lock --help`)",
         ),
         (["--update"], "buildkit lock: argument --update: expected at least one argument"),
-        (["--update", "replayot"], "--update replayot: no locked or resolved package"),
+        (["--update", "replayot"], "--update replayot: no locked or requested package"),
     ],
 )
 def test_a_nox_session_shows_one_line_and_fails(

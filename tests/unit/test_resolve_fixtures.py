@@ -153,17 +153,25 @@ def test_alpine_explicit_shell_provider_replaces_the_default(alpine: RepoSource)
 
 
 def test_alpine_install_if_adds_completion_for_the_selected_kmod(alpine: RepoSource) -> None:
-    result = resolve(["kmod", "bash-completion"], [alpine], arch="aarch64")
+    result = resolve(["kmod", "bash-completion"], [alpine], arch="aarch64", semantics="apk-tools")
     assert versions(result)["kmod-bash-completion"] == versions(result)["kmod"] == "30-r1"
     assert_invariants(result, ["kmod", "bash-completion"])
 
 
+def test_alpine_install_if_fires_per_request_with_apko_semantics(alpine: RepoSource) -> None:
+    # kmod and bash-completion are two requests: neither's dependencies hold both triggers.
+    result = resolve(["kmod", "bash-completion"], [alpine], arch="aarch64")
+    assert "kmod-bash-completion" not in versions(result)
+
+
 def test_alpine_large_selection_holds_together(alpine: RepoSource) -> None:
     requests = ["alpine-base", "build-base", "git", "bash", "python3", "openssh", "docs"]
-    result = resolve(requests, [alpine], arch="aarch64")
+    result = resolve(requests, [alpine], arch="aarch64", semantics="apk-tools")
     assert len(result) > 50
     assert_invariants(result, requests)
     assert "git-doc" in versions(result)  # install_if: docs + git
+    apko = resolve(requests, [alpine], arch="aarch64")
+    assert "git-doc" not in versions(apko)  # apko: docs and git are two requests
 
 
 @pytest.mark.parametrize(
