@@ -57,6 +57,7 @@ from buildkit.lockfile import (
     write_lockfile,
 )
 from buildkit.lock_inputs import cached_resolutions, check_update_names_early
+from buildkit.staleness import lock_hint, remember_sections
 from buildkit.repo import RepoClient, index_location, package_location
 from buildkit.resolve import RepoSource, Resolved, resolve
 
@@ -666,6 +667,8 @@ def lock_project(project: ProjectConfig, options: LockOptions) -> list[LockResul
         for result in results:  # only now, with every framework resolved
             if result.changed:
                 write_lockfile(result.path, result.new)
+            fw = result.framework
+            remember_sections(project.cache_dir, fw.checksum, project.root / fw.config_name)
     return results
 
 
@@ -709,5 +712,6 @@ def raise_if_stale(results: Sequence[LockResult], hint_command: str = "nox -s lo
     if stale:
         names = ", ".join(str(r.path.name) for r in stale)
         raise StaleLockError(
-            f"{len(stale)} lockfile(s) out of date: {names}", hint=f"run `{hint_command}`"
+            f"{len(stale)} lockfile(s) out of date: {names}",
+            hint=lock_hint([r.framework.name for r in stale], hint_command),
         )

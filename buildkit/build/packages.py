@@ -18,7 +18,7 @@ from pathlib import Path
 from buildkit.build.context import BuildContext
 from buildkit.build.plan import PackageAction, plan_package
 from buildkit.build.records import BuiltApk, PackageRecord, cached_record, save_record
-from buildkit.errors import SigningKeyError, ToolFailedError
+from buildkit.errors import BuildkitError, SigningKeyError, ToolFailedError
 from buildkit.fsutil import atomic_write_bytes
 from buildkit.melange import (
     PackageConfig,
@@ -59,8 +59,45 @@ def build_packages(
             return record
 
         with context.store.lock(f"packages-{arch}"):
-            records += walk_packages(context, order, providers(configs), arch, step)
+            done = walk_packages(context, order, providers(configs), arch, step)
+            _prune(repo, done, configs)
+            if stale_index(repo):
+                write_repository_index(context, repo)
+            records += done
     return records
+
+
+def _prune(repo: Path, records: Sequence[PackageRecord], configs: Sequence[PackageConfig]) -> None:
+    """Remove superseded and orphaned .apk files (see repo_sync) and their index entries."""
+    from buildkit import ui
+    from buildkit.build.repo_sync import remove, stale_files
+
+    if not repo.is_dir():
+        return
+    stale = stale_files(
+        repo,
+        current={apk.filename for record in records for apk in record.apks},
+        built={record.name for record in records},
+        configured={config.name for config in configs},
+    )
+    for line in remove(stale):
+        ui.info(line)
+
+
+def stale_index(repo: Path) -> bool:
+    """Whether the index is missing or does not list exactly the .apk files present."""
+    from buildkit.apk.index import parse_index
+
+    index = repo / INDEX_NAME
+    if not repo.is_dir():
+        return False
+    if not index.is_file():
+        return any(repo.glob("*.apk"))
+    try:
+        listed = parse_index(index.read_bytes(), where=str(index), keyring=None, allow_untrusted=True)
+    except (BuildkitError, OSError):  # any damage means: write it again
+        return True
+    return {r.filename for r in listed.records} != {p.name for p in repo.glob("*.apk")}
 
 
 def walk_packages(
@@ -182,11 +219,17 @@ def _store_apk(context: BuildContext, path: Path) -> BuiltApk:
 
 def _install(context: BuildContext, record: PackageRecord, repo: Path) -> bool:
     """Copy the record's .apk files into the local repository; True if any file changed."""
+    from buildkit import ui
+    from buildkit.build.repo_sync import same_version_warning
+
     changed = False
     for apk in record.apks:
         target = repo / apk.filename
-        if target.is_file() and hash_file(target) == apk.blob:
-            continue
+        if target.is_file():
+            if hash_file(target) == apk.blob:
+                continue
+            config = f"{context.project.packages_dir.name}/{record.name}.yaml"
+            ui.info(same_version_warning(config, apk.filename))
         context.store.copy_out(apk.blob, target, verify=False)  # verified by lookup or put
         changed = True
     return changed

@@ -48,6 +48,20 @@ def register(sub: Any) -> None:
         help="accept unsigned indexes and packages, and unknown keys",
     )
     parser.add_argument(
+        "--semantics",
+        choices=("apko", "apk-tools"),
+        default="apko",
+        help="how install_if and provider choice are decided: as apko does (default; the "
+        "lockfile is what apko itself would write) or as apk-tools does (install_if over "
+        "the whole selection, triggered packages bring their dependencies)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="resolve again even when every input is unchanged (the resolution cache is "
+        "keyed by config, keys, index digests, local packages and resolver version)",
+    )
+    parser.add_argument(
         "--skip-packages",
         action="store_true",
         help="do not build the local packages (packages/*.yaml) first; lock packages/<arch>/ "
@@ -67,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         update=tuple(args.update),
         allow_arch_skew=args.allow_arch_skew,
         allow_untrusted=args.allow_untrusted,
+        semantics=args.semantics,
+        cache=not args.no_cache,
     )
     if not args.skip_packages and any(project.packages_dir.glob("*.yaml")):
         # Local packages are locked like any other: they must exist (built, signed, indexed)
@@ -83,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     changed = [r for r in results if r.changed]
     if args.check:
         for result in changed:
-            _print_differences(result)
+            _print_differences(result, project)
         raise_if_stale(results)
         ui.out.print(f"{len(results)} lockfile(s) up to date")
         return 0
@@ -102,12 +118,27 @@ def _relative(result: LockResult, root: Any) -> str:
         return str(result.path)
 
 
-def _print_differences(result: LockResult) -> None:
+def _print_differences(result: LockResult, project: Any) -> None:
+    from buildkit.staleness import config_reason, local_package_names, package_reasons
+
     ui.out.print(f"{result.path.name}: stale", markup=False)
-    for note in result.differences:
+    notes = list(result.differences)
+    if result.old is not None and result.old.config is not None:
+        fw = result.framework
+        said = config_reason(
+            fw.config_name,
+            result.old.config.checksum,
+            fw.checksum,
+            project.root / fw.config_name,
+            project.cache_dir,
+        )
+        if said is not None:
+            notes = [n for n in notes if not n.startswith("config: checksum")] + [said]
+    if result.old is not None:
+        configs, sources = local_package_names(project.packages_dir, project.root)
+        notes += package_reasons(result.old, result.new, local_configs=configs, source_dirs=sources)
+    for note in notes:
         ui.out.print(f"  {note}", markup=False)
-    if result.old is not None and result.changes:
-        _print_changes([result])
 
 
 def _print_changes(results: Sequence[LockResult]) -> None:
