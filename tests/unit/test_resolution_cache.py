@@ -1,0 +1,134 @@
+"""Incremental lock: unchanged inputs come from the resolution cache, without parsing an index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import buildkit.repo
+from buildkit.apk.keys import SigningKey
+from buildkit.errors import ConfigError
+from buildkit.lockfile import read_lockfile
+from buildkit.resolution_cache import ResolutionCache, resolution_key
+from tests.unit.test_lock import ARCHS, BASE, _lock, project
+from tests.unit.test_repo import Pkg, make_repo, other_key, signing_key
+
+__all__ = ["other_key", "project", "signing_key"]  # fixtures
+
+
+def _no_parsing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    parsed: list[str] = []
+    real = buildkit.repo.parse_index
+
+    def spy(data: bytes, **kwargs: Any) -> Any:
+        parsed.append(kwargs["where"])
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(buildkit.repo, "parse_index", spy)
+    return parsed
+
+
+def _entries(project: Path) -> list[Path]:
+    return sorted((project.parent / "cache" / "resolutions").glob("*.json"))
+
+
+def test_an_unchanged_relock_and_check_parse_no_index(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lock(project)
+    _lock(project, check=True)  # --check keeps pins: its own entry
+    written = (project / "lockfiles" / "demo.lock.json").read_bytes()
+    parsed = _no_parsing(monkeypatch)
+    [relock] = _lock(project)
+    [check] = _lock(project, check=True)
+    assert parsed == []
+    assert not relock.changed and not check.changed
+    assert (project / "lockfiles" / "demo.lock.json").read_bytes() == written
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: "{not json",
+        lambda text: text.replace('"sha256": "', '"sha256": "0'),
+        lambda text: json.dumps({**json.loads(text), "key": "another"}),
+        lambda text: json.dumps({**json.loads(text), "lockfile": "{}"}),
+    ],
+    ids=["not-json", "wrong-digest", "other-key", "tampered-lockfile"],
+)
+def test_a_corrupt_cache_entry_is_reported_ignored_and_replaced(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    damage: Any,
+) -> None:
+    _lock(project)
+    [entry] = _entries(project)
+    good = entry.read_text()
+    entry.write_text(damage(good))
+    parsed = _no_parsing(monkeypatch)
+    capsys.readouterr()
+    [result] = _lock(project)
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "corrupt resolution cache entry" in line]
+    assert len(warnings) == 1 and "ignoring it" in warnings[0]
+    assert parsed, "the entry was trusted"
+    assert not result.changed
+    assert entry.read_text() == good  # replaced by a fresh, valid entry
+
+
+def test_an_index_replaced_under_the_same_url_invalidates_the_cache(
+    project: Path, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lock(project)
+    newer = [Pkg("lib", "1.1-r0"), *BASE[1:]]
+    for arch in ARCHS:
+        make_repo(project / "repo", arch, newer, signing_key)
+    parsed = _no_parsing(monkeypatch)
+    [result] = _lock(project)
+    assert parsed
+    versions = {p.name: p.version for p in read_lockfile(result.path).packages}
+    assert versions["lib"] == "1.1-r0"
+
+
+def test_update_with_an_unknown_name_fails_before_any_resolution(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lock(project)
+    parsed = _no_parsing(monkeypatch)
+    with pytest.raises(ConfigError) as caught:
+        _lock(project, update=("libb",))
+    assert "--update libb: no locked or requested package has that name" in str(caught.value)
+    assert caught.value.hint == "did you mean: lib"
+    assert parsed == []
+
+
+def test_the_key_covers_every_input() -> None:
+    base: dict[str, Any] = {
+        "config": "frameworks/a.yaml",
+        "checksum": "sha256-x",
+        "keys": {"k.rsa.pub": b"pem"},
+        "repos": [],
+        "options": {"semantics": "apko"},
+        "old_lockfile": None,
+    }
+    variants = [
+        {"checksum": "sha256-y"},
+        {"keys": {"k.rsa.pub": b"other"}},
+        {"options": {"semantics": "apk-tools"}},
+        {"old_lockfile": b"{}"},
+        {"config": "frameworks/b.yaml"},
+    ]
+    keys = {resolution_key(**base)} | {resolution_key(**{**base, **v}) for v in variants}
+    assert len(keys) == len(variants) + 1
+
+
+def test_a_cache_entry_is_written_atomically_as_json(tmp_path: Path, project: Path) -> None:
+    _lock(project)
+    [entry] = _entries(project)
+    document = json.loads(entry.read_text())
+    assert document["key"] == entry.stem
+    assert ResolutionCache(entry.parent).get(entry.stem) is not None
