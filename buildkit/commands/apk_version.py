@@ -7,8 +7,9 @@ from typing import Any
 
 from buildkit import ui
 from buildkit.apk.atom import Op, parse_op, version_matches
-from buildkit.apk.version import compare_versions
-from buildkit.errors import AtomError
+from buildkit.apk.version import is_valid_version, parse_version
+from buildkit.apk.version_tokens import apk_compare, apk_match
+from buildkit.errors import AtomError, VersionError
 
 _SIGNS = {-1: "<", 0: "=", 1: ">"}
 
@@ -21,7 +22,8 @@ def register(sub: Any) -> None:
         description="With two versions, print <, = or > (like apk version -t). "
         "With A OP B, exit 0 when the comparison holds and 1 when it does not; OP is one of "
         "= < > <= >= ~ <~ >~, optionally negated with ! (e.g. !~). "
-        "An invalid version is an error (exit 2).",
+        "A version apk-tools calls invalid is compared as apk-tools 3 compares it (token by "
+        "token, up to where it breaks), with a warning saying why it is invalid.",
     )
     parser.add_argument("first", metavar="A", help="a version")
     parser.add_argument("second", metavar="OP|B", help="an operator, or the second version")
@@ -31,11 +33,32 @@ def register(sub: Any) -> None:
 
 def run_vercmp(args: argparse.Namespace) -> int:
     if args.third is None:
-        ui.out.print(_SIGNS[compare_versions(args.first, args.second)], markup=False)
+        _warn_invalid(args.first, args.second)
+        ui.out.print(_SIGNS[apk_compare(args.first, args.second)], markup=False)
         return 0
     negate = args.second.startswith("!")
     op = parse_op(args.second[1:] if negate else args.second)
     if op is Op.CHECKSUM:
         raise AtomError("'><' pins a package checksum; vercmp compares versions")
-    holds = version_matches(args.first, op, args.third)
+    if _warn_invalid(args.first, args.third):
+        holds = apk_match(args.first, op.value, args.third)
+    else:
+        holds = version_matches(args.first, op, args.third)
     return 0 if holds != negate else 1
+
+
+def _warn_invalid(*versions: str) -> bool:
+    """Say which versions apk-tools calls invalid, and why; True if any is."""
+    found = False
+    for text in dict.fromkeys(versions):
+        if is_valid_version(text):
+            continue
+        found = True
+        try:
+            parse_version(text)
+        except VersionError as err:
+            reason = err.message
+        else:  # pragma: no cover - is_valid_version and parse_version agree
+            reason = f"invalid version {text!r}"
+        ui.info(f"buildkit: warning: {reason}; compared as apk-tools 3 does, token by token")
+    return found

@@ -60,9 +60,6 @@ def test_a_comparison_sets_the_exit_code(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("1.x", "2"), "invalid version '1.x' at '.x': '.' must be followed by digits"),
-        (("1", "v2"), "invalid version 'v2': it must start with a digit, not 'v'"),
-        (("1", "<", "2_foo"), "invalid version '2_foo' at '_foo': unknown suffix '_foo'"),
         (("1", "=>>x", "2"), "'=>>x' is not an operator"),
         (("1", "<>=", "2"), "'<>=' allows every version"),
         (("1", "><", "2"), "'><' pins a package checksum; vercmp compares versions"),
@@ -83,3 +80,26 @@ def test_one_version_alone_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
         main(["apk", "vercmp", "1.0"])
     assert caught.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "out", "why"),
+    [
+        (("1.x", "2"), 0, "<\n", "invalid version '1.x' at '.x': '.' must be followed by digits"),
+        (("1.x", "1"), 0, "<\n", "invalid version '1.x' at '.x'"),  # the broken one sorts low
+        (("2_foo", "1"), 0, ">\n", "invalid version '2_foo' at '_foo': unknown suffix"),
+        (("1", "v2"), 0, ">\n", "invalid version 'v2': it must start with a digit, not 'v'"),
+        (("1.2.3-r", "1.2.3"), 0, "<\n", "invalid version '1.2.3-r'"),
+        (("1", "<", "2_foo"), 0, "", "invalid version '2_foo' at '_foo': unknown suffix '_foo'"),
+        (("1.x", "~", "1"), 0, "", "invalid version '1.x'"),  # the prefix ended first
+        (("1.0.x", "~", "1.0"), 0, "", "invalid version '1.0.x'"),
+    ],
+)
+def test_invalid_versions_get_apk_tools_answer_and_a_warning_saying_why(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], code: int, out: str, why: str
+) -> None:
+    got_code, got_out, err = run(capsys, *argv)
+    assert (got_code, got_out) == (code, out)
+    [line] = err.splitlines()
+    assert line.startswith(f"buildkit: warning: {why}")
+    assert "compared as apk-tools 3 does" in line
