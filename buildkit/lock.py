@@ -43,6 +43,7 @@ from buildkit.apk.package import ApkLayout
 from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.framework import Framework, Repository, key_name, load_framework
+from buildkit.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.lockfile import (
     UNSIGNED,
     LockConfig,
@@ -56,10 +57,9 @@ from buildkit.lockfile import (
     diff,
     write_lockfile,
 )
-from buildkit.lock_inputs import cached_resolutions, check_update_names_early
-from buildkit.staleness import lock_hint, remember_sections
 from buildkit.repo import RepoClient, index_location, package_location
 from buildkit.resolve import RepoSource, Resolved, resolve
+from buildkit.staleness import lock_hint, remember_sections
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -418,9 +418,7 @@ def _lock_frameworks(
     """Lock several frameworks with one arch locker per arch (indexes loaded once)."""
     keys = {fw.name: load_keyring(fw, client) for fw in frameworks}
     jobs = {
-        arch: [
-            _job(fw, arch, keys[fw.name][0], semantics) for fw in frameworks if arch in fw.archs
-        ]
+        arch: [_job(fw, arch, keys[fw.name][0], semantics) for fw in frameworks if arch in fw.archs]
         for arch in handles
     }
     pending = {arch: handles[arch].call("load", jobs[arch], not skew) for arch in handles}

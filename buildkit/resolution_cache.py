@@ -28,8 +28,8 @@ from typing import Any
 
 from buildkit import ui
 from buildkit.errors import LockError
-from buildkit.fsutil import atomic_write_bytes
 from buildkit.framework import Framework
+from buildkit.fsutil import atomic_write_bytes
 from buildkit.lockfile import Lockfile
 from buildkit.repo import RepoClient, is_remote
 
@@ -109,7 +109,9 @@ class ResolutionCache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            ui.info(f"warning: {path}: cannot read resolution cache entry ({exc.strerror}); ignoring it")
+            ui.info(
+                f"warning: {path}: cannot read resolution cache entry ({exc.strerror}); ignoring it"
+            )
             return None
         problem = _problem(data, key)
         if isinstance(problem, str):

@@ -170,4 +170,3 @@ def _relative(path: Path, root: Path) -> str:
 
 def lock_hint(frameworks: Sequence[str], command: str = "nox -s lock") -> str:
     return f"run `{command} -- {' '.join(frameworks)}`" if frameworks else f"run `{command}`"
-

@@ -94,7 +94,9 @@ def stale_index(repo: Path) -> bool:
     if not index.is_file():
         return any(repo.glob("*.apk"))
     try:
-        listed = parse_index(index.read_bytes(), where=str(index), keyring=None, allow_untrusted=True)
+        listed = parse_index(
+            index.read_bytes(), where=str(index), keyring=None, allow_untrusted=True
+        )
     except (BuildkitError, OSError):  # any damage means: write it again
         return True
     return {r.filename for r in listed.records} != {p.name for p in repo.glob("*.apk")}

@@ -33,7 +33,7 @@ class Edge(NamedTuple):
     name: str  # the name depended on
     target: str  # the selected package filling it
     candidates: tuple[Pkg, ...]  # a virtual name's eligible providers best first, else ()
-    count: int  # how many packages could fill it (apko walks the fewest first)
+    candidates_left: int  # how many packages could fill it (apko walks the fewest first)
     text: str  # the dependency as written (ties between equal counts)
 
 
@@ -121,7 +121,7 @@ class ApkoWalk:
         return reached
 
     def _rank(self, edge: Edge) -> tuple[int, str]:
-        return (1 if edge.name in self.claimed else edge.count, edge.text)
+        return (1 if edge.name in self.claimed else edge.candidates_left, edge.text)
 
     def _prefer(
         self, candidates: Sequence[Pkg], existing: set[str], origins: Mapping[str, str]
@@ -136,6 +136,7 @@ class ApkoWalk:
             return (not placed, not pulled)
 
         return min(candidates, key=rank).name  # min keeps the first of equals
+
 
 def _matches(entry: str, found: Mapping[str, Pkg]) -> bool:
     if entry in found:

@@ -67,7 +67,13 @@ def resolve(
     forced: dict[str, str] = {}  # virtual name -> the provider apko's walk takes
     for _attempt in range(_MAX_PASSES):
         selection, pins = _settle(
-            provider, roots, root_virtuals, root_tags, forced, context, semantics
+            provider,
+            roots,
+            root_virtuals=root_virtuals,
+            root_tags=root_tags,
+            forced=forced,
+            context=context,
+            semantics=semantics,
         )
         check(provider, selection, context)
         mismatches: dict[str, str] = {}
@@ -84,6 +90,7 @@ def resolve(
 def _settle(
     provider: ApkProvider,
     roots: list[Requirement],
+    *,
     root_virtuals: list[Virtual],
     root_tags: frozenset[str],
     forced: Mapping[str, str],
@@ -95,7 +102,9 @@ def _settle(
     for _ in range(_MAX_PASSES):
         selection, pins = _run(provider, [*roots, *added], context)
         virtuals = [*root_virtuals, *_virtuals_of(provider, selection)]
-        more = _pick_virtuals(provider, selection, virtuals, context, semantics, forced)
+        more = _pick_virtuals(
+            provider, selection, virtuals, context, semantics=semantics, forced=forced
+        )
         if not more and semantics == "apk-tools":
             more = _install_if(provider, selection, root_tags)
         if not more:
@@ -173,6 +182,7 @@ def _pick_virtuals(
     selection: Selection,
     virtuals: list[Virtual],
     context: str,
+    *,
     semantics: str = "apko",
     forced: Mapping[str, str] | None = None,
 ) -> list[Requirement]:

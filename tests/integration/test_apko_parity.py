@@ -29,7 +29,8 @@ KNOWN_APKO_REFUSALS = ("which conflicts with",)
 def _harness() -> ModuleType:
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "parity_apko.py"
     spec = importlib.util.spec_from_file_location("parity_apko", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)

@@ -45,7 +45,8 @@ def test_an_unchanged_relock_and_check_parse_no_index(
     [relock] = _lock(project)
     [check] = _lock(project, check=True)
     assert parsed == []
-    assert not relock.changed and not check.changed
+    assert not relock.changed
+    assert not check.changed
     assert (project / "lockfiles" / "demo.lock.json").read_bytes() == written
 
 
@@ -74,7 +75,8 @@ def test_a_corrupt_cache_entry_is_reported_ignored_and_replaced(
     [result] = _lock(project)
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if "corrupt resolution cache entry" in line]
-    assert len(warnings) == 1 and "ignoring it" in warnings[0]
+    assert len(warnings) == 1
+    assert "ignoring it" in warnings[0]
     assert parsed, "the entry was trusted"
     assert not result.changed
     assert entry.read_text() == good  # replaced by a fresh, valid entry

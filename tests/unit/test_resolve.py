@@ -67,9 +67,8 @@ def load_cases() -> list[Any]:
     params = []
     for path in sorted(CASES.glob("*.json")):
         doc = json.loads(path.read_text())
-        for case in doc["cases"]:
-            if "semantics" in doc:
-                case = {"semantics": doc["semantics"], **case}
+        for written in doc["cases"]:
+            case = {"semantics": doc["semantics"], **written} if "semantics" in doc else written
             params.append(
                 pytest.param(doc["repositories"], case, id=f"{path.stem}: {case['name']}")
             )

@@ -14,16 +14,20 @@ from tests.unit.test_version import ASCENDING, FUZZY, INVALID, VALID
 _SUFFIX = st.sampled_from(["alpha", "beta", "pre", "rc", "cvs", "svn", "git", "hg", "p"])
 _GROUP = st.sampled_from(["0", "1", "2", "9", "10", "01", "00", "18446744073709551617"])
 VERSIONS = st.builds(
-    lambda first, groups, letter, suffixes, commit, revision: first
-    + "".join("." + g for g in groups)
-    + letter
-    + "".join("_" + s for s in suffixes)
-    + commit
-    + revision,
+    lambda first, groups, letter, suffixes, commit, revision: (
+        first
+        + "".join("." + g for g in groups)
+        + letter
+        + "".join("_" + s for s in suffixes)
+        + commit
+        + revision
+    ),
     _GROUP,
     st.lists(_GROUP, max_size=3),
     st.sampled_from(["", "a", "z"]),
-    st.lists(st.builds(lambda s, n: s + n, _SUFFIX, st.sampled_from(["", "0", "1", "12"])), max_size=2),
+    st.lists(
+        st.builds(lambda s, n: s + n, _SUFFIX, st.sampled_from(["", "0", "1", "12"])), max_size=2
+    ),
     st.sampled_from(["", "~ab", "~0f", "~c0ffee"]),
     st.sampled_from(["", "-r0", "-r1", "-r10"]),
 )
