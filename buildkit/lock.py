@@ -43,6 +43,7 @@ from buildkit.apk.package import ApkLayout
 from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.framework import Framework, Repository, key_name, load_framework
+from buildkit.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.lockfile import (
     UNSIGNED,
@@ -141,15 +142,16 @@ class ArchLocker:
         self._sources: dict[str, list[RepoSource]] = {}
         self._keyrings: dict[str, Keyring] = {}
 
-    def load(self, jobs: Sequence[ArchJob], versions: bool) -> dict[str, VersionMap]:
-        """Fetch and parse each job's indexes; their version maps when ``versions``."""
-        maps: dict[str, VersionMap] = {}
+    def load(self, jobs: Sequence[ArchJob], versions: bool) -> dict[str, Columns]:
+        """Fetch and parse each job's indexes; their (name, version) columns when
+        ``versions`` (see arch_consistency)."""
+        maps: dict[str, Columns] = {}
         for job in jobs:
             keyring = Keyring.from_pems(dict(job.pems))
             sources = repo_sources(job.repositories, self.client, self.arch, keyring)
             self._keyrings[job.framework], self._sources[job.framework] = keyring, sources
             if versions:
-                maps[job.framework] = version_map(sources)
+                maps[job.framework] = version_columns(sources)
         return maps
 
     def lock(
@@ -450,7 +452,7 @@ def _job(
 
 def _constraints(
     jobs: Mapping[str, Sequence[ArchJob]],
-    maps: Mapping[str, Mapping[str, VersionMap]],
+    maps: Mapping[str, Mapping[str, Columns]],
     pins: Mapping[str, Mapping[str, Mapping[str, str]] | None],
 ) -> dict[str, list[tuple[ArchJob, ArchConstraints]]]:
     """Each arch's jobs with their cross-arch restrictions (empty ``maps``: none) and pins."""
@@ -458,7 +460,7 @@ def _constraints(
     for name in {job.framework for arch_jobs in jobs.values() for job in arch_jobs}:
         per_arch = {arch: found[name] for arch, found in maps.items() if name in found}
         if len(per_arch) >= 2:
-            for arch, allowed in restrictions(per_arch).items():
+            for arch, allowed in restrictions_from_columns(per_arch).items():
                 limits[arch, name] = allowed
     work: dict[str, list[tuple[ArchJob, ArchConstraints]]] = {}
     for arch, arch_jobs in jobs.items():
