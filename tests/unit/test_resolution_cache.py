@@ -134,3 +134,19 @@ def test_a_cache_entry_is_written_atomically_as_json(tmp_path: Path, project: Pa
     document = json.loads(entry.read_text())
     assert document["key"] == entry.stem
     assert ResolutionCache(entry.parent).get(entry.stem) is not None
+
+
+def test_check_names_the_config_sections_that_changed_and_the_framework_to_lock(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from buildkit.cli import main
+
+    assert main(["-C", str(project), "lock"]) == 0
+    config = project / "frameworks" / "demo.yaml"
+    config.write_text(config.read_text().replace("command: /bin/sh", "command: /bin/true"))
+    capsys.readouterr()
+    assert main(["-C", str(project), "lock", "--check"]) != 0
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert "frameworks/demo.yaml: config changed (entrypoint)" in output
+    assert "nox -s lock -- demo" in output
