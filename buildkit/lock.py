@@ -40,10 +40,10 @@ from typing import Any
 from buildkit import errors, ui
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
+from buildkit.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.framework import Framework, Repository, key_name, load_framework
-from buildkit.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.lockfile import (
     UNSIGNED,
