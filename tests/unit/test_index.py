@@ -44,7 +44,7 @@ from buildkit.apk.index import (
 from buildkit.apk.index_records import _byte_chunks, _text_pieces
 from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
 from buildkit.errors import ApkFormatError, SignatureError
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 ALPINE = "alpine-3.17-main-aarch64/APKINDEX.tar.gz"
 ALPINE_KEY = "alpine-devel@lists.alpinelinux.org-616ae350.rsa.pub"

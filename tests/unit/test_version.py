@@ -29,7 +29,7 @@ from buildkit.apk.version import (
     parse_version,
 )
 from buildkit.errors import VersionError
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 ALPINE_INDEX = FIXTURES / "alpine-3.17-main-aarch64/APKINDEX.tar.gz"
 WOLFI_INDEX = FIXTURES / "wolfi/x86_64/APKINDEX.tar.gz"
