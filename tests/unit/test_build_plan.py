@@ -55,7 +55,7 @@ from buildkit.melange import parse_package_config
 from buildkit.repo import PackageCache
 from buildkit.store import Store
 from buildkit.toolchain import ApkoBuild, MelangeBuild
-from tests.unit.test_oci import make_image, write_docker_archive
+from tests.helpers.images import make_image, write_docker_archive
 
 REPO = "http://repo.invalid/os"
 REPO_KEY_URL = f"{REPO}/repo.rsa.pub"

@@ -25,9 +25,7 @@ from buildkit.lock import (
 )
 from buildkit.lockfile import LockedPackage, LockRange, read_lockfile
 from buildkit.resolve import RepoSource, common_versions
-from tests.unit.test_repo import Pkg, make_repo, other_key, signing_key
-
-__all__ = ["other_key", "signing_key"]  # fixtures used here, defined in test_repo
+from tests.helpers.repos import Pkg, make_repo
 
 ARCHS = ("x86_64", "aarch64")
 BASE = [Pkg("lib", "1.0-r0"), Pkg("app", "1.0-r0", depends=("lib",)), Pkg("tool", "1.0-r0")]
