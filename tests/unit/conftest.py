@@ -1,4 +1,5 @@
-"""Fixtures shared by unit tests: throwaway signing keys and a loopback HTTP server."""
+"""Fixtures shared by unit tests: throwaway signing keys, a loopback HTTP server, and each
+APKINDEX record parser in turn."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from buildkit.apk import index_records
 from buildkit.apk.keys import SigningKey, generate_keypair
 from tests.helpers.http_server import FakeServer, serving
 
@@ -26,3 +28,12 @@ def other_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
 def server() -> Iterator[FakeServer]:
     with serving() as state:
         yield state
+
+
+@pytest.fixture(params=["native", "python"])
+def record_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with each record parser in turn: the compiled one (_native_index.c) and
+    the pure-Python one that serves where no C compiler was at hand."""
+    if request.param == "python":
+        monkeypatch.setattr(index_records, "_NATIVE", None)
+    return str(request.param)
