@@ -59,7 +59,7 @@ class Demo:
         return data
 
     def tarball(self, arch: str) -> Path:
-        digest = self.record(arch)["outputs"]["tarball"]["digest"]
+        digest = str(self.record(arch)["outputs"]["tarball"]["digest"])
         return self.root / "dist" / "sha256" / digest.removeprefix("sha256:")
 
 
