@@ -30,8 +30,8 @@ from pathlib import Path
 
 from buildkit.apk.index import ApkIndex, IndexRecord, _signature_member, _split, parse_index
 from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
-from buildkit.config import default_cache_dir
 from buildkit.errors import BuildkitError
+from buildkit.project.config import default_cache_dir
 from buildkit.resolve import RepoSource, resolve
 
 _RETRIES = 8

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildkit import ui
 from buildkit.errors import LockError
 from buildkit.framework import Framework
 from buildkit.fsutil import atomic_write_bytes
@@ -95,8 +94,9 @@ def resolution_key(
 class ResolutionCache:
     """``<folder>/<key>.json`` entries, each one framework's finished lockfile."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, warn: Callable[[str], None]) -> None:
         self.folder = folder
+        self._warn = warn  # one line per entry found damaged
 
     def path_for(self, key: str) -> Path:
         return self.folder / f"{key}.json"
@@ -109,13 +109,13 @@ class ResolutionCache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            ui.info(
+            self._warn(
                 f"warning: {path}: cannot read resolution cache entry ({exc.strerror}); ignoring it"
             )
             return None
         problem = _problem(data, key)
         if isinstance(problem, str):
-            ui.info(f"warning: {path}: corrupt resolution cache entry ({problem}); ignoring it")
+            self._warn(f"warning: {path}: corrupt resolution cache entry ({problem}); ignoring it")
             return None
         return problem
 

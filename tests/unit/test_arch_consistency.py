@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from buildkit.arch_consistency import restrictions_from_columns
-from buildkit.lock import restrictions
+from buildkit.usecases.locking import restrictions
 
 _RECORDS = st.lists(
     st.tuples(st.sampled_from("abcdef"), st.sampled_from(["1.0", "1.1", "2.0"])), max_size=12

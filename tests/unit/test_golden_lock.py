@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 
 from buildkit.framework import load_framework
-from buildkit.lock import lock_framework
 from buildkit.repo import RepoClient
-from tests.unit.test_repo import FakeServer, server
-
-__all__ = ["server"]  # the loopback HTTP server fixture, from test_repo
+from buildkit.usecases.locking import lock_framework
+from tests.helpers.http_server import FakeServer
 
 
 @pytest.fixture

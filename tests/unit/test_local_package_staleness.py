@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-import buildkit.build.packages as packages_step
+import buildkit.usecases.package_builds as packages_step
+from buildkit.actions.plan import PackageAction
+from buildkit.actions.records import PackageRecord
 from buildkit.apk.keys import SigningKey, generate_keypair
 from buildkit.apk.package import pack_package
 from buildkit.apk.pkginfo import PkgInfo
-from buildkit.build.context import BuildContext
-from buildkit.build.plan import PackageAction
-from buildkit.build.records import PackageRecord
 from buildkit.cli import main
+from buildkit.usecases.build_context import BuildContext
 
 ARCH = "x86_64"
 TOML = """\

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,45 @@ import pytest
 import buildkit.repo
 from buildkit.apk.keys import SigningKey
 from buildkit.errors import ConfigError
+from buildkit.events import BaseReporter
 from buildkit.lockfile import read_lockfile
+from buildkit.project.config import load_project
 from buildkit.resolution_cache import ResolutionCache, resolution_key
-from tests.unit.test_lock import ARCHS, BASE, _lock, project
-from tests.unit.test_repo import Pkg, make_repo, other_key, signing_key
+from buildkit.usecases.locking import LockOptions, LockResult, lock_project
+from tests.helpers.repos import Pkg, make_repo
 
-__all__ = ["other_key", "project", "signing_key"]  # fixtures
+ARCHS = ("x86_64", "aarch64")
+BASE = [Pkg("lib", "1.0-r0"), Pkg("app", "1.0-r0", depends=("lib",)), Pkg("tool", "1.0-r0")]
+
+
+@pytest.fixture
+def project(tmp_path: Path, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "project"
+    (root / "keys").mkdir(parents=True)
+    (root / "keys" / "test.rsa.pub").write_bytes(signing_key.public_pem)
+    for arch in ARCHS:
+        make_repo(root / "repo", arch, BASE, signing_key)
+    (root / "frameworks").mkdir()
+    (root / "frameworks" / "demo.yaml").write_text(
+        "contents:\n  keyring:\n    - ./keys/test.rsa.pub\n  repositories:\n    - ./repo\n"
+        "  packages:\n    - app\nentrypoint:\n  command: /bin/sh\n"
+    )
+    monkeypatch.setenv("BUILDKIT_CACHE", str(tmp_path / "cache"))
+    return root
+
+
+class _Notes(BaseReporter):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def _lock(root: Path, reporter: BaseReporter | None = None, **options: Any) -> Sequence[LockResult]:
+    return lock_project(
+        load_project(root), LockOptions(**{"parallel": False, **options}), reporter=reporter
+    )
 
 
 def _no_parsing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -61,20 +95,16 @@ def test_an_unchanged_relock_and_check_parse_no_index(
     ids=["not-json", "wrong-digest", "other-key", "tampered-lockfile"],
 )
 def test_a_corrupt_cache_entry_is_reported_ignored_and_replaced(
-    project: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    damage: Any,
+    project: Path, monkeypatch: pytest.MonkeyPatch, damage: Any
 ) -> None:
     _lock(project)
     [entry] = _entries(project)
     good = entry.read_text()
     entry.write_text(damage(good))
     parsed = _no_parsing(monkeypatch)
-    capsys.readouterr()
-    [result] = _lock(project)
-    err = capsys.readouterr().err
-    warnings = [line for line in err.splitlines() if "corrupt resolution cache entry" in line]
+    notes = _Notes()
+    [result] = _lock(project, notes)
+    warnings = [line for line in notes.lines if "corrupt resolution cache entry" in line]
     assert len(warnings) == 1
     assert "ignoring it" in warnings[0]
     assert parsed, "the entry was trusted"
@@ -133,7 +163,7 @@ def test_a_cache_entry_is_written_atomically_as_json(tmp_path: Path, project: Pa
     [entry] = _entries(project)
     document = json.loads(entry.read_text())
     assert document["key"] == entry.stem
-    assert ResolutionCache(entry.parent).get(entry.stem) is not None
+    assert ResolutionCache(entry.parent, warn=print).get(entry.stem) is not None
 
 
 def test_check_names_the_config_sections_that_changed_and_the_framework_to_lock(

@@ -9,7 +9,27 @@ from hypothesis import strategies as st
 
 from buildkit.apk.version import compare_versions, fuzzy_match, is_valid_version
 from buildkit.apk.version_tokens import apk_compare, apk_match, apk_valid
-from tests.unit.test_version import ASCENDING, FUZZY, INVALID, VALID
+
+VALID = ["1", "1.0", "1.2.3a_rc1_p2~c0ffee-r10", "01.09", "2.12-r0", "1.0_git20240101"]
+INVALID = [
+    "",
+    "v1",
+    "1.",
+    "1..2",
+    "1.0-r",
+    "1.0_foo",
+    "1.0~",
+    "1.0~XY",
+    "1.0-r1-r2",
+    "1_rc_p~a-r1x",
+]
+FUZZY = [
+    ("3.6.9", "3.6", True),
+    ("3.60", "3.6", False),
+    ("3.6", "3.6", True),
+    ("3.8", "3.8.1", False),
+    ("1.0-r1", "1.0", True),
+]
 
 _SUFFIX = st.sampled_from(["alpha", "beta", "pre", "rc", "cvs", "svn", "git", "hg", "p"])
 _GROUP = st.sampled_from(["0", "1", "2", "9", "10", "01", "00", "18446744073709551617"])
@@ -43,7 +63,7 @@ def test_fuzzy_walk_agrees_with_fuzzy_match(version: str, prefix: str) -> None:
     assert (apk_compare(version, prefix, fuzzy=True) == 0) == fuzzy_match(version, prefix)
 
 
-@pytest.mark.parametrize("text", [*VALID, *ASCENDING, *(t for t, _f in INVALID)])
+@pytest.mark.parametrize("text", [*VALID, *INVALID])
 def test_validity_matches_the_grammar(text: str) -> None:
     assert apk_valid(text) == is_valid_version(text)
 

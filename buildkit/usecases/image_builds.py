@@ -1,0 +1,228 @@
+"""The apko step: one framework for one arch, from its lockfile, through the action cache.
+
+Planning reads only the framework, its lockfile and buildkit.toml, so a build whose every
+action is cached touches neither the engine nor the package cache. On a miss: the locked
+packages are gathered (the local repository, the package cache ``lock`` filled, else fetched
+and verified), apko's cache folder is prepared from them, apko runs offline with no network,
+and the tarball and SBOMs go into the store before the record that names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from buildkit.actions.plan import (
+    ImageAction,
+    check_lock,
+    image_tag,
+    is_local,
+    loaded_tag,
+    newest_build_time,
+    plan_image,
+)
+from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.digest import Blob
+from buildkit.errors import ConfigError, LockError, ToolFailedError
+from buildkit.framework import Framework
+from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
+from buildkit.project.records import cached_record, save_record
+from buildkit.usecases.build_context import BuildContext
+
+if TYPE_CHECKING:
+    from buildkit.oci import ImageInfo
+    from buildkit.repo import PackageCache
+
+APKO_CACHE = "apko-cache"
+
+
+def plan_images(
+    context: BuildContext, names: Sequence[str], archs: Sequence[str]
+) -> list[ImageAction]:
+    """An action per framework and arch (frameworks not built for an arch are left out);
+    a missing or stale lockfile is refused here, before anything runs."""
+    from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
+
+    project = context.project
+    actions: list[ImageAction] = []
+    for path in framework_paths(project, names or project.frameworks):
+        framework = load_project_framework(project, path)
+        lock_path = lockfile_path(project, framework)
+        lock = _read_lock(lock_path)
+        wanted = [arch for arch in archs if arch in framework.archs]
+        if names and not wanted:
+            # Named on the command line yet never built: say so rather than "nothing to build".
+            raise ConfigError(
+                f"framework {framework.name} is not built for {', '.join(archs)} "
+                f"(its archs: {', '.join(framework.archs)})",
+                where=str(framework.path),
+                hint="pick one of its archs, or add the arch to its archs:",
+            )
+        actions.extend(_plan(context, framework, lock, arch, lock_path) for arch in wanted)
+    return actions
+
+
+def _read_lock(path: Path) -> Lockfile | None:
+    if not path.is_file():
+        return None
+    return read_lockfile(path)
+
+
+def _plan(
+    context: BuildContext, framework: Framework, lock: Lockfile | None, arch: str, path: Path
+) -> ImageAction:
+    project = context.project
+    return plan_image(
+        framework,
+        check_lock(framework, lock, arch, path=path),
+        arch,
+        lockfile=path,
+        apko_image=context.apko_ref,
+        tag=image_tag(project.repository, framework.name, project.tag),
+        source_date_epoch=project.source_date_epoch,
+        signing_key=context.signing_fingerprint,
+    )
+
+
+def record_path(context: BuildContext, framework: str, arch: str) -> Path:
+    return context.store.record_path(framework, f"{arch}.json")
+
+
+def run_image(context: BuildContext, action: ImageAction) -> ImageRecord:
+    """Build ``action`` unless its key has verified outputs; write its current record."""
+    store = context.store
+    with context.action(action.label) as outcome, store.lock(f"image-{action.key}"):
+        record = cached_record(store, action.key, ImageRecord)
+        outcome.cached = record is not None
+        if record is None:
+            record = build_image(context, action)
+        save_record(store, record_path(context, action.framework.name, action.arch), record)
+    return record
+
+
+def build_image(context: BuildContext, action: ImageAction) -> ImageRecord:
+    """Run apko for ``action`` and put its outputs into the store (no records written)."""
+    from buildkit import oci
+    from buildkit.toolchain import ApkoBuild
+
+    sde = prepare_cache(context, action)
+    log = context.log_path(action.label)
+    with context.store.scratch_dir(f"apko-{action.framework.name}-{action.arch}") as work:
+        job = ApkoBuild(
+            config=action.framework.path,
+            tag=action.tag,
+            output=work / "image.tar",
+            arch=action.arch,
+            sbom_dir=work / "sbom",
+            lockfile=action.lockfile,
+            cache_dir=context.project.cache_dir / APKO_CACHE,
+            offline=True,
+        )
+        with context.timed_tool():
+            context.tools.apko_build(job, log=log, source_date_epoch=sde, network="none")
+        if not job.output.is_file():
+            raise ToolFailedError(
+                f"{action.label}: apko succeeded but wrote no tarball", where=str(log)
+            )
+        image = oci.single_image(job.output)
+        summary = _summary(action, image, log)
+        tarball = context.store.put_file(job.output, move=True)
+        sboms = {
+            path.name: context.store.put_file(path, move=True)
+            for path in sorted(job.sbom_dir.glob("*.json"))
+        }
+    return ImageRecord(
+        framework=action.framework.name,
+        arch=action.arch,
+        action_key=action.key,
+        inputs=action.inputs,
+        source_date_epoch=sde,
+        tarball=tarball,
+        sboms=sboms,
+        image=summary,
+    )
+
+
+def _summary(action: ImageAction, image: ImageInfo, log: Path) -> ImageSummary:
+    from buildkit.oci import loaded_name_matches
+
+    expected = loaded_tag(action.tag, action.arch)
+    if not any(loaded_name_matches(tag, expected) for tag in image.tags):
+        raise ToolFailedError(
+            f"{action.label}: the tarball names the image {', '.join(image.tags) or 'nothing'}, "
+            f"expected {expected}",
+            where=str(log),
+        )
+    if image.manifest_digest is None:
+        raise ToolFailedError(
+            f"{action.label}: the tarball has no image manifest (not written by apko?)",
+            where=str(log),
+        )
+    return ImageSummary(
+        tag=expected,
+        platform=image.platform,
+        manifest_digest=image.manifest_digest,
+        config_digest=image.config_digest,
+        diff_ids=image.diff_ids,
+        layers=tuple(Blob(digest=layer.digest, size=layer.size) for layer in image.layers),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The offline package cache apko reads
+
+
+def prepare_cache(context: BuildContext, action: ImageAction) -> int:
+    """Fill apko's cache folder with every locked package and key; return the build's
+    SOURCE_DATE_EPOCH (configured, else the newest locked package's build time)."""
+    from buildkit.usecases import apko_cache
+
+    root = context.project.cache_dir / APKO_CACHE
+    times: list[int | None] = []
+    for package in action.packages:
+        data, where = package_bytes(context, action, package)
+        members, layout = apko_cache.split_package(root, package, data, where=where)
+        apko_cache.write_members(members)
+        times.append(layout.pkginfo.builddate)
+    apko_cache.write_keys(root, action.lock.keyring)
+    if action.source_date_epoch is not None:
+        return action.source_date_epoch
+    return newest_build_time(times)
+
+
+def package_bytes(
+    context: BuildContext, action: ImageAction, package: LockedPackage
+) -> tuple[bytes, str]:
+    """A locked package's bytes: from the project for a local path, else the package cache
+    (filled by ``lock``), else fetched from its URL and verified against the lock's keyring."""
+    from buildkit.repo import PackageCache
+
+    if is_local(package):
+        path = context.project.root / package.url
+        try:
+            return path.read_bytes(), str(path)
+        except FileNotFoundError:
+            raise LockError(
+                f"locked local package {package.name} is missing",
+                where=str(path),
+                hint="build the local packages (nox -s build) or run `nox -s lock` again",
+            ) from None
+    cache = PackageCache(context.project.cache_dir / "packages")
+    data = cache.get(package.checksum)
+    if data is None:
+        data = _fetch(action, package, cache)
+    return data, str(cache.path_for(package.checksum))
+
+
+def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> bytes:
+    from buildkit.apk.keys import Keyring
+    from buildkit.framework import key_name
+    from buildkit.repo import HttpFetcher
+
+    data = HttpFetcher().get(package.url).body
+    keyring = Keyring.from_pems(
+        {key_name(key.url): key.content.encode() for key in action.lock.keyring if key.content}
+    )
+    cache.put(package.checksum, data, keyring=keyring, where=package.url)
+    return data
