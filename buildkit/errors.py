@@ -136,3 +136,7 @@ class PublishError(BuildkitError):
     """Publishing failed or was refused (registry down, auth, records do not match)."""
 
     exit_code = 1
+
+
+class SecDbError(BuildkitError):
+    """A security database (secdb, security.json) or a scan ignore file is malformed."""
