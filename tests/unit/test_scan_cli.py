@@ -76,7 +76,8 @@ def project(tmp_path: Path, signing_key, monkeypatch: pytest.MonkeyPatch) -> Pat
 
 def _ignore(root: Path, expires: str, vuln: str = "CVE-2024-0001") -> None:
     (root / ".buildkit-scan-ignore.toml").write_text(
-        f'[[ignore]]\nid = "{vuln}"\npackage = "lib"\nreason = "not reachable"\nexpires = {expires}\n'
+        f'[[ignore]]\nid = "{vuln}"\npackage = "lib"\nreason = "not reachable"\n'
+        f"expires = {expires}\n"
     )
 
 
@@ -91,7 +92,8 @@ def test_scan_prints_a_table_of_findings_per_framework_and_arch(
 ) -> None:
     code, out, _err = _scan(capsys)
     assert code == 0  # --fail-on none by default
-    assert "CVE-2024-0001" in out and "GHSA-aaaa-bbbb-cccc" in out
+    assert "CVE-2024-0001" in out
+    assert "GHSA-aaaa-bbbb-cccc" in out
     assert "CVE-2020-0001" not in out  # "0": never affected
     assert "CVE-2019-0002" not in out  # tool 1.0-r0 is past 0.9-r0
     assert f"database {project / 'secdb.json'}: 4 entries" in out
@@ -151,16 +153,17 @@ def test_an_ignore_hides_its_finding_until_it_expires(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _ignore(project, (TODAY + dt.timedelta(days=30)).isoformat())
-    code, out, _ = _scan(capsys, "--format", "json")
+    _code, out, _ = _scan(capsys, "--format", "json")
     report = json.loads(out)
     assert [f["id"] for f in report["findings"]] == ["GHSA-aaaa-bbbb-cccc"]
     assert [f["id"] for f in report["ignored"]] == ["CVE-2024-0001"]
 
     _ignore(project, (TODAY - dt.timedelta(days=1)).isoformat())
-    code, out, err = _scan(capsys, "--format", "json")
+    _code, out, err = _scan(capsys, "--format", "json")
     report = json.loads(out)
     assert [f["id"] for f in report["findings"]] == ["CVE-2024-0001", "GHSA-aaaa-bbbb-cccc"]
-    assert "expired on" in err and "the finding is shown again" in err
+    assert "expired on" in err
+    assert "the finding is shown again" in err
 
 
 def test_ignores_export_as_openvex(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -217,9 +220,11 @@ def test_a_bad_database_is_one_line_and_exit_2(
     project: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
 ) -> None:
     (project / "secdb.json").write_text(content)
-    code, out, err = _scan(capsys)
+    code, _out, err = _scan(capsys)
     assert code == 2
-    assert err.count("\n") == 1 and message in err and "secdb.json" in err
+    assert err.count("\n") == 1
+    assert message in err
+    assert "secdb.json" in err
 
 
 def test_scan_an_spdx_sbom_with_a_database(
@@ -239,7 +244,8 @@ def test_scan_an_spdx_sbom_with_a_database(
                             {
                                 "referenceCategory": "PACKAGE_MANAGER",
                                 "referenceType": "purl",
-                                "referenceLocator": "pkg:apk/wolfi/libcrypto3@3.0.7-r0?arch=x86_64&origin=openssl",
+                                "referenceLocator": "pkg:apk/wolfi/libcrypto3@3.0.7-r0"
+                                "?arch=x86_64&origin=openssl",
                             }
                         ],
                     },
@@ -253,7 +259,8 @@ def test_scan_an_spdx_sbom_with_a_database(
     assert code == 0
     report = json.loads(out)
     ids = [f["id"] for f in report["findings"]]
-    assert "CVE-2022-3996" in ids and "CVE-2022-3602" not in ids  # via origin openssl
+    assert "CVE-2022-3996" in ids
+    assert "CVE-2022-3602" not in ids
     assert {f["framework"] for f in report["findings"]} == {"sbom-x86_64"}
 
 
@@ -262,7 +269,9 @@ def test_show_lists_locked_packages_with_licence_and_size(
 ) -> None:
     assert main(["show", "demo", "--arch", "amd64"]) == 0
     out = capsys.readouterr().out
-    assert "lib" in out and "1.0-r0" in out and "MIT" in out
+    assert "lib" in out
+    assert "1.0-r0" in out
+    assert "MIT" in out
     assert "demo x86_64: 3 packages; not built (nox -s build)" in out
 
 
@@ -284,14 +293,17 @@ def test_lock_update_shows_the_ids_the_upgrade_fixes(
     )
     assert main(["lock", "--outdated"]) == 0
     out = capsys.readouterr().out
-    assert "outdated packages" in out and "1.1-r0" in out and "CVE-2024-0001" in out
+    assert "outdated packages" in out
+    assert "1.1-r0" in out
+    assert "CVE-2024-0001" in out
     assert "1 locked package(s) have newer versions" in out
     assert main(["lock", "--update", "lib"]) == 0
     out = capsys.readouterr().out
     assert "1.0-r0 -> 1.1-r0 (upgraded)" in out
     assert "CVE-2024-0001, GHSA-aaaa-bbbb-cccc" in out
     code, out, _ = _scan(capsys, "--fail-on", "any")
-    assert code == 0 and "0 finding(s)" in out
+    assert code == 0
+    assert "0 finding(s)" in out
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,8 +324,10 @@ def test_a_remote_database_is_cached_and_revalidated(project: Path, server: Fake
     first = _loader(project).load(url)
     second = _loader(project).load(url)
     assert server.requests[1][1]["If-None-Match"] == '"v1"'
-    assert first.db == second.db and len(first.db.packages) == 27
-    assert first.info.age.endswith(" d") and not first.info.stale
+    assert first.db == second.db
+    assert len(first.db.packages) == 27
+    assert first.info.age.endswith(" d")
+    assert not first.info.stale
 
 
 def test_a_database_that_is_down_is_served_from_the_cache_with_a_warning(
@@ -324,7 +338,8 @@ def test_a_database_that_is_down_is_served_from_the_cache_with_a_warning(
     _loader(project).load(url)
     server.failures += [503, 503]
     loaded = _loader(project).load(url)
-    assert loaded.info.stale and len(loaded.db.packages) == 2
+    assert loaded.info.stale
+    assert len(loaded.db.packages) == 2
     assert "using the cached copy" in capsys.readouterr().err
 
 
@@ -347,7 +362,8 @@ def test_a_malformed_download_leaves_the_cached_copy_intact(
     with pytest.raises(SecDbError, match="malformed JSON"):
         _loader(project).load(url)
     cached = DatabaseLoader(load_project(project))._cache.cached(url)
-    assert cached is not None and cached[0] == good
+    assert cached is not None
+    assert cached[0] == good
 
 
 def test_scan_through_a_down_server_uses_the_cache(
@@ -360,7 +376,9 @@ def test_scan_through_a_down_server_uses_the_cache(
     server.files.clear()  # now every request fails (404 is not retried: a permanent answer)
     server.failures += [503] * 10
     code, out, err = _scan(capsys)
-    assert code == 0 and "served from cache" in out and "warning:" in err
+    assert code == 0
+    assert "served from cache" in out
+    assert "warning:" in err
 
 
 @pytest.mark.parametrize(
