@@ -112,7 +112,8 @@ def _print_table(report: Any) -> None:
     for db in report.databases:
         stale = ", served from cache: source unreachable" if db.stale else ""
         ui.out.print(
-            f"database {db.source}: {db.entries} entries, {db.age} old{stale}", markup=False
+            f"database {db.source}: {db.entries} secfix id(s), last modified {db.age} ago{stale}",
+            markup=False,
         )
     if report.findings:
         table = Table(title="vulnerabilities", title_justify="left")

@@ -96,7 +96,7 @@ def test_scan_prints_a_table_of_findings_per_framework_and_arch(
     assert "GHSA-aaaa-bbbb-cccc" in out
     assert "CVE-2020-0001" not in out  # "0": never affected
     assert "CVE-2019-0002" not in out  # tool 1.0-r0 is past 0.9-r0
-    assert f"database {project / 'secdb.json'}: 4 entries" in out
+    assert f"database {project / 'secdb.json'}: 4 secfix id(s)" in out
     assert "2 finding(s) in 3 package(s)" in out
 
 
