@@ -19,8 +19,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from buildkit import ui
-from buildkit.apk.package import read_layout
-from buildkit.apk.pkginfo import PkgInfo
+from buildkit.apk.gzmembers import iter_members, parse_tar
+from buildkit.apk.pkginfo import PkgInfo, parse_pkginfo
 from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, FetchError, SecDbError
 from buildkit.lockfile import LockedPackage, Lockfile
@@ -160,17 +160,30 @@ class PackageInfos:
         return self._seen[package.checksum]
 
     def _read(self, package: LockedPackage) -> PkgInfo | None:
-        try:
-            if is_remote(package.url):
-                data = self._cache.get(package.checksum)
-            else:
-                path = self.project.root / package.url.removeprefix("file://")
-                data = path.read_bytes() if path.is_file() else None
-            if data is None:
+        """Only the control member is read (its range is in the lockfile): a JDK package is
+        hundreds of megabytes, its ``.PKGINFO`` a few hundred bytes."""
+        bounds = package.control.bounds()
+        if bounds is None:
+            return None
+        if is_remote(package.url):
+            try:
+                path = self._cache.path_for(package.checksum)
+            except BuildkitError:
                 return None
-            return read_layout(data, where=package.url).pkginfo
-        except (BuildkitError, OSError):
-            return None  # metadata is a courtesy here; the version is what is scanned
+        else:
+            path = self.project.root / package.url.removeprefix("file://")
+        start, end = bounds
+        try:
+            with path.open("rb") as file:
+                file.seek(start)
+                chunk = file.read(end - start + 1)
+            member = next(iter_members(chunk, where=str(path)))
+            for entry in parse_tar(member.data, where=str(path)):
+                if entry.name.removeprefix("./") == ".PKGINFO" and entry.is_file:
+                    return parse_pkginfo(entry.content, where=f"{path}:.PKGINFO")
+        except (BuildkitError, OSError, StopIteration):
+            pass  # metadata is a courtesy here: the locked version is what is scanned
+        return None
 
 
 def locked_packages(

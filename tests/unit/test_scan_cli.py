@@ -404,3 +404,27 @@ def test_known_database_defaults(repository: str, database: str | None) -> None:
 def test_fixture_copy_is_unchanged() -> None:
     assert shutil.which  # the fixtures are copied byte for byte from ../shared (see README)
     assert (SECDB / "alpine-v3.15-main.yaml").read_bytes().startswith(b"apkurl:")
+
+
+def test_a_database_down_without_a_cache_is_one_line_and_exit_1(
+    project: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = project / "buildkit.toml"
+    toml.write_text(toml.read_text().replace('"secdb.json"', f'"{server.url}/db.json"'))
+    server.failures += [503] * 10
+    code, out, err = _scan(capsys)
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert f"{server.url}/db.json: security database unavailable and not cached" in err
+    assert not list((project.parent / "cache" / "secdb").glob("*"))
+
+
+def test_an_unknown_database_format_is_one_line_and_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "secdb.json").write_bytes(b"\x1f\x8b\x08\x00 not a database")
+    code, _out, err = _scan(capsys)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "unknown format" in err
