@@ -124,6 +124,12 @@ def to_sarif(report: ScanReport, *, fail_on: str = "any") -> bytes:
                     }
                 },
                 "results": results,
+                "properties": {
+                    "databases": [
+                        {"source": d.source, "age": d.age, "stale": d.stale}
+                        for d in report.databases
+                    ]
+                },
             }
         ],
     }
