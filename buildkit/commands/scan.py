@@ -35,7 +35,8 @@ def register(sub: Any) -> None:
         "--fail-on",
         choices=FAIL_ON,
         default="none",
-        help="exit 1 when findings of this kind remain (default: none)",
+        help="exit 1 when findings of this kind remain: fixable = the repositories offer the "
+        "fixed version (lock --update would fix it); any = every finding (default: none)",
     )
     parser.add_argument(
         "--db",
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         sboms=sboms,
         databases=tuple(args.db),
         ignore_file=args.ignore_file,
+        check_repositories=args.fail_on == "fixable",
     )
     report = scan_project(project, options)
     if args.vex:
@@ -122,6 +124,8 @@ def _print_table(report: Any) -> None:
         for row in summary_rows(report.findings):
             table.add_row(*row)
         ui.out.print(table)
+        if any(f.fix_available is False for f in report.findings):
+            ui.out.print("* the repositories do not offer the fixed version yet", markup=False)
     ignored = f", {len(report.ignored)} ignored" if report.ignored else ""
     ui.out.print(
         f"{len(report.findings)} finding(s) in {report.scanned} package(s){ignored}",

@@ -44,6 +44,8 @@ class Finding:
     origin: str = ""
     database: str = ""
     location: str = ""
+    # Whether the repositories offer ``fixed_in`` or newer (None: not checked, e.g. an SBOM)
+    fix_available: bool | None = None
 
     @property
     def sort_key(self) -> tuple[str, ...]:

@@ -36,12 +36,13 @@ class ScanReport:
 
     def failing(self, fail_on: str) -> tuple[Finding, ...]:
         """The findings that fail the scan under ``--fail-on`` (``none``, ``fixable``, ``any``).
-        APK databases list an id only with the version that fixes it, so every finding from
-        them is fixable; ``any`` also counts findings of unknown fix (none from secdbs yet)."""
+        ``fixable``: the repositories offer the fixed version (or a newer one), so that
+        ``lock --update`` would fix it; where that was not checked (an SBOM, a repository that
+        did not answer), the database naming a fixed version counts."""
         if fail_on == "none":
             return ()
         if fail_on == "fixable":
-            return tuple(f for f in self.findings if f.fixed_in)
+            return tuple(f for f in self.findings if f.fixed_in and f.fix_available is not False)
         return self.findings
 
 
@@ -54,6 +55,7 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
         "version": finding.version,
         "id": finding.id,
         "fixed_in": finding.fixed_in,
+        "fix_available": finding.fix_available,
         "database": finding.database,
         "location": finding.location,
     }
@@ -166,5 +168,16 @@ def _result(finding: Finding, rule_index: int, failing: bool) -> dict[str, Any]:
 
 
 def summary_rows(findings: Sequence[Finding]) -> list[tuple[str, str, str, str, str, str]]:
-    """The table's rows: framework, arch, package, installed, id, fixed in."""
-    return [(f.framework, f.arch, f.package, f.version, f.id, f.fixed_in) for f in findings]
+    """The table's rows: framework, arch, package, installed, id, fixed in (with ``*`` when
+    the repositories do not offer that version yet)."""
+    return [
+        (
+            f.framework,
+            f.arch,
+            f.package,
+            f.version,
+            f.id,
+            f.fixed_in + (" *" if f.fix_available is False else ""),
+        )
+        for f in findings
+    ]

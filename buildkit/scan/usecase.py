@@ -17,7 +17,7 @@ from buildkit.framework import key_name
 from buildkit.lockfile import Lockfile, read_lockfile
 from buildkit.repo import RepoClient
 from buildkit.scan.ignore import IgnoreRule, apply_ignores, parse_ignores
-from buildkit.scan.match import Installed, fixed_between, fixes_for, match
+from buildkit.scan.match import Finding, Installed, fixed_between, fixes_for, match
 from buildkit.scan.report import ScanReport
 from buildkit.scan.sbom import sbom_packages
 from buildkit.scan.sources import (
@@ -40,6 +40,7 @@ class ScanOptions:
     databases: tuple[str, ...] = ()  # --db: use these for every package
     ignore_file: Path | None = None  # None: buildkit.toml's [scan].ignore (if it exists)
     today: dt.date | None = None
+    check_repositories: bool = False  # look up whether each fix is in the repositories
 
 
 def lockfile_names(project: ProjectConfig, names: Sequence[str]) -> list[str]:
@@ -110,6 +111,8 @@ def scan_project(
         if p.database or options.databases
     ]
     findings, found_problems = match(packages, [item.db for item in loaded.values()])
+    if options.check_repositories and not options.sboms:
+        findings = _with_availability(project, findings)
     applied = apply_ignores(findings, rules, today=options.today or dt.date.today())
     problems += found_problems
     problems += [
@@ -125,6 +128,35 @@ def scan_project(
         problems=tuple(problems),
         scanned=len(packages),
     )
+
+
+def _with_availability(project: ProjectConfig, findings: Sequence[Finding]) -> list[Finding]:
+    """Each finding with whether its lockfile's repositories offer the fixed version."""
+    client = RepoClient(base_dir=project.root, cache_dir=project.cache_dir)
+    newest: dict[tuple[str, str], dict[str, str] | None] = {}
+    result = []
+    for finding in findings:
+        key = (finding.framework, finding.arch)
+        if key not in newest:
+            try:
+                _path, lock = read_lock(project, finding.framework)
+                newest[key] = _newest(client, lock, finding.arch, lock_keyring(lock))
+            except BuildkitError as err:
+                ui.info(f"warning: cannot tell which fixes are available: {err}")
+                newest[key] = None
+        offered = (newest[key] or {}).get(finding.package)
+        available = None if newest[key] is None else False
+        if offered is not None:
+            try:
+                available = parse_version(offered) >= parse_version(finding.fixed_in)
+            except BuildkitError:
+                available = None
+        result.append(replace(finding, fix_available=available))
+    return result
+
+
+def lock_keyring(lock: Lockfile) -> Keyring:
+    return Keyring.from_pems({key_name(k.url): k.content.encode() for k in lock.keyring})
 
 
 def _lock_packages(
@@ -230,7 +262,7 @@ def outdated(project: ProjectConfig, names: Sequence[str]) -> list[Outdated]:
     rows: list[Outdated] = []
     for name in lockfile_names(project, names):
         _path, lock = read_lock(project, name)
-        keyring = Keyring.from_pems({key_name(k.url): k.content.encode() for k in lock.keyring})
+        keyring = lock_keyring(lock)
         for arch in lock.archs():
             newest = _newest(client, lock, arch, keyring)
             for package in lock.packages_for(arch):

@@ -106,7 +106,23 @@ def test_fail_on_any_exits_1_when_findings_remain(
     code, _out, err = _scan(capsys, "--fail-on", "any")
     assert code == 1
     assert "2 finding(s) at or above --fail-on any" in err
-    assert _scan(capsys, "--fail-on", "fixable")[0] == 1
+
+
+def test_fail_on_fixable_counts_fixes_the_repositories_offer(
+    project: Path,
+    signing_key,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _err = _scan(capsys, "--fail-on", "fixable")
+    assert code == 0  # 1.1-r0 is not in the repository yet: nothing lock --update could do
+    assert "1.1-r0 *" in out
+    assert "do not offer the fixed version yet" in out
+    packages = [Pkg("lib", "1.0-r0"), Pkg("lib", "1.1-r0"), Pkg("app", "1.0-r0", depends=("lib",))]
+    make_repo(project / "repo", "x86_64", [*packages, Pkg("tool", "1.0-r0")], signing_key)
+    code, out, err = _scan(capsys, "--fail-on", "fixable", "--format", "json")
+    assert code == 1
+    assert [f["fix_available"] for f in json.loads(out)["findings"]] == [True, True]
+    assert "2 finding(s) at or above --fail-on fixable" in err
 
 
 def test_json_report_is_canonical_and_complete(
