@@ -165,6 +165,9 @@ def test_the_scan_demo_loop(project: Path, repo: Repo) -> None:
     assert "CVE-2022-48174" in found.stdout
     assert f"busybox │ {repo.old}" in found.stdout
     assert f"{repo.url}/security.json: 1 secfix id(s)" in found.stdout
+    fixable = _buildkit(project, "scan", "--fail-on", "fixable")  # the fix is in the repository
+    assert fixable.returncode == 1, fixable.stderr
+    assert f"{repo.new} *" not in fixable.stdout
     sarif = _buildkit(project, "scan", "--format", "sarif", "-o", str(project / "scan.sarif"))
     assert sarif.returncode == 0, sarif.stderr
     results = json.loads((project / "scan.sarif").read_text())["runs"][0]["results"]
