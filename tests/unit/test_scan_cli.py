@@ -444,3 +444,49 @@ def test_an_unknown_database_format_is_one_line_and_exit_2(
     assert code == 2
     assert err.count("\n") == 1
     assert "unknown format" in err
+
+
+def test_show_and_the_build_summary_give_a_built_images_size(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildkit.build.records import ImageRecord, ImageSummary
+    from buildkit.store import Blob, Store
+
+    digest = "sha256:" + "a" * 64
+    record = ImageRecord(
+        framework="demo",
+        arch="x86_64",
+        action_key="b" * 64,
+        inputs={},
+        source_date_epoch=0,
+        tarball=Blob(digest=digest, size=5_000_000),
+        sboms={},
+        image=ImageSummary(
+            tag="127.0.0.1:5000/buildkit/demo:latest-amd64",
+            platform="linux/amd64",
+            manifest_digest="sha256:" + "c" * 64,
+            config_digest=digest,
+            diff_ids=(digest,),
+            layers=(
+                Blob(digest=digest, size=3 * 1024 * 1024),
+                Blob(digest=digest, size=512 * 1024),
+            ),
+        ),
+    )
+    store = Store(project / "dist")
+    store.write_record(store.record_path("demo", "x86_64.json"), record.to_dict())
+    assert main(["show", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert f"demo x86_64: 3 packages; image 3.5 MiB, sha256:{'c' * 64}" in out
+
+    # The build summary says the same: size and package count per image.
+    import buildkit.build
+    from buildkit.build import BuildResult
+
+    def built(*_args: object, **_kwargs: object) -> BuildResult:
+        return BuildResult(packages=(), images=(record,), tool_seconds=0.0)
+
+    monkeypatch.setattr(buildkit.build, "build_project", built)
+    assert main(["build"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.endswith(", 3.5 MiB, 3 packages (built)")
