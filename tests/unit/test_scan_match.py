@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
+from buildkit.apk.version import compare_versions
 from buildkit.errors import SecDbError
 from buildkit.scan.match import Installed, affected_ids, fixed_between, match
-from buildkit.secdb import SecDb, parse_secdb
+from buildkit.secdb import SecDb, SecFix, parse_secdb
 
 SECDB = Path(__file__).resolve().parents[1] / "fixtures" / "secdb"
 
@@ -253,3 +256,28 @@ def test_bad_databases_are_one_clear_error(data: bytes, message: str) -> None:
     assert message in str(caught.value)
     assert str(caught.value).startswith("db.json")
     assert "\n" not in str(caught.value)
+
+
+def test_a_yaml_version_read_as_a_number_must_be_quoted() -> None:
+    data = b"packages:\n- pkg:\n    name: x\n    secfixes:\n      1.2:\n      - CVE-2023-0001\n"
+    with pytest.raises(SecDbError, match=r"secfixes key 1\.2 is not a version string"):
+        parse_secdb(data, where="db.yaml")
+    zero = b"packages:\n- pkg:\n    name: x\n    secfixes:\n      0:\n      - CVE-2023-0001\n"
+    assert parse_secdb(zero, where="db.yaml").by_name["x"][0].never_affected
+
+
+_VERSIONS = st.builds(
+    lambda numbers, suffix, revision: ".".join(map(str, numbers)) + suffix + f"-r{revision}",
+    st.lists(st.integers(0, 30), min_size=1, max_size=3),
+    st.sampled_from(["", "_rc1", "_p1", "_p2", "_git20230101", "_alpha", "a"]),
+    st.integers(0, 12),
+)
+
+
+@given(installed=_VERSIONS, fixed=_VERSIONS)
+def test_affected_exactly_when_older_than_the_fix_by_apk_order(installed: str, fixed: str) -> None:
+    fixes = (SecFix(version=fixed, ids=("CVE-2023-0001",)),)
+    affected = bool(affected_ids(installed, fixes))
+    assert affected == (compare_versions(installed, fixed) < 0)
+    if affected:  # and an upgrade to the fix fixes it
+        assert fixed_between(installed, fixed, fixes) == ("CVE-2023-0001",)
