@@ -120,6 +120,10 @@ def scan_project(
         f"{rule.expires.isoformat()}; the finding is shown again"
         for rule in applied.expired
     ]
+    problems += [
+        f"{rule.where}: ignore of {rule.id} in {rule.package} matches no finding; remove it"
+        for rule in applied.unused
+    ]
     return ScanReport(
         findings=applied.shown,
         ignored=applied.hidden,

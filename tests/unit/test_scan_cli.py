@@ -185,6 +185,9 @@ def test_an_ignore_hides_its_finding_until_it_expires(
 def test_ignores_export_as_openvex(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _ignore(project, "2999-01-01")
     assert _scan(capsys, "--vex", "vex.json")[0] == 0
+    _ignore(project, "2999-01-01", vuln="CVE-1999-0001")
+    assert "ignore of CVE-1999-0001 in lib matches no finding; remove it" in _scan(capsys)[2]
+    _ignore(project, "2999-01-01")
     vex = json.loads((project / "vex.json").read_text())
     assert vex["@context"] == "https://openvex.dev/ns/v0.2.0"
     [statement] = vex["statements"]
