@@ -115,8 +115,12 @@ def match(
             candidates: Sequence[SecDb] = (found,) if found else ()
         else:
             candidates = databases
+        seen: set[str] = set()  # two databases naming one id: the first one's finding
         for db in candidates:
-            findings.extend(_package_findings(package, db, problems))
+            for finding in _package_findings(package, db, problems):
+                if finding.id not in seen:
+                    seen.add(finding.id)
+                    findings.append(finding)
     findings.sort(key=lambda f: f.sort_key)
     return findings, sorted(set(problems))
 

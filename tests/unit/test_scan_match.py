@@ -281,3 +281,15 @@ def test_affected_exactly_when_older_than_the_fix_by_apk_order(installed: str, f
     assert affected == (compare_versions(installed, fixed) < 0)
     if affected:  # and an upgrade to the fix fixes it
         assert fixed_between(installed, fixed, fixes) == ("CVE-2023-0001",)
+
+
+def test_an_id_two_databases_name_is_one_finding() -> None:
+    wolfi, chainguard = _load("wolfi-security.json"), _load("chainguard-security.json")
+    package = Installed(framework="fw", arch="x86_64", name="curl", version="7.85.0-r0")
+    findings, _ = match([package], [wolfi, chainguard])
+    assert [(f.id, f.database) for f in findings] == [
+        ("CVE-2022-32221", wolfi.source),
+        ("CVE-2022-42916", wolfi.source),
+        ("CVE-2022-43551", chainguard.source),
+        ("CVE-2022-43552", chainguard.source),
+    ]
