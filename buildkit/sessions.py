@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import nox
 
+from buildkit.cli import run
 from buildkit.errors import BuildkitError
+from buildkit.ui import print_error
 
 
 def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
-    from buildkit.cli import run
-    from buildkit.ui import print_error
 
     try:
         code = run(list(argv))
@@ -69,6 +70,12 @@ def publish(session: nox.Session) -> None:
     _buildkit(session, ["publish", *session.posargs])
 
 
+@nox.session(name="scan", venv_backend="none")
+def scan(session: nox.Session) -> None:
+    """Match locked packages against APK security databases (-- --format sarif -o FILE)."""
+    _buildkit(session, ["scan", *session.posargs])
+
+
 @nox.session(name="keygen", venv_backend="none")
 def keygen(session: nox.Session) -> None:
     """Create the project signing key pair in keys/ (never overwrites)."""
@@ -90,8 +97,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(name="lint", venv_backend="none")
 def lint(session: nox.Session) -> None:
-    """ruff (lint + format check) and mypy --strict."""
+    """ruff (lint + format check), mypy --strict and the layer contracts (import-linter)."""
     paths = ("buildkit", "tests", "benchmarks", "scripts", "noxfile.py")
     session.run(sys.executable, "-m", "ruff", "check", *paths)
     session.run(sys.executable, "-m", "ruff", "format", "--check", *paths)
     session.run(sys.executable, "-m", "mypy", "--strict", "buildkit")
+    # The layers and the pure core's limits, as pyproject.toml [tool.importlinter] states them.
+    session.run(str(Path(sys.executable).with_name("lint-imports")))

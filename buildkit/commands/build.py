@@ -11,6 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from buildkit import ui
+from buildkit.apk.arch import normalize_arch
+from buildkit.progress import RichReporter
+from buildkit.project.config import load_project
+from buildkit.usecases.building import BuildOptions, build_project
+from buildkit.usecases.inventory import human_size, image_size, package_count
+
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -42,11 +49,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buildkit import ui
-    from buildkit.apk.arch import normalize_arch
-    from buildkit.progress import RichReporter
-    from buildkit.project.config import load_project
-    from buildkit.usecases.building import BuildOptions, build_project
 
     project = load_project(args.project)
     options = BuildOptions(
@@ -56,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
     )
     with RichReporter(ui.err) as reporter:
         result = build_project(project, options, reporter=reporter)
+
     for record in result.images:
         state = "cached" if record.cached else "built"
+        count = package_count(project, record.framework, record.arch)
         ui.out.print(
-            f"{record.framework} {record.arch}: {record.image.tag} "
-            f"{record.tarball.digest} ({state})",
+            f"{record.framework} {record.arch}: {record.image.tag} {record.tarball.digest}, "
+            f"{human_size(image_size(record))}, {count if count is not None else '?'} packages "
+            f"({state})",
             markup=False,
         )
     if not result.images:

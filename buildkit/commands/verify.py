@@ -10,6 +10,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from buildkit import ui
+from buildkit.apk.arch import normalize_arch
+from buildkit.progress import RichReporter
+from buildkit.project.config import load_project
+from buildkit.usecases.verifying import verify_project
+
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -30,11 +36,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buildkit import ui
-    from buildkit.apk.arch import normalize_arch
-    from buildkit.progress import RichReporter
-    from buildkit.project.config import load_project
-    from buildkit.usecases.verifying import verify_project
 
     project = load_project(args.project)
     with RichReporter(ui.err) as reporter:

@@ -2,7 +2,7 @@
 
 Both run before a single index is parsed: a typo in ``--update`` fails at once, and a
 framework whose inputs are unchanged takes its lockfile from the resolution cache
-(:mod:`buildkit.resolution_cache`) instead of being resolved again.
+(:mod:`buildkit.usecases.resolution_cache`) instead of being resolved again.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from buildkit.framework import Framework
 from buildkit.lockfile import Lockfile
 from buildkit.project.config import ProjectConfig
 from buildkit.repo import RepoClient
-from buildkit.resolution_cache import ResolutionCache, framework_key
+from buildkit.usecases.resolution_cache import ResolutionCache, framework_key
 
 if TYPE_CHECKING:
     from buildkit.usecases.locking import LockOptions
@@ -62,13 +62,14 @@ def cached_resolutions(
     existing: Mapping[str, Existing],
     options: LockOptions,
     *,
+    keyrings: Mapping[str, Mapping[str, bytes]],
     reporter: Reporter,
 ) -> tuple[ResolutionCache | None, dict[str, str], dict[str, Lockfile]]:
-    """(the cache, each framework's key, the lockfiles found for unchanged inputs)."""
+    """(the cache, each framework's key, the lockfiles found for unchanged inputs).
+
+    ``keyrings``: each framework's keyring (file name -> PEM)."""
     if not options.cache:
         return None, {}, {}
-    from buildkit.usecases.locking import load_keyring  # locking imports this module
-
     cache = ResolutionCache(project.cache_dir / "resolutions", warn=reporter.info)
     settings = {
         "semantics": options.semantics,
@@ -81,11 +82,10 @@ def cached_resolutions(
     keys: dict[str, str] = {}
     found: dict[str, Lockfile] = {}
     for fw in frameworks:
-        pems, _entries = load_keyring(fw, client)
         keys[fw.name] = framework_key(
             fw,
             client,
-            pems,
+            keyrings[fw.name],
             options=settings,
             old_lockfile=existing[fw.name][0] if pins_matter else None,
         )

@@ -39,7 +39,6 @@ from typing import TypeVar
 
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
-from buildkit.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository, key_name
@@ -65,9 +64,10 @@ from buildkit.project.layout import (
 )
 from buildkit.repo import RepoClient, index_location, package_location
 from buildkit.resolve import RepoSource, Resolved, resolve
-from buildkit.staleness import lock_hint, remember_sections
+from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.usecases.package_builds import build_local_packages
+from buildkit.usecases.staleness import lock_hint, remember_sections
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -663,7 +663,15 @@ def lock_project(
         for fw in frameworks
     }
     cache, keys, lockfiles = cached_resolutions(
-        project, client, frameworks, existing, options, reporter=reporter
+        project,
+        client,
+        frameworks,
+        existing,
+        options,
+        keyrings={fw.name: load_keyring(fw, client)[0] for fw in frameworks}
+        if options.cache
+        else {},
+        reporter=reporter,
     )
     todo = [fw for fw in frameworks if fw.name not in lockfiles]
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))

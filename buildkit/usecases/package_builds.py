@@ -17,6 +17,9 @@ from pathlib import Path
 
 from buildkit.actions.plan import PackageAction, plan_package
 from buildkit.actions.records import BuiltApk, PackageRecord
+from buildkit.apk.index import parse_index, record_from_package, write_index
+from buildkit.apk.keys import SigningKey
+from buildkit.apk.package import read_layout
 from buildkit.errors import BuildkitError, SigningKeyError, ToolFailedError
 from buildkit.events import Reporter
 from buildkit.fsutil import atomic_write_bytes
@@ -30,7 +33,9 @@ from buildkit.melange import (
 from buildkit.project.config import ProjectConfig
 from buildkit.project.records import cached_record, save_record
 from buildkit.store import hash_file
+from buildkit.toolchain import MelangeBuild
 from buildkit.usecases.build_context import BuildContext, Tools
+from buildkit.usecases.repo_sync import remove, same_version_warning, stale_files
 
 INDEX_NAME = "APKINDEX.tar.gz"
 INDEX_DESCRIPTION = "buildkit local packages"
@@ -77,8 +82,6 @@ def _prune(
     configs: Sequence[PackageConfig],
 ) -> None:
     """Remove superseded and orphaned .apk files (see repo_sync) and their index entries."""
-    from buildkit.usecases.repo_sync import remove, stale_files
-
     if not repo.is_dir():
         return
     stale = stale_files(
@@ -93,8 +96,6 @@ def _prune(
 
 def stale_index(repo: Path) -> bool:
     """Whether the index is missing or does not list exactly the .apk files present."""
-    from buildkit.apk.index import parse_index
-
     index = repo / INDEX_NAME
     if not repo.is_dir():
         return False
@@ -170,7 +171,6 @@ def package_record_path(context: BuildContext, name: str, arch: str) -> Path:
 
 def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
     """Run melange for ``action`` and put its .apk files into the store (no records written)."""
-    from buildkit.toolchain import MelangeBuild
 
     project = context.project
     config = action.config
@@ -213,7 +213,6 @@ def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
 
 
 def _store_apk(context: BuildContext, path: Path) -> BuiltApk:
-    from buildkit.apk.package import read_layout
 
     layout = read_layout(path.read_bytes(), where=str(path))
     blob = context.store.put_file(path, move=True)
@@ -228,8 +227,6 @@ def _store_apk(context: BuildContext, path: Path) -> BuiltApk:
 
 def _install(context: BuildContext, record: PackageRecord, repo: Path) -> bool:
     """Copy the record's .apk files into the local repository; True if any file changed."""
-    from buildkit.usecases.repo_sync import same_version_warning
-
     changed = False
     for apk in record.apks:
         target = repo / apk.filename
@@ -245,8 +242,6 @@ def _install(context: BuildContext, record: PackageRecord, repo: Path) -> bool:
 
 def write_repository_index(context: BuildContext, repo: Path) -> None:
     """A signed APKINDEX.tar.gz listing every .apk in ``repo`` (sorted by file name)."""
-    from buildkit.apk.index import record_from_package, write_index
-    from buildkit.apk.keys import SigningKey
 
     key = SigningKey.load(context.project.signing_key)
     records = [

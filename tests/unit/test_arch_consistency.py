@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from buildkit.arch_consistency import restrictions_from_columns
+from buildkit.resolve.arch_consistency import restrictions_from_columns
 from buildkit.usecases.locking import restrictions
 
 _RECORDS = st.lists(

@@ -11,12 +11,13 @@ import pytest
 
 import buildkit.repo
 from buildkit.apk.keys import SigningKey
+from buildkit.cli import main
 from buildkit.errors import ConfigError
 from buildkit.events import BaseReporter
 from buildkit.lockfile import read_lockfile
 from buildkit.project.config import load_project
-from buildkit.resolution_cache import ResolutionCache, resolution_key
 from buildkit.usecases.locking import LockOptions, LockResult, lock_project
+from buildkit.usecases.resolution_cache import ResolutionCache, resolution_key
 from tests.helpers.repos import Pkg, make_repo
 
 ARCHS = ("x86_64", "aarch64")
@@ -169,8 +170,6 @@ def test_a_cache_entry_is_written_atomically_as_json(tmp_path: Path, project: Pa
 def test_check_names_the_config_sections_that_changed_and_the_framework_to_lock(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from buildkit.cli import main
-
     assert main(["-C", str(project), "lock"]) == 0
     config = project / "frameworks" / "demo.yaml"
     config.write_text(config.read_text().replace("command: /bin/sh", "command: /bin/true"))

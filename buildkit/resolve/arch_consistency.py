@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from itertools import combinations
 from operator import attrgetter
 
-from buildkit.resolve import RepoSource
+from buildkit.resolve.model import RepoSource
 
 Columns = tuple[list[str], list[str]]  # names, versions: one entry per index record
 VersionMap = dict[str, frozenset[str]]
