@@ -97,7 +97,7 @@ class LockResult:
     def differences(self) -> list[str]:
         """What differs besides package entries, one line each."""
         if self.old_bytes is None:
-            return ["lockfile is missing"]
+            return [f"framework {self.framework.name} has no lockfile"]
         if self.old is None:
             return [f"lockfile is unreadable: {self.problem}"]
         notes = describe_differences(self.old, self.new)
@@ -680,10 +680,19 @@ def _check_update_names(update: Sequence[str], results: Sequence[LockResult]) ->
         )
 
 
-def raise_if_stale(results: Sequence[LockResult], hint_command: str = "nox -s lock") -> None:
+def raise_if_stale(results: Sequence[LockResult]) -> None:
+    """``lock --check``: a missing lockfile is the same error as everywhere else (the one
+    from :func:`buildkit.hints.missing_lockfile`, exit 1); stale ones name the frameworks."""
+    from buildkit.hints import lock_command, missing_lockfile, run
+
     stale = [r for r in results if r.changed]
-    if stale:
-        names = ", ".join(str(r.path.name) for r in stale)
-        raise StaleLockError(
-            f"{len(stale)} lockfile(s) out of date: {names}", hint=f"run `{hint_command}`"
-        )
+    if not stale:
+        return
+    missing = [r for r in stale if r.old_bytes is None]
+    if len(stale) == 1 and missing:
+        raise missing_lockfile(missing[0].framework.name, missing[0].path)
+    names = ", ".join(str(r.path.name) for r in stale)
+    raise StaleLockError(
+        f"{len(stale)} lockfile(s) out of date: {names}",
+        hint=f"{run(lock_command(*(r.framework.name for r in stale)))} and commit the lockfiles",
+    )

@@ -342,9 +342,9 @@ def read_lockfile(path: Path) -> Lockfile:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise LockError(
-            "lockfile is missing", where=str(path), hint="create it with `nox -s lock`"
-        ) from None
+        from buildkit.hints import missing_lockfile
+
+        raise missing_lockfile(path.name.removesuffix(".lock.json"), path) from None
     except OSError as exc:
         raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
     return Lockfile.from_json(data, where=str(path))

@@ -36,6 +36,7 @@ from buildkit.build.records import ImageRecord, read_image_record
 from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
+from buildkit.hints import build_command, publish_command
 from buildkit.lock import framework_paths, load_project_framework, lockfile_path
 from buildkit.lockfile import read_lockfile
 from buildkit.oci import loaded_name_matches
@@ -67,7 +68,13 @@ from buildkit.toolchain import (
 
 SCHEMA = 1
 OS = "linux"
-BUILD_HINT = "run `nox -s build` (buildkit build) and publish again"
+
+
+def build_hint(framework: str, arch: str) -> str:
+    """Rebuild exactly the image that is wrong, then publish that framework again."""
+    return f"run `{build_command(framework, arch=arch)}`, then `{publish_command(framework)}`"
+
+
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 T = TypeVar("T")
 
@@ -292,9 +299,14 @@ def prepare(project: ProjectConfig, names: Sequence[str], target: Target) -> lis
     refusal. Nothing is pushed until every framework has passed."""
     store = Store(project.dist_dir)
     chosen = tuple(names) or project.frameworks
+    paths = framework_paths(project, chosen)
+    if not names:  # defaults: a framework not locked yet is skipped with a note
+        from buildkit.unlocked import skip_unlocked
+
+        paths = skip_unlocked(project, paths)
     return [
         _prepare_framework(project, store, load_project_framework(project, path), target)
-        for path in framework_paths(project, chosen)
+        for path in paths
     ]
 
 
@@ -334,7 +346,7 @@ def _prepare_image(
         raise PublishError(
             f"no build record for {framework} on {arch}: it was never built",
             where=str(path),
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         )
     check_record(record, arch=arch, framework=framework, current=current, where=str(path))
     try:
@@ -343,7 +355,7 @@ def _prepare_image(
         raise PublishError(
             f"refusing to publish {framework} for {arch}: {exc.message}",
             where=exc.where,
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         ) from None
     return ArchImage(
         arch=arch,
@@ -363,13 +375,13 @@ def check_record(
         raise PublishError(
             f"the record is for {record.framework} on {record.arch}, not {framework} on {arch}",
             where=where,
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         )
     if record.image.platform != oci_platform(arch):
         raise PublishError(
             f"the record's image is for {record.image.platform}, not {oci_platform(arch)}",
             where=where,
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         )
     config = record.inputs.get("config")
     built = {
@@ -382,7 +394,7 @@ def check_record(
                 f"the image was built from another {what} than the current one "
                 f"({built[key] or 'unknown'}, now {current[key]})",
                 where=where,
-                hint=BUILD_HINT,
+                hint=build_hint(framework, arch),
             )
 
 
@@ -455,7 +467,7 @@ class Publisher:
             raise PublishError(
                 f"the engine loaded {', '.join(names) or 'nothing'}, not {wanted}",
                 where=str(image.tarball),
-                hint=BUILD_HINT,
+                hint=build_hint(image.record.framework, image.arch),
             )
         loaded = self._image_id(source)
         if loaded != image.config_digest:
@@ -463,7 +475,7 @@ class Publisher:
                 f"the loaded image has ID {loaded or 'unknown'}, the build record says "
                 f"{image.config_digest}",
                 where=str(image.record_path),
-                hint=BUILD_HINT,
+                hint=build_hint(image.record.framework, image.arch),
             )
         self._local(
             lambda: self.engine.tag(source, image.reference), f"tagging {image.reference}", None
@@ -563,27 +575,29 @@ def check_listed(
         raise PublishError(
             f"the published list has unexpected platforms: {', '.join(extra)}",
             where=where,
-            hint="publish again",
+            hint=f"run `{publish_command(plan.framework)}`",
         )
     for image in plan.images:
         entry = by_platform.get(image.platform)
         if entry is None:
             raise PublishError(
-                f"the published list lacks {image.platform}", where=where, hint="publish again"
+                f"the published list lacks {image.platform}",
+                where=where,
+                hint=f"run `{publish_command(plan.framework)}`",
             )
         if entry.manifest_digest != pushed[image.arch]:
             raise PublishError(
                 f"{image.platform} in the list is {entry.manifest_digest}, but docker push "
                 f"reported {pushed[image.arch]}",
                 where=where,
-                hint="another publish raced this one; publish again",
+                hint=f"another publish raced this one; run `{publish_command(plan.framework)}`",
             )
         if entry.config_digest != image.config_digest:
             raise PublishError(
                 f"{image.platform} in the list has config {entry.config_digest}, the build "
                 f"record says {image.config_digest}",
                 where=where,
-                hint=BUILD_HINT,
+                hint=build_hint(plan.framework, image.arch),
             )
 
 
@@ -599,5 +613,5 @@ def check_tagged(
         raise PublishError(
             f"{plan.reference} does not serve the list just pushed ({list_digest})",
             where=plan.reference,
-            hint="another publish raced this one; publish again",
+            hint=f"another publish raced this one; run `{publish_command(plan.framework)}`",
         )

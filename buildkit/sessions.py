@@ -35,7 +35,7 @@ def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
 
 @nox.session(name="lock", venv_backend="none")
 def lock(session: nox.Session) -> None:
-    """Resolve frameworks/*.yaml into lockfiles/<framework>.lock.json (-- --check, --update)."""
+    """Lock [project].frameworks (or -- NAME...) into lockfiles/<name>.lock.json (--check)."""
     _buildkit(session, ["lock", *session.posargs])
 
 

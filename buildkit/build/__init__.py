@@ -95,7 +95,8 @@ def build_project(
 def check_local_packages(actions: Sequence[ImageAction], packages: Sequence[PackageRecord]) -> None:
     """A lock naming a local package that has since been rebuilt differently (its config
     changed) is stale: building from it would silently use the old package."""
-    from buildkit.build.plan import LOCK_HINT, is_local
+    from buildkit.build.plan import is_local
+    from buildkit.hints import lock_command, run
 
     built = {(p.arch, apk.filename): apk.identity for p in packages for apk in p.apks}
     for action in actions:
@@ -104,12 +105,14 @@ def check_local_packages(actions: Sequence[ImageAction], packages: Sequence[Pack
                 continue
             identity = built.get((action.arch, package.url.rsplit("/", 1)[-1]))
             if identity is not None and identity != package.checksum:
+                # The identities are hashes: say what changed in words (the package's
+                # config or source folder), and which lock to refresh.
                 raise StaleLockError(
-                    f"local package {package.name} ({action.arch}) was rebuilt as {identity}, "
-                    f"but the lockfile names {package.checksum}: its config changed since "
-                    "the lock",
+                    f"local package {package.name} changed since the lock of "
+                    f"{action.framework.name}: its config or source was edited, so it "
+                    f"rebuilds differently for {action.arch}",
                     where=str(action.lockfile),
-                    hint=LOCK_HINT,
+                    hint=f"{run(lock_command(action.framework.name))} and commit the lockfile",
                 )
 
 

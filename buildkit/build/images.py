@@ -26,6 +26,7 @@ from buildkit.build.plan import (
 from buildkit.build.records import ImageRecord, ImageSummary, cached_record, save_record
 from buildkit.errors import ConfigError, LockError, ToolFailedError
 from buildkit.framework import Framework
+from buildkit.hints import lock_command
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
 from buildkit.store import Blob
 
@@ -45,7 +46,12 @@ def plan_images(
 
     project = context.project
     actions: list[ImageAction] = []
-    for path in framework_paths(project, names or project.frameworks):
+    paths = framework_paths(project, names or project.frameworks)
+    if not names:
+        from buildkit.unlocked import skip_unlocked
+
+        paths = skip_unlocked(project, paths)
+    for path in paths:
         framework = load_project_framework(project, path)
         lock_path = lockfile_path(project, framework)
         lock = _read_lock(lock_path)
@@ -181,7 +187,9 @@ def prepare_cache(context: BuildContext, action: ImageAction) -> int:
     times: list[int | None] = []
     for package in action.packages:
         data, where = package_bytes(context, action, package)
-        members, layout = apko_cache.split_package(root, package, data, where=where)
+        members, layout = apko_cache.split_package(
+            root, package, data, where=where, framework=action.framework.name
+        )
         apko_cache.write_members(members)
         times.append(layout.pkginfo.builddate)
     apko_cache.write_keys(root, action.lock.keyring)
@@ -205,7 +213,8 @@ def package_bytes(
             raise LockError(
                 f"locked local package {package.name} is missing",
                 where=str(path),
-                hint="build the local packages (nox -s build) or run `nox -s lock` again",
+                hint=f"run `{lock_command(action.framework.name)}`: it builds the local "
+                "packages and locks them again",
             ) from None
     cache = PackageCache(context.project.cache_dir / "packages")
     data = cache.get(package.checksum)

@@ -48,6 +48,10 @@ def build_packages(
     if not configs:
         return []
     order = build_order(configs, names)
+    # Every mistake a config can show without melange, before melange runs for any of them.
+    from buildkit.melange_env import check_package_configs
+
+    check_package_configs(context.project, order, archs)
     records: list[PackageRecord] = []
     for arch in archs:
         repo = context.project.packages_dir / arch

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.apk.arch import oci_arch
-from buildkit.errors import LockError, StaleLockError
+from buildkit.errors import StaleLockError
 from buildkit.framework import Framework
+from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import LockedPackage, Lockfile
 from buildkit.melange import PackageConfig
 from buildkit.store import action_key, canonical_json, sha256_digest
@@ -33,7 +34,6 @@ from buildkit.store import action_key, canonical_json, sha256_digest
 # changes with it, so nothing stale is taken from the cache.
 RECIPE = 1
 NEWEST_PACKAGE = "newest-locked-package"  # the SOURCE_DATE_EPOCH input when none is configured
-LOCK_HINT = "run `nox -s lock` (buildkit lock) and commit the lockfile"
 _PEM_SPKI = b"-----BEGIN PUBLIC KEY-----"
 
 
@@ -55,22 +55,21 @@ def check_lock(framework: Framework, lock: Lockfile | None, arch: str, *, path: 
     """Refuse a missing lockfile, one locked from another version of the config, or one
     without ``arch``; return the lock otherwise."""
     if lock is None:
-        raise LockError(
-            f"framework {framework.name} has no lockfile", where=str(path), hint=LOCK_HINT
-        )
+        raise missing_lockfile(framework.name, path)
+    lock_hint = f"{run(lock_command(framework.name))} and commit the lockfile"
     locked = lock.config.checksum if lock.config else None
     if locked != framework.checksum:
         raise StaleLockError(
             f"the lockfile is stale: {framework.config_name} changed since it was locked "
             f"(config checksum {locked or 'missing'}, now {framework.checksum})",
             where=str(path),
-            hint=LOCK_HINT,
+            hint=lock_hint,
         )
     if arch not in lock.archs():
         raise StaleLockError(
             f"the lockfile has no packages for {arch}",
             where=str(path),
-            hint=f"add {arch} to the framework's archs, then {LOCK_HINT}",
+            hint=f"add {arch} to the framework's archs, then {lock_hint}",
         )
     return lock
 

@@ -22,6 +22,7 @@ from buildkit.build.records import (
     read_package_record,
 )
 from buildkit.config import ProjectConfig
+from buildkit.hints import build_command
 from buildkit.store import Blob, Store
 
 
@@ -60,7 +61,10 @@ def verify_project(
             checked: list[str] = []
             # Only the local packages the selected frameworks request, as `build` does.
             wanted = packages_for_frameworks(project, frameworks)
-            differences = _verify_packages(context, fresh, archs, wanted, checked)
+            selected = tuple(dict.fromkeys(a.framework.name for a in actions))
+            differences = _verify_packages(
+                context, fresh, archs, wanted, checked, frameworks=selected
+            )
             for action in actions:
                 differences += _verify_image(context, fresh, action)
                 checked.append(action.label)
@@ -73,6 +77,8 @@ def _verify_packages(
     archs: Sequence[str],
     names: Sequence[str],
     checked: list[str],
+    *,
+    frameworks: Sequence[str] = (),
 ) -> list[str]:
     from buildkit.build.packages import package_record_path, run_melange, walk_packages
     from buildkit.melange import build_order, load_package_configs, providers
@@ -85,7 +91,8 @@ def _verify_packages(
         recorded = read_package_record(context.store, path)
         with fresh.action(f"verify {action.label}"):
             rebuilt = run_melange(fresh, action)
-        differences.extend(_stale(action.label, recorded, action.key, path))
+        command = build_command(*frameworks, arch=action.arch)
+        differences.extend(_stale(action.label, recorded, action.key, path, command))
         if recorded is not None:
             differences.extend(
                 _compare(
@@ -109,7 +116,8 @@ def _verify_image(context: BuildContext, fresh: BuildContext, action: ImageActio
     recorded = read_image_record(context.store, path)
     with fresh.action(f"verify {action.label}"):
         rebuilt = build_image(fresh, action)
-    differences = _stale(action.label, recorded, action.key, path)
+    command = build_command(action.framework.name, arch=action.arch)
+    differences = _stale(action.label, recorded, action.key, path, command)
     if recorded is None:
         return differences
     label = action.label
@@ -127,14 +135,18 @@ def _verify_image(context: BuildContext, fresh: BuildContext, action: ImageActio
 
 
 def _stale(
-    label: str, recorded: PackageRecord | ImageRecord | None, key: str, path: Path
+    label: str,
+    recorded: PackageRecord | ImageRecord | None,
+    key: str,
+    path: Path,
+    command: str,
 ) -> list[str]:
     if recorded is None:
-        return [f"{label}: no build record at {path} (run `nox -s build` first)"]
+        return [f"{label}: no build record at {path} (run `{command}` first)"]
     if recorded.action_key != key:
         return [
             f"{label}: the record at {path} is out of date: its inputs changed since it was "
-            "built (run `nox -s build`)"
+            f"built (run `{command}`)"
         ]
     return []
 
