@@ -8,12 +8,31 @@ would download today.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
 import nox
 
 from buildkit.errors import BuildkitError
+
+UV_PROBE_MESSAGE = "uv binary not found."
+
+
+class _NoUvProbe(logging.Filter):
+    """Drops nox's "uv binary not found." line.
+
+    nox (2026.10) looks for uv whenever a session starts, even with ``venv_backend="none"``:
+    ``get_virtualenv`` reads ``OPTIONAL_VENVS`` before it looks at the backend, and the uv
+    probe logs that line at INFO when uv is absent. No option skips the probe, and these
+    sessions never create an environment, so the line says nothing about them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != UV_PROBE_MESSAGE
+
+
+logging.getLogger("nox").addFilter(_NoUvProbe())
 
 
 def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
