@@ -84,7 +84,8 @@ def _parse(argv: list[str]) -> None:
     try:
         _args, extras = parser.parse_known_args(argv)
     except SystemExit as done:  # --help, --version
-        assert done.code in (0, None), argv
+        if done.code not in (0, None):
+            raise UsageError(f"exit {done.code}") from None
         return
     if extras:
         raise UsageError(f"unrecognized arguments: {' '.join(extras)}")
