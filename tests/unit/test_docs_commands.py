@@ -182,3 +182,60 @@ def test_a_reference_usage_line_lists_every_option_of_its_verb(usage: str) -> No
     named = {w.rstrip(".") for w in words if w.startswith("-")}
     missing = [max(o, key=len) for o in _verb_options(verb) if not o & named]
     assert not missing, f"`{usage}` lacks {', '.join(sorted(missing))}"
+
+
+# --------------------------------------------------------------------------------------------
+# The guide's walkthroughs ("Adding a local package", "Adding a framework"): their files are
+# valid here; tests/e2e/test_walkthroughs.py runs their commands for real.
+
+WALKTHROUGHS = ("Adding a local package", "Adding a framework")
+
+
+@dataclass(frozen=True)
+class Walkthrough:
+    files: dict[str, str]  # path -> text, from blocks whose first line is "# <path>"
+    commands: list[str]  # the sh block's lines, comments stripped
+
+
+def walkthrough(guide: Path = ROOT / "docs" / "guide.md") -> Walkthrough:
+    text = guide.read_text()
+    files: dict[str, str] = {}
+    commands: list[str] = []
+    for title in WALKTHROUGHS:
+        section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+        for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, re.S):
+            lines = [line.removeprefix("   ") for line in body.rstrip().splitlines()]
+            if lang == "sh":
+                commands += [line.split(" #", 1)[0].strip() for line in lines if line.strip()]
+            elif lines and lines[0].startswith("# "):
+                files[lines[0][2:].strip()] = "\n".join(lines[1:]) + "\n"
+    return Walkthrough(files=files, commands=commands)
+
+
+def test_the_walkthrough_files_are_valid_configs(tmp_path: Path) -> None:
+    import tomllib
+
+    from buildkit.framework import load_framework
+    from buildkit.melange import parse_package_config
+    from buildkit.melange_check import check_melange_config
+
+    steps = walkthrough()
+    assert set(steps.files) == {"packages/greeter.yaml", "frameworks/greeter.yaml", "buildkit.toml"}
+    melange = steps.files["packages/greeter.yaml"].encode()
+    check_melange_config(melange, where="packages/greeter.yaml")
+    assert parse_package_config(melange, path=Path("packages/greeter.yaml")).name == "greeter"
+    (tmp_path / "frameworks").mkdir()
+    (tmp_path / "frameworks" / "greeter.yaml").write_text(steps.files["frameworks/greeter.yaml"])
+    framework = load_framework("frameworks/greeter.yaml", base_dir=tmp_path)
+    assert "greeter@local" in framework.contents.packages
+    toml = tomllib.loads(steps.files["buildkit.toml"])
+    assert "greeter" in toml["project"]["frameworks"]
+    assert steps.commands[:2] == ["nox -s lock -- greeter", "nox -s build-amd64 -- greeter"]
+
+
+def test_the_release_workflow_has_the_list_the_guide_says_to_extend() -> None:
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    listed = re.search(r"^  FRAMEWORKS: (.*)$", workflow, re.M)
+    assert listed is not None
+    assert f"`FRAMEWORKS: {listed.group(1)} greeter`" in guide
