@@ -39,13 +39,13 @@ def test_adding_a_local_package_and_a_framework_as_the_guide_says(
 ) -> None:
     demo = make_demo(tmp_path_factory.mktemp("walkthrough"))
     steps = walkthrough()
-    for name, text in steps.files.items():
+    for name, block in steps.files.items():
         path = demo.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
+        text = block
         if name == "buildkit.toml":  # the block shows the [project] line to change
-            line = text.splitlines()[-1]
             old = path.read_text()
-            text = re.sub(r"^frameworks = .*$", line, old, count=1, flags=re.M)
+            text = re.sub(r"^frameworks = .*$", block.splitlines()[-1], old, count=1, flags=re.M)
             assert text != old
         path.write_text(text)
     repository = demo.env["BUILDKIT_REPOSITORY"]
