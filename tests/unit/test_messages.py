@@ -75,7 +75,8 @@ $ docker run --rm --privileged -v /work/p:/work -e SOURCE_DATE_EPOCH=0 melange@s
 2026/12/04 20:01:02 INFO melange v0.59.2 is building:
 2026/12/04 20:01:02 INFO   configuration file: /work/packages/hello.yaml
 2026/12/04 20:01:03 INFO running step "install"
-\x1b[31m2026/12/04 20:01:04 ERRO failed to build package: unable to run pipeline: exit status 2\x1b[0m
+\x1b[31m2026/12/04 20:01:04 ERRO failed to build package: unable to run pipeline: exit status 2
+\x1b[0m
 2026/12/04 20:01:04 ERRO failed to build package: unable to run pipeline: exit status 2
 
 """
