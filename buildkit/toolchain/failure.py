@@ -26,7 +26,7 @@ _ERROR = re.compile(r"\b(?:error|erro|fatal|failed|failure|panic|no such|not fou
 
 def meaningful_lines(text: str, *, count: int = SHOWN_LINES) -> list[str]:
     """The last ``count`` lines of ``text`` worth reading (see the module docstring)."""
-    lines = []
+    lines: list[str] = []
     for raw in text.splitlines():
         line = _STAMP.sub("", _ANSI.sub("", raw)).strip()
         if not line or line.startswith("$ "):
