@@ -45,9 +45,11 @@ def check_package_configs(
     configs: Sequence[PackageConfig],
     archs: Sequence[str],
     *,
+    resolve_environments: bool = True,
     environment_check: EnvironmentCheck | None = None,
 ) -> None:
-    """Refuse the first mistake in ``configs`` (to be built for ``archs``) before any runs."""
+    """Refuse the first mistake in ``configs`` (to be built for ``archs``) before any runs;
+    ``resolve_environments`` False checks the configs' bytes only (no index is read)."""
     checked = [
         (
             config,
@@ -57,6 +59,8 @@ def check_package_configs(
         )
         for config in configs
     ]
+    if not resolve_environments and environment_check is None:
+        return
     local = set(providers(configs))
     check = environment_check or _resolving_check(project, local)
     for config, result in checked:

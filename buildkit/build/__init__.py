@@ -80,8 +80,11 @@ def build_project(
         actions = plan_images(context, options.frameworks, archs)  # refuses stale locks first
         # Local packages only for archs some image needs (`--arch ppc64le` builds nothing).
         needed = tuple(arch for arch in archs if any(a.arch == arch for a in actions))
+        # The frameworks actually planned: a default one skipped for want of a lockfile
+        # builds no local package either.
+        planned = tuple(dict.fromkeys(a.framework.name for a in actions)) or options.frameworks
         packages = (
-            build_packages(context, needed, packages_for_frameworks(project, options.frameworks))
+            build_packages(context, needed, packages_for_frameworks(project, planned))
             if options.packages
             else []
         )

@@ -51,7 +51,9 @@ def build_packages(
     # Every mistake a config can show without melange, before melange runs for any of them.
     from buildkit.melange_env import check_package_configs
 
-    check_package_configs(context.project, order, archs)
+    check_package_configs(
+        context.project, order, archs, resolve_environments=context.environment_check
+    )
     records: list[PackageRecord] = []
     for arch in archs:
         repo = context.project.packages_dir / arch
