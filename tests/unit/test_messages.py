@@ -92,3 +92,39 @@ def test_without_error_lines_the_last_lines_are_kept_and_never_the_command_line(
     text = "$ docker run " + "-v a:b " * 200 + "\n" + "".join(f"line {n}\n" for n in range(20))
     assert meaningful_lines(text, count=3) == ["line 17", "line 18", "line 19"]
     assert all(len(line) <= 160 for line in meaningful_lines("x" * 1000))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_nox_says_nothing_about_uv() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nox", "-s", "keygen", "--", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage: buildkit keygen" in done.stdout
+    assert "uv binary not found" not in done.stdout + done.stderr
+
+
+def test_the_machine_env_file_names_no_checkout(tmp_path: Path) -> None:
+    import subprocess
+
+    script = (
+        f"source {ROOT}/scripts/lib/bootstrap.sh; busybox_dir() {{ echo /cache/busybox/$1; }}; "
+        "BUILDKIT_CACHE=/cache PODMAN_SOCK=/run/p.sock APKO_IMAGE=a MELANGE_IMAGE=m "
+        f"BOOTSTRAP_URL=http://h/os BOOTSTRAP_KEY_NAME=k.rsa.pub VENV={tmp_path}/.venv env_file"
+    )
+    text = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    assert "export DOCKER_HOST=unix:///run/p.sock" in text
+    assert "PATH" not in text.replace("put a checkout's .venv/bin on PATH", "")
+    assert str(tmp_path) not in text
