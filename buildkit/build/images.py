@@ -26,7 +26,7 @@ from buildkit.build.plan import (
 from buildkit.build.records import ImageRecord, ImageSummary, cached_record, save_record
 from buildkit.errors import ConfigError, LockError, ToolFailedError
 from buildkit.framework import Framework
-from buildkit.hints import lock_command
+from buildkit.hints import build_command, lock_command
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
 from buildkit.store import Blob
 
@@ -62,7 +62,9 @@ def plan_images(
                 f"framework {framework.name} is not built for {', '.join(archs)} "
                 f"(its archs: {', '.join(framework.archs)})",
                 where=str(framework.path),
-                hint="pick one of its archs, or add the arch to its archs:",
+                hint=f"build one of its archs "
+                f"(`{build_command(framework.name, arch=framework.archs[0])}`), "
+                f"or add {archs[0]} to its archs: and run `{lock_command(framework.name)}`",
             )
         actions.extend(_plan(context, framework, lock, arch, lock_path) for arch in wanted)
     return actions

@@ -60,8 +60,11 @@ def check_lock(framework: Framework, lock: Lockfile | None, arch: str, *, path: 
     locked = lock.config.checksum if lock.config else None
     if locked != framework.checksum:
         raise StaleLockError(
-            f"the lockfile is stale: {framework.config_name} changed since it was locked "
-            f"(config checksum {locked or 'missing'}, now {framework.checksum})",
+            # In words: the checksums (in the lockfile and apko's) say nothing more to a reader.
+            f"the lockfile is stale: {framework.config_name} changed since it was locked"
+            if locked
+            else f"the lockfile is stale: it records no config checksum for "
+            f"{framework.config_name}",
             where=str(path),
             hint=lock_hint,
         )

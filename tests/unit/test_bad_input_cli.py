@@ -426,7 +426,8 @@ CASES = [
          fragments=("image foo:latest is not pinned by digest",
                     "tools.allow_unpinned = true")),
     Case(name="build-framework-not-built-for-arch", argv=("build", "--arch", "arm64", "app"),
-         code=2, fragments=("framework app is not built for aarch64",)),
+         code=2, fragments=("framework app is not built for aarch64",),
+         command="nox -s build-amd64 -- app"),
     # publish and keygen
     Case(name="publish-registry-is-not-a-host", argv=("publish", "--registry", "myreg"), code=2,
          fragments=("--registry: invalid image reference", "Docker Hub namespace")),
