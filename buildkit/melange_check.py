@@ -13,7 +13,7 @@ module finds the same mistakes from the bytes alone, in milliseconds, as ``file:
   checks is not hermetic (``expected-none`` is refused for the same reason).
 
 What it returns (:class:`CheckedConfig`) carries the line of each build-environment package,
-so that :mod:`buildkit.melange_env` can name the line of a package its repositories lack.
+so that :mod:`buildkit.usecases.melange_env` can name the line of a package its repositories lack.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from buildkit.config import ProjectConfig
 from buildkit.errors import MissingLockfileError
 from buildkit.hints import lock_command, missing_lockfile, run
+from buildkit.project.config import ProjectConfig
 
 
 def framework_name(path: Path) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 from buildkit import ui
 from buildkit.apk.keys import fingerprint, generate_keypair
-from buildkit.config import load_project
 from buildkit.errors import KeyError_
+from buildkit.project.config import load_project
 
 # A bare file name: it becomes the key's identity in every signature (.SIGN.RSA256.NAME.rsa.pub).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+-]*")

@@ -7,10 +7,16 @@ import shlex
 from typing import Any
 
 from buildkit import ui
-from buildkit.config import load_project
-from buildkit.publish import FrameworkPlan, Publisher, make_target, plan_commands, prepare
+from buildkit.project.config import load_project
 from buildkit.store import Store
 from buildkit.toolchain import Engine
+from buildkit.usecases.publishing import (
+    FrameworkPlan,
+    Publisher,
+    make_target,
+    plan_commands,
+    prepare,
+)
 
 
 def register(sub: Any) -> None:

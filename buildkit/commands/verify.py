@@ -32,9 +32,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from buildkit import ui
     from buildkit.apk.arch import normalize_arch
-    from buildkit.build.progress import RichReporter
-    from buildkit.build.verify import verify_project
-    from buildkit.config import load_project
+    from buildkit.progress import RichReporter
+    from buildkit.project.config import load_project
+    from buildkit.usecases.verifying import verify_project
 
     project = load_project(args.project)
     with RichReporter(ui.err) as reporter:

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from buildkit import cli
-from buildkit.config import default_cache_dir
+from buildkit.project.config import default_cache_dir
 
 pytestmark = pytest.mark.e2e
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from buildkit.config import load_project
 from buildkit.errors import ConfigError
-from buildkit.melange import build_local_packages
 from buildkit.melange_check import check_melange_config
 from buildkit.melange_pipelines import BUILTIN_PIPELINES, MELANGE_VERSION
+from buildkit.project.config import load_project
+from buildkit.usecases.package_builds import build_local_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.config import load_project
 from buildkit.errors import MissingLockfileError
 from buildkit.hints import build_command, lock_command, missing_lockfile, publish_command
+from buildkit.project.config import load_project
 from buildkit.toolchain.failure import meaningful_lines
 from buildkit.unlocked import skip_unlocked
 

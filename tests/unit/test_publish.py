@@ -14,16 +14,17 @@ from typing import Any
 import pytest
 
 from buildkit import cli
-from buildkit.build.plan import lock_digest
-from buildkit.build.records import ImageRecord, ImageSummary
-from buildkit.config import load_project
+from buildkit.actions.plan import lock_digest
+from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.digest import Blob, canonical_json
 from buildkit.errors import BuildkitError, PublishError, StaleLockError
-from buildkit.lock import framework_paths, load_project_framework
 from buildkit.lockfile import LockConfig, LockedPackage, Lockfile, LockRange, write_lockfile
-from buildkit.publish import FrameworkPlan, Publisher, make_target, prepare
+from buildkit.project.config import load_project
+from buildkit.project.layout import framework_paths, load_project_framework
 from buildkit.registry import Fault, RetryPolicy, classify, parse_verbose_list, redact
-from buildkit.store import Blob, Store, canonical_json
+from buildkit.store import Store
 from buildkit.toolchain import Completed, Engine
+from buildkit.usecases.publishing import FrameworkPlan, Publisher, make_target, prepare
 
 ARCHS = ("x86_64", "aarch64")
 OCI = {"x86_64": "amd64", "aarch64": "arm64"}

@@ -30,16 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from buildkit.actions.plan import check_lock, lock_digest
+from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
-from buildkit.build.plan import check_lock, lock_digest
-from buildkit.build.records import ImageRecord, read_image_record
-from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
 from buildkit.hints import build_command, publish_command
-from buildkit.lock import framework_paths, load_project_framework, lockfile_path
 from buildkit.lockfile import read_lockfile
 from buildkit.oci import loaded_name_matches
+from buildkit.project.config import ProjectConfig
+from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
+from buildkit.project.records import read_image_record
 from buildkit.registry import (
     Fault,
     ListedImage,

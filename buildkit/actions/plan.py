@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.apk.arch import oci_arch
+from buildkit.digest import action_key, canonical_json, sha256_digest
 from buildkit.errors import StaleLockError
 from buildkit.framework import Framework
 from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import LockedPackage, Lockfile
 from buildkit.melange import PackageConfig
-from buildkit.store import action_key, canonical_json, sha256_digest
 
 # Bump when buildkit changes how it runs a tool in a way that changes outputs: every action key
 # changes with it, so nothing stale is taken from the cache.

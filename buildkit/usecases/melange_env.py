@@ -21,10 +21,10 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, ResolveError
 from buildkit.melange import PackageConfig, atom_name, providers
 from buildkit.melange_check import CheckedConfig, check_melange_config
+from buildkit.project.config import ProjectConfig
 
 CHECKED_DIR = "melange-env-checked"
 
@@ -117,15 +117,17 @@ def resolve_environment(
     the error names the line of the package that cannot be installed."""
     from buildkit.apk.keys import Keyring
     from buildkit.framework import key_name, parse_repository
-    from buildkit.lock import repo_sources
     from buildkit.repo import RepoClient
     from buildkit.resolve import resolve
+    from buildkit.usecases.locking import repo_sources
 
     client = RepoClient(base_dir=project.root, cache_dir=project.cache_dir)
     pems = {key_name(location): client.key(location) for location in config.keyring}
     keyring = Keyring.from_pems(pems)
     repositories = [parse_repository(r, where=checked.where) for r in config.repositories]
-    sources = repo_sources(repositories, client, arch, keyring)
+    from buildkit import ui
+
+    sources = repo_sources(repositories, client, arch, keyring, warn=ui.info)
     context = f"{checked.where} (build environment of {config.name}, arch {arch})"
     try:
         resolve(list(requests), sources, arch=arch, context=context)
