@@ -75,11 +75,21 @@ def test_triggers_pull_requests_and_release_tags() -> None:
     assert "v*" in on["push"]["tags"]
 
 
-def test_has_the_lock_build_and_publish_jobs() -> None:
-    assert set(JOBS) == {"lock", "build", "publish"}
+def test_has_the_lock_scan_build_and_publish_jobs() -> None:
+    assert set(JOBS) == {"lock", "scan", "build", "publish"}
     assert JOBS["build"]["needs"] == "lock"
     assert JOBS["publish"]["needs"] == "build"  # a matrix job: publish waits for every arch
     assert "pull_request" in JOBS["publish"]["if"]  # pull requests build but never publish
+
+
+def test_scan_job_uploads_sarif_to_code_scanning() -> None:
+    scan = JOBS["scan"]
+    assert scan["needs"] == "lock"
+    assert scan["permissions"]["security-events"] == "write"
+    (argv,) = nox_sessions("scan")
+    assert argv[:8] == ["nox", "-s", "scan", "--", "--format", "sarif", "-o", "scan.sarif"]
+    upload = next(s for s in scan["steps"] if "upload-sarif" in s.get("uses", ""))
+    assert upload["with"]["sarif_file"] == "scan.sarif"
 
 
 def test_lock_job_checks_the_lockfiles() -> None:
