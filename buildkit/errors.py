@@ -85,6 +85,13 @@ class StaleLockError(LockError):
     exit_code = 1
 
 
+class MissingLockfileError(LockError):
+    """A framework has no lockfile yet. Like a stale one (the fix is the same: lock it), so
+    the same exit status everywhere: build, verify, publish and ``lock --check``."""
+
+    exit_code = 1
+
+
 class SigningKeyError(BuildkitError):
     """A signing key is missing, unreadable, or would be overwritten."""
 

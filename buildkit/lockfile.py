@@ -22,11 +22,23 @@ from buildkit.apk.arch import APK_ARCHES
 from buildkit.apk.version import compare_versions
 from buildkit.errors import BuildkitError, LockError
 from buildkit.fsutil import atomic_write_bytes
+from buildkit.hints import lock_command, missing_lockfile
 
 LOCK_VERSION = "v1"
 _T = TypeVar("_T")
 _RANGE = re.compile(r"bytes=(\d+)-(\d+)")
-_HINT = "regenerate it with `nox -s lock`"
+
+
+def _hint(where: str) -> str:
+    """Regenerate the lockfile of the framework it belongs to (``lockfiles/<name>.lock.json``)."""
+
+    name = Path(where.split(":", 1)[0]).name
+    framework = name.removesuffix(".lock.json")
+    return (
+        f"regenerate it with `{lock_command(framework) if framework != name else lock_command()}`"
+    )
+
+
 # Go's encoding/json escapes these inside strings (HTML safety); Python's json does not.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"}
 _GO_ESCAPES["\u2029"] = "\\u2029"
@@ -140,7 +152,9 @@ class Lockfile:
             decoded = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-            raise LockError(f"invalid JSON: {exc}", where=f"{where}{line}", hint=_HINT) from None
+            raise LockError(
+                f"invalid JSON: {exc}", where=f"{where}{line}", hint=_hint(where)
+            ) from None
         return cls.from_dict(decoded, where=where)
 
 
@@ -181,7 +195,7 @@ class _Reader:
         self.where = where
 
     def fail(self, loc: str, message: str) -> LockError:
-        return LockError(f"{loc}: {message}", where=self.where, hint=_HINT)
+        return LockError(f"{loc}: {message}", where=self.where, hint=_hint(self.where))
 
     def mapping(
         self, value: object, loc: str, keys: Sequence[str], optional: Sequence[str] = ()
@@ -342,9 +356,7 @@ def read_lockfile(path: Path) -> Lockfile:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise LockError(
-            "lockfile is missing", where=str(path), hint="create it with `nox -s lock`"
-        ) from None
+        raise missing_lockfile(path.name.removesuffix(".lock.json"), path) from None
     except OSError as exc:
         raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
     return Lockfile.from_json(data, where=str(path))

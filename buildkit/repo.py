@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -38,7 +38,9 @@ from buildkit.apk.index import ApkIndex, IndexRecord, parse_index
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout, read_layout, verify_package
 from buildkit.errors import ApkFormatError, ConfigError, FetchError
+from buildkit.framework import Repository
 from buildkit.fsutil import atomic_write_bytes
+from buildkit.resolve import RepoSource
 
 INDEX_NAME = "APKINDEX.tar.gz"
 _USER_AGENT = f"buildkit/{__version__}"
@@ -422,3 +424,23 @@ class RepoClient:
         """A per-item lock, so that two threads never fetch or parse the same thing twice."""
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
+
+
+def repo_sources(
+    repositories: Sequence[Repository],
+    client: RepoClient,
+    arch: str,
+    keyring: Keyring,
+    *,
+    warn: Callable[[str], None],
+) -> list[RepoSource]:
+    """The indexes packages are resolved from, in the given order; a local repository
+    without an index for ``arch`` is skipped, as apko does."""
+    sources = []
+    for repo in repositories:
+        if client.index_missing(repo.url, arch):
+            warn(f"warning: {index_location(repo.url, arch)} does not exist; skipping it")
+            continue
+        index = client.index(repo.url, arch, keyring=keyring)
+        sources.append(RepoSource(name=repo.url, arch=arch, tag=repo.tag, index=index))
+    return sources

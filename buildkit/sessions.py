@@ -8,6 +8,7 @@ would download today.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,24 @@ import nox
 from buildkit.cli import run
 from buildkit.errors import BuildkitError
 from buildkit.ui import print_error
+
+UV_PROBE_MESSAGE = "uv binary not found."
+
+
+class _NoUvProbe(logging.Filter):
+    """Drops nox's "uv binary not found." line.
+
+    nox (2026.10) looks for uv whenever a session starts, even with ``venv_backend="none"``:
+    ``get_virtualenv`` reads ``OPTIONAL_VENVS`` before it looks at the backend, and the uv
+    probe logs that line at INFO when uv is absent. No option skips the probe, and these
+    sessions never create an environment, so the line says nothing about them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != UV_PROBE_MESSAGE
+
+
+logging.getLogger("nox").addFilter(_NoUvProbe())
 
 
 def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
@@ -36,7 +55,7 @@ def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
 
 @nox.session(name="lock", venv_backend="none")
 def lock(session: nox.Session) -> None:
-    """Resolve frameworks/*.yaml into lockfiles/<framework>.lock.json (-- --check, --update)."""
+    """Lock [project].frameworks (or -- NAME...) into lockfiles/<name>.lock.json (--check)."""
     _buildkit(session, ["lock", *session.posargs])
 
 

@@ -7,20 +7,31 @@ from rich.text import Text
 
 from buildkit.errors import BuildkitError, ToolFailedError
 from buildkit.registry import redact
+from buildkit.toolchain.failure import meaningful_lines
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_error(error: BuildkitError | str) -> None:
-    """One line: ``buildkit: error: <what>``. A failed tool's log tail comes first, so that
-    line stays the last one on the screen, where the eye lands."""
-    if isinstance(error, ToolFailedError) and error.tail:
-        err.print(f"--- last lines of {error.log} ---", markup=False)
+    """One line: ``buildkit: error: <what>``.
 
-        err.print(redact(error.tail.rstrip("\n")), markup=False, highlight=False, emoji=False)
-        err.print("---", markup=False)
+    A failed tool: that line (tool, package or framework, arch, exit status), then the last
+    few meaningful lines of the tool's own output, indented, then the log's path. Never the
+    container command line: it is the log's first line, and stays there."""
+    if isinstance(error, ToolFailedError) and error.log:
+        _print_tool_failure(error)
+        return
     err.print(Text.assemble(("buildkit: error: ", "bold red"), str(error)))
+
+
+def _print_tool_failure(error: ToolFailedError) -> None:
+
+    line = f"{error.message} ({error.hint})" if error.hint else error.message
+    err.print(Text.assemble(("buildkit: error: ", "bold red"), line))
+    for text in meaningful_lines(redact(error.tail)):
+        err.print(f"  {text}", markup=False, highlight=False, emoji=False)
+    err.print(f"  log: {error.log}", markup=False, highlight=False, emoji=False)
 
 
 def info(message: str) -> None:

@@ -25,8 +25,9 @@ from typing import Any
 from buildkit.apk.arch import oci_arch
 from buildkit.apk.keys import fingerprint
 from buildkit.digest import action_key, canonical_json, sha256_digest
-from buildkit.errors import LockError, StaleLockError
+from buildkit.errors import StaleLockError
 from buildkit.framework import Framework
+from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import LockedPackage, Lockfile
 from buildkit.melange import PackageConfig
 
@@ -34,7 +35,6 @@ from buildkit.melange import PackageConfig
 # changes with it, so nothing stale is taken from the cache.
 RECIPE = 1
 NEWEST_PACKAGE = "newest-locked-package"  # the SOURCE_DATE_EPOCH input when none is configured
-LOCK_HINT = "run `nox -s lock` (buildkit lock) and commit the lockfile"
 _PEM_SPKI = b"-----BEGIN PUBLIC KEY-----"
 
 
@@ -56,22 +56,24 @@ def check_lock(framework: Framework, lock: Lockfile | None, arch: str, *, path: 
     """Refuse a missing lockfile, one locked from another version of the config, or one
     without ``arch``; return the lock otherwise."""
     if lock is None:
-        raise LockError(
-            f"framework {framework.name} has no lockfile", where=str(path), hint=LOCK_HINT
-        )
+        raise missing_lockfile(framework.name, path)
+    lock_hint = f"{run(lock_command(framework.name))} and commit the lockfile"
     locked = lock.config.checksum if lock.config else None
     if locked != framework.checksum:
         raise StaleLockError(
-            f"the lockfile is stale: {framework.config_name} changed since it was locked "
-            f"(config checksum {locked or 'missing'}, now {framework.checksum})",
+            # In words: the checksums (in the lockfile and apko's) say nothing more to a reader.
+            f"the lockfile is stale: {framework.config_name} changed since it was locked"
+            if locked
+            else f"the lockfile is stale: it records no config checksum for "
+            f"{framework.config_name}",
             where=str(path),
-            hint=LOCK_HINT,
+            hint=lock_hint,
         )
     if arch not in lock.archs():
         raise StaleLockError(
             f"the lockfile has no packages for {arch}",
             where=str(path),
-            hint=f"add {arch} to the framework's archs, then {LOCK_HINT}",
+            hint=f"add {arch} to the framework's archs, then {lock_hint}",
         )
     return lock
 

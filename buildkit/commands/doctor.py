@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -191,7 +193,7 @@ def check_index_parser() -> Check:
 
     compiled = compiled_parser()
     if compiled is not None:
-        return Check(name="index parser", ok=True, detail=f"compiled ({compiled})")
+        return Check(name="index parser", ok=True, detail=f"compiled ({Path(compiled).name})")
     return Check(
         name="index parser",
         ok=None,
@@ -223,16 +225,27 @@ def collect(config: ProjectConfig, *, offline: bool, probes: Probes) -> list[Che
     return checks
 
 
+_DIGEST = re.compile(r"(sha256:[0-9a-f]{12})[0-9a-f]{52}")
+
+
+def cell(text: str) -> str:
+    """A detail as the table shows it: digests cut to 12 hex digits (a 71-character word
+    cannot wrap at 80 columns; the full pin is in buildkit.toml or the environment)."""
+    return _DIGEST.sub(r"\1…", text)
+
+
 def render(checks: list[Check]) -> Table:
-    table = Table(title="buildkit doctor")
-    with_fix = any(c.fix for c in checks)
-    for column in ("check", "status", "details", *(["how to fix"] if with_fix else [])):
-        table.add_column(column, overflow="fold")
+    """Fits 80 columns: three columns, the short two never wrap, the details wrap between
+    words; how to fix a failing row goes under its details, not into a fourth column."""
+    table = Table(title="buildkit doctor", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("details", overflow="fold")
     marks = {True: ("ok", "green"), False: ("FAIL", "bold red"), None: ("-", "yellow")}
     for check in checks:
         label, style = marks[check.ok]
-        fix = [check.fix] if with_fix else []
-        table.add_row(check.name, Text(label, style=style), check.detail, *fix)
+        details = cell(check.detail) + (f"\nfix: {cell(check.fix)}" if check.fix else "")
+        table.add_row(check.name, Text(label, style=style), details)
     return table
 
 

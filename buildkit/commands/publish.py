@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     project = load_project(args.project)
     target = make_target(project, registry=args.registry, repository=args.repository, tag=args.tag)
-    plans = prepare(project, args.names, target)
+    plans = prepare(project, args.names, target, say=ui.info)
     if args.dry_run:
         for plan in plans:
             _print_plan(plan)

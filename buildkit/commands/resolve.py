@@ -15,9 +15,9 @@ from buildkit.apk.arch import normalize_arch
 from buildkit.apk.keys import Keyring
 from buildkit.framework import load_framework
 from buildkit.project.config import load_project
-from buildkit.repo import RepoClient
+from buildkit.repo import RepoClient, repo_sources
 from buildkit.resolve import resolve
-from buildkit.usecases.locking import load_keyring, paused_gc, repo_sources
+from buildkit.usecases.locking import load_keyring, paused_gc
 
 
 def register(sub: Any) -> None:

@@ -32,6 +32,7 @@ from urllib.parse import quote_plus, urlsplit, urlunsplit
 from buildkit.apk.package import ApkLayout, read_layout
 from buildkit.errors import ChecksumError
 from buildkit.fsutil import atomic_write_bytes
+from buildkit.hints import lock_command
 from buildkit.lockfile import LockedPackage, LockKey
 from buildkit.toolchain import WORKDIR
 
@@ -80,23 +81,25 @@ class CachedMembers:
 
 
 def split_package(
-    root: Path, package: LockedPackage, data: bytes, *, where: str
+    root: Path, package: LockedPackage, data: bytes, *, where: str, framework: str = "FRAMEWORK"
 ) -> tuple[CachedMembers, ApkLayout]:
     """Verify ``data`` against its lock entry and cut it into apko's cache files."""
+
+    changed = f"the package changed since it was locked: run `{lock_command(framework)}`"
     layout = read_layout(data, where=where)
     if layout.identity != package.checksum:
         raise ChecksumError(
             f"package {package.name} has identity {layout.identity}, the lockfile says "
             f"{package.checksum}",
             where=where,
-            hint="the package changed since it was locked: run `nox -s lock`",
+            hint=changed,
         )
     if layout.data_checksum != package.data.checksum:
         raise ChecksumError(
             f"package {package.name}: data checksum {layout.data_checksum} differs from the "
             f"lockfile's {package.data.checksum}",
             where=where,
-            hint="the package changed since it was locked: run `nox -s lock`",
+            hint=changed,
         )
     if layout.pkginfo.datahash != _hex(layout.data_checksum):
         raise ChecksumError(

@@ -61,6 +61,7 @@ class BuildContext:
         reporter: Reporter | None = None,
         jobs: int = 1,
         logs: Path | None = None,
+        environment_check: bool | None = None,
     ) -> None:
         self.project = project
         self.store = store or Store(project.dist_dir)
@@ -68,6 +69,10 @@ class BuildContext:
         self.reporter: Reporter = reporter or BaseReporter()
         self.jobs = max(1, jobs)
         self._make_tools = tools or (lambda: default_tools(project))
+        # Resolve local packages' build environments against their repositories before
+        # melange runs (buildkit.usecases.melange_env). Reading those indexes is I/O like
+        # running the tools: with injected tools (tests) it is off unless asked for.
+        self.environment_check = tools is None if environment_check is None else environment_check
         self._tools: Tools | None = None
         self._lock = threading.Lock()
         self._tool_spans: list[tuple[float, float]] = []  # when tools ran (for the benchmark)

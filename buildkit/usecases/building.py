@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from buildkit.actions.plan import LOCK_HINT, ImageAction, is_local
+from buildkit.actions.plan import ImageAction, is_local
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.errors import StaleLockError
 from buildkit.events import Reporter
+from buildkit.hints import lock_command, run
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import packages_for_frameworks
 from buildkit.store import Store
@@ -81,8 +82,11 @@ def build_project(
         actions = plan_images(context, options.frameworks, archs)  # refuses stale locks first
         # Local packages only for archs some image needs (`--arch ppc64le` builds nothing).
         needed = tuple(arch for arch in archs if any(a.arch == arch for a in actions))
+        # The frameworks actually planned: a default one skipped for want of a lockfile
+        # builds no local package either.
+        planned = tuple(dict.fromkeys(a.framework.name for a in actions)) or options.frameworks
         packages = (
-            build_packages(context, needed, packages_for_frameworks(project, options.frameworks))
+            build_packages(context, needed, packages_for_frameworks(project, planned))
             if options.packages
             else []
         )
@@ -104,12 +108,14 @@ def check_local_packages(actions: Sequence[ImageAction], packages: Sequence[Pack
                 continue
             identity = built.get((action.arch, package.url.rsplit("/", 1)[-1]))
             if identity is not None and identity != package.checksum:
+                # The identities are hashes: say what changed in words (the package's
+                # config or source folder), and which lock to refresh.
                 raise StaleLockError(
-                    f"local package {package.name} ({action.arch}) was rebuilt as {identity}, "
-                    f"but the lockfile names {package.checksum}: its config changed since "
-                    "the lock",
+                    f"local package {package.name} changed since the lock of "
+                    f"{action.framework.name}: its config or source was edited, so it "
+                    f"rebuilds differently for {action.arch}",
                     where=str(action.lockfile),
-                    hint=LOCK_HINT,
+                    hint=f"{run(lock_command(action.framework.name))} and commit the lockfile",
                 )
 
 

@@ -28,10 +28,12 @@ from buildkit.apk.keys import Keyring
 from buildkit.digest import Blob
 from buildkit.errors import ConfigError, LockError, ToolFailedError
 from buildkit.framework import Framework, key_name
+from buildkit.hints import build_command, lock_command
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
 from buildkit.oci import loaded_name_matches
 from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 from buildkit.project.records import cached_record, save_record
+from buildkit.project.unlocked import skip_unlocked
 from buildkit.repo import HttpFetcher, PackageCache
 from buildkit.toolchain import ApkoBuild
 from buildkit.usecases import apko_cache
@@ -52,7 +54,10 @@ def plan_images(
 
     project = context.project
     actions: list[ImageAction] = []
-    for path in framework_paths(project, names or project.frameworks):
+    paths = framework_paths(project, names or project.frameworks)
+    if not names:
+        paths = skip_unlocked(project, paths, say=context.reporter.info)
+    for path in paths:
         framework = load_project_framework(project, path)
         lock_path = lockfile_path(project, framework)
         lock = _read_lock(lock_path)
@@ -63,7 +68,9 @@ def plan_images(
                 f"framework {framework.name} is not built for {', '.join(archs)} "
                 f"(its archs: {', '.join(framework.archs)})",
                 where=str(framework.path),
-                hint="pick one of its archs, or add the arch to its archs:",
+                hint=f"build one of its archs "
+                f"(`{build_command(framework.name, arch=framework.archs[0])}`), "
+                f"or add {archs[0]} to its archs: and run `{lock_command(framework.name)}`",
             )
         actions.extend(_plan(context, framework, lock, arch, lock_path) for arch in wanted)
     return actions
@@ -184,7 +191,9 @@ def prepare_cache(context: BuildContext, action: ImageAction) -> int:
     times: list[int | None] = []
     for package in action.packages:
         data, where = package_bytes(context, action, package)
-        members, layout = apko_cache.split_package(root, package, data, where=where)
+        members, layout = apko_cache.split_package(
+            root, package, data, where=where, framework=action.framework.name
+        )
         apko_cache.write_members(members)
         times.append(layout.pkginfo.builddate)
     apko_cache.write_keys(root, action.lock.keyring)
@@ -207,7 +216,8 @@ def package_bytes(
             raise LockError(
                 f"locked local package {package.name} is missing",
                 where=str(path),
-                hint="build the local packages (nox -s build) or run `nox -s lock` again",
+                hint=f"run `{lock_command(action.framework.name)}`: it builds the local "
+                "packages and locks them again",
             ) from None
     cache = PackageCache(context.project.cache_dir / "packages")
     data = cache.get(package.checksum)

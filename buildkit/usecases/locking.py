@@ -42,6 +42,7 @@ from buildkit.apk.package import ApkLayout
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository, key_name
+from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import (
     UNSIGNED,
     LockConfig,
@@ -62,12 +63,12 @@ from buildkit.project.layout import (
     lockfile_path,
     packages_for_frameworks,
 )
-from buildkit.repo import RepoClient, index_location, package_location
+from buildkit.repo import RepoClient, index_location, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
 from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.usecases.package_builds import build_local_packages
-from buildkit.usecases.staleness import lock_hint, remember_sections
+from buildkit.usecases.staleness import remember_sections
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -110,7 +111,7 @@ class LockResult:
     def differences(self) -> list[str]:
         """What differs besides package entries, one line each."""
         if self.old_bytes is None:
-            return ["lockfile is missing"]
+            return [f"framework {self.framework.name} has no lockfile"]
         if self.old is None:
             return [f"lockfile is unreadable: {self.problem}"]
         notes = describe_differences(self.old, self.new)
@@ -207,26 +208,6 @@ class ArchLocker:
                 hint=f"local repositories without an {self.arch} index: {', '.join(missing)}; "
                 "build the local packages first",
             ) from None
-
-
-def repo_sources(
-    repositories: Sequence[Repository],
-    client: RepoClient,
-    arch: str,
-    keyring: Keyring,
-    *,
-    warn: Callable[[str], None],
-) -> list[RepoSource]:
-    """The indexes packages are resolved from, in the given order; a local repository
-    without an index for ``arch`` is skipped, as apko does."""
-    sources = []
-    for repo in repositories:
-        if client.index_missing(repo.url, arch):
-            warn(f"warning: {index_location(repo.url, arch)} does not exist; skipping it")
-            continue
-        index = client.index(repo.url, arch, keyring=keyring)
-        sources.append(RepoSource(name=repo.url, arch=arch, tag=repo.tag, index=index))
-    return sources
 
 
 def version_map(sources: Sequence[RepoSource]) -> VersionMap:
@@ -747,11 +728,18 @@ def _check_update_names(update: Sequence[str], results: Sequence[LockResult]) ->
         )
 
 
-def raise_if_stale(results: Sequence[LockResult], hint_command: str = "nox -s lock") -> None:
+def raise_if_stale(results: Sequence[LockResult]) -> None:
+    """``lock --check``: a missing lockfile is the same error as everywhere else (the one
+    from :func:`buildkit.hints.missing_lockfile`, exit 1); stale ones name the frameworks."""
+
     stale = [r for r in results if r.changed]
-    if stale:
-        names = ", ".join(str(r.path.name) for r in stale)
-        raise StaleLockError(
-            f"{len(stale)} lockfile(s) out of date: {names}",
-            hint=lock_hint([r.framework.name for r in stale], hint_command),
-        )
+    if not stale:
+        return
+    missing = [r for r in stale if r.old_bytes is None]
+    if len(stale) == 1 and missing:
+        raise missing_lockfile(missing[0].framework.name, missing[0].path)
+    names = ", ".join(str(r.path.name) for r in stale)
+    raise StaleLockError(
+        f"{len(stale)} lockfile(s) out of date: {names}",
+        hint=f"{run(lock_command(*(r.framework.name for r in stale)))} and commit the lockfiles",
+    )

@@ -35,6 +35,7 @@ from buildkit.project.records import cached_record, save_record
 from buildkit.store import hash_file
 from buildkit.toolchain import MelangeBuild
 from buildkit.usecases.build_context import BuildContext, Tools
+from buildkit.usecases.melange_env import check_package_configs
 from buildkit.usecases.repo_sync import remove, same_version_warning, stale_files
 
 INDEX_NAME = "APKINDEX.tar.gz"
@@ -56,6 +57,11 @@ def build_packages(
     if not configs:
         return []
     order = build_order(configs, names)
+    # Every mistake a config can show without melange, before melange runs for any of them.
+
+    check_package_configs(
+        context.project, order, archs, resolve_environments=context.environment_check
+    )
     records: list[PackageRecord] = []
     for arch in archs:
         repo = context.project.packages_dir / arch

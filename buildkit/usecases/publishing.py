@@ -35,11 +35,13 @@ from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
+from buildkit.hints import build_command, publish_command
 from buildkit.lockfile import read_lockfile
 from buildkit.oci import loaded_name_matches
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 from buildkit.project.records import read_image_record
+from buildkit.project.unlocked import skip_unlocked
 from buildkit.registry import (
     Fault,
     ListedImage,
@@ -68,7 +70,13 @@ from buildkit.toolchain import (
 
 SCHEMA = 1
 OS = "linux"
-BUILD_HINT = "run `nox -s build` (buildkit build) and publish again"
+
+
+def build_hint(framework: str, arch: str) -> str:
+    """Rebuild exactly the image that is wrong, then publish that framework again."""
+    return f"run `{build_command(framework, arch=arch)}`, then `{publish_command(framework)}`"
+
+
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 T = TypeVar("T")
 
@@ -288,14 +296,23 @@ def publish_archs(framework: Framework, project: ProjectConfig) -> tuple[str, ..
     return tuple(arch for arch in project.archs if arch in framework.archs)
 
 
-def prepare(project: ProjectConfig, names: Sequence[str], target: Target) -> list[FrameworkPlan]:
+def prepare(
+    project: ProjectConfig,
+    names: Sequence[str],
+    target: Target,
+    *,
+    say: Callable[[str], None] | None = None,
+) -> list[FrameworkPlan]:
     """Plans for ``names`` (default: buildkit.toml's frameworks, else all), or the first
     refusal. Nothing is pushed until every framework has passed."""
     store = Store(project.dist_dir)
     chosen = tuple(names) or project.frameworks
+    paths = framework_paths(project, chosen)
+    if not names:  # defaults: a framework not locked yet is skipped with a note
+        paths = skip_unlocked(project, paths, say=say or _quiet)
     return [
         _prepare_framework(project, store, load_project_framework(project, path), target)
-        for path in framework_paths(project, chosen)
+        for path in paths
     ]
 
 
@@ -335,7 +352,7 @@ def _prepare_image(
         raise PublishError(
             f"no build record for {framework} on {arch}: it was never built",
             where=str(path),
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         )
     check_record(record, arch=arch, framework=framework, current=current, where=str(path))
     try:
@@ -344,7 +361,7 @@ def _prepare_image(
         raise PublishError(
             f"refusing to publish {framework} for {arch}: {exc.message}",
             where=exc.where,
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         ) from None
     return ArchImage(
         arch=arch,
@@ -364,13 +381,13 @@ def check_record(
         raise PublishError(
             f"the record is for {record.framework} on {record.arch}, not {framework} on {arch}",
             where=where,
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         )
     if record.image.platform != oci_platform(arch):
         raise PublishError(
             f"the record's image is for {record.image.platform}, not {oci_platform(arch)}",
             where=where,
-            hint=BUILD_HINT,
+            hint=build_hint(framework, arch),
         )
     config = record.inputs.get("config")
     built = {
@@ -383,7 +400,7 @@ def check_record(
                 f"the image was built from another {what} than the current one "
                 f"({built[key] or 'unknown'}, now {current[key]})",
                 where=where,
-                hint=BUILD_HINT,
+                hint=build_hint(framework, arch),
             )
 
 
@@ -456,7 +473,7 @@ class Publisher:
             raise PublishError(
                 f"the engine loaded {', '.join(names) or 'nothing'}, not {wanted}",
                 where=str(image.tarball),
-                hint=BUILD_HINT,
+                hint=build_hint(image.record.framework, image.arch),
             )
         loaded = self._image_id(source)
         if loaded != image.config_digest:
@@ -464,7 +481,7 @@ class Publisher:
                 f"the loaded image has ID {loaded or 'unknown'}, the build record says "
                 f"{image.config_digest}",
                 where=str(image.record_path),
-                hint=BUILD_HINT,
+                hint=build_hint(image.record.framework, image.arch),
             )
         self._local(
             lambda: self.engine.tag(source, image.reference), f"tagging {image.reference}", None
@@ -564,27 +581,29 @@ def check_listed(
         raise PublishError(
             f"the published list has unexpected platforms: {', '.join(extra)}",
             where=where,
-            hint="publish again",
+            hint=f"run `{publish_command(plan.framework)}`",
         )
     for image in plan.images:
         entry = by_platform.get(image.platform)
         if entry is None:
             raise PublishError(
-                f"the published list lacks {image.platform}", where=where, hint="publish again"
+                f"the published list lacks {image.platform}",
+                where=where,
+                hint=f"run `{publish_command(plan.framework)}`",
             )
         if entry.manifest_digest != pushed[image.arch]:
             raise PublishError(
                 f"{image.platform} in the list is {entry.manifest_digest}, but docker push "
                 f"reported {pushed[image.arch]}",
                 where=where,
-                hint="another publish raced this one; publish again",
+                hint=f"another publish raced this one; run `{publish_command(plan.framework)}`",
             )
         if entry.config_digest != image.config_digest:
             raise PublishError(
                 f"{image.platform} in the list has config {entry.config_digest}, the build "
                 f"record says {image.config_digest}",
                 where=where,
-                hint=BUILD_HINT,
+                hint=build_hint(plan.framework, image.arch),
             )
 
 
@@ -600,5 +619,5 @@ def check_tagged(
         raise PublishError(
             f"{plan.reference} does not serve the list just pushed ({list_digest})",
             where=plan.reference,
-            hint="another publish raced this one; publish again",
+            hint=f"another publish raced this one; run `{publish_command(plan.framework)}`",
         )

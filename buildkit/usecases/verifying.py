@@ -17,6 +17,7 @@ from buildkit.actions.plan import ImageAction, PackageAction
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.digest import Blob
 from buildkit.events import Reporter
+from buildkit.hints import build_command
 from buildkit.melange import build_order, load_package_configs, providers
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import packages_for_frameworks
@@ -60,7 +61,10 @@ def verify_project(
             checked: list[str] = []
             # Only the local packages the selected frameworks request, as `build` does.
             wanted = packages_for_frameworks(project, frameworks)
-            differences = _verify_packages(context, fresh, archs, wanted, checked)
+            selected = tuple(dict.fromkeys(a.framework.name for a in actions))
+            differences = _verify_packages(
+                context, fresh, archs, wanted, checked, frameworks=selected
+            )
             for action in actions:
                 differences += _verify_image(context, fresh, action)
                 checked.append(action.label)
@@ -73,6 +77,8 @@ def _verify_packages(
     archs: Sequence[str],
     names: Sequence[str],
     checked: list[str],
+    *,
+    frameworks: Sequence[str] = (),
 ) -> list[str]:
 
     configs = load_package_configs(context.project.packages_dir)
@@ -83,7 +89,8 @@ def _verify_packages(
         recorded = read_package_record(context.store, path)
         with fresh.action(f"verify {action.label}"):
             rebuilt = run_melange(fresh, action)
-        differences.extend(_stale(action.label, recorded, action.key, path))
+        command = build_command(*frameworks, arch=action.arch)
+        differences.extend(_stale(action.label, recorded, action.key, path, command))
         if recorded is not None:
             differences.extend(
                 _compare(
@@ -106,7 +113,8 @@ def _verify_image(context: BuildContext, fresh: BuildContext, action: ImageActio
     recorded = read_image_record(context.store, path)
     with fresh.action(f"verify {action.label}"):
         rebuilt = build_image(fresh, action)
-    differences = _stale(action.label, recorded, action.key, path)
+    command = build_command(action.framework.name, arch=action.arch)
+    differences = _stale(action.label, recorded, action.key, path, command)
     if recorded is None:
         return differences
     label = action.label
@@ -124,14 +132,18 @@ def _verify_image(context: BuildContext, fresh: BuildContext, action: ImageActio
 
 
 def _stale(
-    label: str, recorded: PackageRecord | ImageRecord | None, key: str, path: Path
+    label: str,
+    recorded: PackageRecord | ImageRecord | None,
+    key: str,
+    path: Path,
+    command: str,
 ) -> list[str]:
     if recorded is None:
-        return [f"{label}: no build record at {path} (run `nox -s build` first)"]
+        return [f"{label}: no build record at {path} (run `{command}` first)"]
     if recorded.action_key != key:
         return [
             f"{label}: the record at {path} is out of date: its inputs changed since it was "
-            "built (run `nox -s build`)"
+            f"built (run `{command}`)"
         ]
     return []
 

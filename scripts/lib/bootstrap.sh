@@ -23,9 +23,12 @@ setup_project_key() {
   step keys "generated keys/buildkit.rsa (git-ignored, never commit it)"
 }
 
+# One file per machine, shared by every checkout: no checkout's .venv goes on PATH here
+# (with two checkouts the last setup would win and the other would run the wrong code).
 env_file() {
   cat <<EOF
 # Written by scripts/setup; sourced by scripts/demo and scripts/test. No secrets here.
+# Machine-wide: nothing here names a checkout (put a checkout's .venv/bin on PATH yourself).
 export BUILDKIT_CACHE=$BUILDKIT_CACHE
 export DOCKER_HOST=unix://$PODMAN_SOCK
 export BUILDKIT_APKO_IMAGE=$APKO_IMAGE
@@ -34,7 +37,6 @@ export BUILDKIT_BOOTSTRAP_URL=$BOOTSTRAP_URL
 export BUILDKIT_BOOTSTRAP_KEY_URL=$BOOTSTRAP_URL/$BOOTSTRAP_KEY_NAME
 export BUILDKIT_BUSYBOX_AMD64=$(busybox_dir amd64)/bin/busybox
 export BUILDKIT_BUSYBOX_ARM64=$(busybox_dir arm64)/bin/busybox
-export PATH=$VENV/bin:\$PATH
 EOF
 }
 

@@ -106,7 +106,7 @@ def test_an_uppercase_image_name_is_refused_before_the_engine(built: Demo) -> No
     assert "bad repository name 'Tools/apko'" in line
 
 
-def test_a_failing_pipeline_shows_the_log_tail_then_names_the_action(built: Demo) -> None:
+def test_a_failing_pipeline_is_one_line_then_the_reason_then_the_log(built: Demo) -> None:
     config = built.root / "packages" / "hello-buildkit.yaml"
     broken = config.read_text().replace(
         '      chmod 0755 "${{targets.destdir}}/usr/bin/hello-buildkit"\n',
@@ -118,11 +118,33 @@ def test_a_failing_pipeline_shows_the_log_tail_then_names_the_action(built: Demo
     with changed(config, broken):
         done = built.buildkit("build", "--arch", "amd64")
     assert done.returncode == 1
-    line = error_line(done)
-    assert "melange hello-buildkit x86_64: melange build failed" in line
-    assert "dist/logs/melange-hello-buildkit-x86_64.log" in line
-    assert done.stderr.index("deliberate failure") < done.stderr.index("buildkit: error:")
+    lines = done.stderr.splitlines()
+    first = next(n for n, line in enumerate(lines) if line.startswith("buildkit: error: "))
+    assert lines[first].startswith(
+        "buildkit: error: melange hello-buildkit x86_64: melange build failed with exit status"
+    )
+    shown = lines[first + 1 :]
+    assert shown[-1] == f"  log: {built.root}/dist/logs/melange-hello-buildkit-x86_64.log"
+    assert all(line.startswith("  ") for line in shown)
+    assert "deliberate failure" in done.stderr[done.stderr.index("buildkit: error:") :]
+    assert "docker run" not in done.stderr  # the command line stays in the log
     assert snapshot(built.root) == before
+
+
+def test_a_melange_typo_fails_before_melange_with_file_and_line(built: Demo) -> None:
+    config = built.root / "packages" / "hello-buildkit.yaml"
+    for old, new, message in (
+        ("\npipeline:", "\npipelines:", "packages/hello-buildkit.yaml:28: unknown key pipelines"),
+        ("      - busybox\n\npipeline", "      - busybx\n\npipeline",
+         "packages/hello-buildkit.yaml:26: environment.contents.packages: nothing provides busybx"),
+    ):  # fmt: skip
+        assert old in config.read_text()
+        log = built.root / "dist" / "logs" / "melange-hello-buildkit-x86_64.log"
+        last_run = log.stat().st_mtime_ns if log.exists() else None
+        with changed(config, config.read_text().replace(old, new, 1)):
+            line = fails(built, 2, "build", "--arch", "amd64")
+        assert message in line
+        assert (log.stat().st_mtime_ns if log.exists() else None) == last_run  # melange never ran
 
 
 def test_publish_to_a_registry_that_is_down_records_nothing(built: Demo) -> None:

@@ -221,6 +221,7 @@ class Case:
     fragments: tuple[str, ...]  # "{root}" stands for the project folder
     setup: Callable[[Project], None] = _nothing
     absent: tuple[str, ...] = field(default=())  # files that must not exist afterwards
+    command: str | None = None  # the command the hint says to run, when a command fixes it
 
 
 def _mkdir(name: str) -> Callable[[Project], None]:
@@ -260,6 +261,40 @@ def _index_folder_with_truncated_apk(project: Project) -> None:
     folder = project.path("incoming")
     folder.mkdir()
     shutil.copy(project.path(f"repo/x86_64/{APK}"), folder / APK)
+
+
+MELANGE = """\
+package:
+  name: hello
+  version: 1.0.0
+  epoch: 0
+environment:
+  contents:
+    keyring:
+      - ./repo/melange.rsa.pub
+    repositories:
+      - ./repo
+    packages:
+      - replayout
+pipeline:
+  - runs: echo hi
+"""
+WITH_LOCAL = FRAMEWORK.replace(
+    "    - ./repo\n", "    - ./repo\n    - '@local ./packages'\n"
+).replace("    - {package}\n", "    - {package}\n    - hello@local\n")
+
+
+def _melange(old: str, new: str) -> Callable[[Project], None]:
+    """A local package config with one mistake, requested by the framework; any container
+    start fails the test (the mistake must be found before melange runs)."""
+
+    def setup(project: Project) -> None:
+        assert old in MELANGE
+        project.write("packages/hello.yaml", MELANGE.replace(old, new, 1))
+        project.write("frameworks/app.yaml", WITH_LOCAL.format(package="replayout"))
+        project.monkeypatch.setattr(build_context, "default_tools", lambda _p: NoContainers())
+
+    return setup
 
 
 CASES = [
@@ -329,21 +364,74 @@ CASES = [
     Case(name="toml-is-a-folder", setup=_mkdir("buildkit.toml"), argv=("lock",), code=2,
          fragments=("{root}/buildkit.toml: cannot read",)),
     # build: refused while planning, before any tool
-    Case(name="build-missing-lockfile", setup=_unlock, argv=("build",), code=2,
-         fragments=("lockfiles/app.lock.json: framework app has no lockfile",)),
+    Case(name="build-missing-lockfile", setup=_unlock, argv=("build", "app"), code=1,
+         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
+         command="nox -s lock -- app"),
+    Case(name="build-default-frameworks-none-locked", setup=_unlock, argv=("build",), code=1,
+         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
+         command="nox -s lock -- app"),
+    Case(name="verify-missing-lockfile", setup=_unlock, argv=("verify", "app"), code=1,
+         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
+         command="nox -s lock -- app"),
+    Case(name="publish-missing-lockfile", setup=_unlock, argv=("publish", "--dry-run", "app"),
+         code=1, fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
+         command="nox -s lock -- app"),
+    Case(name="lock-check-missing-lockfile", setup=_unlock, argv=("lock", "--check"), code=1,
+         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
+         command="nox -s lock -- app"),
+    Case(name="lock-check-stale-lockfile", setup=_framework("pretend-baselayout"),
+         argv=("lock", "--check"), code=1,
+         fragments=("1 lockfile(s) out of date: app.lock.json",), command="nox -s lock -- app"),
+    Case(name="build-malformed-lockfile", setup=_write("lockfiles/app.lock.json", "{\n"),
+         argv=("build",), code=2, fragments=("lockfiles/app.lock.json:2: invalid JSON",),
+         command="nox -s lock -- app"),
     Case(name="build-stale-lockfile", setup=_stale, argv=("build",), code=1,
-         fragments=("the lockfile is stale: frameworks/app.yaml changed",)),
+         fragments=("lockfiles/app.lock.json: the lockfile is stale: frameworks/app.yaml changed",),
+         command="nox -s lock -- app"),
+    Case(name="publish-stale-lockfile", setup=_stale, argv=("publish", "--dry-run"), code=1,
+         fragments=("lockfiles/app.lock.json: the lockfile is stale",),
+         command="nox -s lock -- app"),
+    Case(name="build-unknown-framework", argv=("build", "ap"), code=2,
+         fragments=("frameworks: unknown framework 'ap'", "known: app")),
+    # melange configs: refused before melange runs (NoContainers fails the test otherwise)
+    Case(name="melange-unknown-top-level-key", argv=("lock",), code=2,
+         setup=_melange("pipeline:", "pipelines:"),
+         fragments=("packages/hello.yaml:13: unknown key pipelines", "did you mean pipeline?")),
+    Case(name="melange-unknown-environment-key", argv=("lock",), code=2,
+         setup=_melange("    packages:\n", "    package:\n"),
+         fragments=("packages/hello.yaml:11: unknown key environment.contents.package",
+                    "did you mean packages?")),
+    Case(name="melange-wrong-type", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  runs: echo hi"),
+         fragments=("packages/hello.yaml:14: pipeline must be a list, not a mapping",)),
+    Case(name="melange-unknown-pipeline", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  - uses: git-chekout"),
+         fragments=("packages/hello.yaml:14: pipeline[0].uses: melange v0.59.2 has no "
+                    "pipeline 'git-chekout'", "did you mean git-checkout")),
+    Case(name="melange-fetch-without-checksum", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  - uses: fetch\n    with:\n      uri: http://x/a.tgz"),
+         fragments=("packages/hello.yaml:14: pipeline[0]: fetch without an expected checksum",
+                    "expected-sha256")),
+    Case(name="melange-environment-package-typo", argv=("lock",), code=2,
+         setup=_melange("      - replayout\n", "      - replayot\n"),
+         fragments=("packages/hello.yaml:12: environment.contents.packages: nothing provides "
+                    "replayot", "did you mean: replayout")),
+    Case(name="melange-yaml-syntax", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  - runs: [echo"),
+         fragments=("packages/hello.yaml:", "invalid YAML")),
     Case(name="build-unpinned-image", setup=_env(BUILDKIT_APKO_IMAGE="foo:latest"),
          argv=("build",), code=1,
          fragments=("image foo:latest is not pinned by digest",
                     "tools.allow_unpinned = true")),
     Case(name="build-framework-not-built-for-arch", argv=("build", "--arch", "arm64", "app"),
-         code=2, fragments=("framework app is not built for aarch64",)),
+         code=2, fragments=("framework app is not built for aarch64",),
+         command="nox -s build-amd64 -- app"),
     # publish and keygen
     Case(name="publish-registry-is-not-a-host", argv=("publish", "--registry", "myreg"), code=2,
          fragments=("--registry: invalid image reference", "Docker Hub namespace")),
     Case(name="publish-missing-record", argv=("publish", "--dry-run"), code=1,
-         fragments=("dist/app/x86_64.json: no build record for app on x86_64",)),
+         fragments=("dist/app/x86_64.json: no build record for app on x86_64",),
+         command="nox -s build-amd64 -- app"),
     Case(name="keygen-existing-key", setup=_existing_key, argv=("keygen",), code=2,
          fragments=("keys/buildkit.rsa: key file already exists",)),
     Case(name="keygen-keys-is-a-file", setup=_keys_file, argv=("keygen",), code=1,
@@ -351,8 +439,8 @@ CASES = [
     Case(name="build-dist-is-a-file", setup=_write("dist", "not a folder"), argv=("build",),
          code=1, fragments=("{root}/dist/tmp: Not a directory",)),
     Case(name="unrecognized-option-names-the-verb", argv=("lock", "--bogus"), code=2,
-         fragments=("buildkit lock: unrecognized arguments: --bogus",
-                    "see `buildkit lock --help`")),
+         fragments=("buildkit lock: unrecognized arguments: --bogus",),
+         command="buildkit lock --help"),
 ]  # fmt: skip
 
 
@@ -367,6 +455,8 @@ def test_bad_input_is_one_line_a_nonzero_exit_and_nothing_written(
     line = done.error_line
     for fragment in case.fragments:
         assert fragment.replace("{root}", str(project.root)) in line
+    if case.command is not None:
+        assert f"`{case.command}`" in line, line
     assert project.snapshot() == before
     for name in case.absent:
         assert not project.path(name).exists()
@@ -452,7 +542,11 @@ class FailingApko:
     def apko_build(self, job: ApkoBuild, *, log: Path, source_date_epoch: int, **_: Any) -> None:
         self.calls.append(job.arch)
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("".join(f"apko line {n}\n" for n in range(40)) + "Error: bad path\n")
+        log.write_text(
+            "$ docker run --rm -v /very/long:/mounts " + "-e X=1 " * 100 + "apko build\n"
+            + "".join(f"apko line {n}\n" for n in range(40))
+            + "Error: bad path\n"
+        )  # fmt: skip
         raise ToolFailedError(
             "apko build failed with exit status 1",
             where=str(log),
@@ -465,7 +559,14 @@ class FailingApko:
         raise AssertionError("no local packages in this project")
 
 
-def test_a_failing_tool_shows_its_log_tail_then_one_line_naming_the_action(
+class NoContainers:
+    """A toolchain that fails the test if anything would start a container."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a container was started ({name}) before the config was checked")
+
+
+def test_a_failing_tool_is_one_line_then_its_last_meaningful_lines_then_the_log(
     project: Project,
 ) -> None:
     fake = FailingApko()
@@ -474,12 +575,14 @@ def test_a_failing_tool_shows_its_log_tail_then_one_line_naming_the_action(
     done = project.run("build")
     assert done.code == 1
     assert fake.calls == ["x86_64"]
-    line = done.error_line
-    assert line.startswith(f"{project.root}/dist/logs/apko-app-x86_64.log: apko app x86_64: ")
-    assert "apko build failed with exit status 1" in line
-    tail_at = done.err.index("--- last lines of")
-    assert done.err.index("Error: bad path") > tail_at
-    assert done.err.index("buildkit: error:") > done.err.index("Error: bad path")
+    log = project.path("dist/logs/apko-app-x86_64.log")
+    assert done.err.splitlines()[-3:] == [  # after the progress line "FAIL apko app x86_64"
+        "buildkit: error: apko app x86_64: apko build failed with exit status 1",
+        "  Error: bad path",
+        f"  log: {log}",
+    ]
+    assert "docker run" not in done.err  # the command line stays in the log
+    assert log.read_text().startswith("$ docker run")
     assert project.snapshot() == before
 
 

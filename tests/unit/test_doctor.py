@@ -6,6 +6,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from buildkit import cli
 from buildkit.apk import index_records
@@ -308,3 +309,33 @@ def test_missing_static_busybox_skips_the_container_emulation_row(
 )
 def test_parse_binfmt(text: str, entry: BinfmtEntry) -> None:
     assert parse_binfmt(text) == entry
+
+
+def test_the_table_fits_80_columns_wrapping_cells_not_rows() -> None:
+
+    digest = "sha256:" + "ab" * 32
+    checks = [
+        doctor.Check(
+            name="engine",
+            ok=True,
+            detail="docker via DOCKER_HOST=unix:///run/buildkit/podman.sock: Podman Engine "
+            "4.3.1 (its `run --rm` loses exit codes: buildkit names and removes containers)",
+        ),
+        doctor.Check(
+            name="melange image",
+            ok=False,
+            detail=f"image 127.0.0.1:5000/buildkit-tools/melange@{digest} is not present",
+            fix=f"pull it while online (podman pull 127.0.0.1:5000/t/melange@{digest})",
+        ),
+        doctor.Check(name="arm64 in a container", ok=True, detail="uname -m: aarch64"),
+    ]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(doctor.render(checks))
+    text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # one row per check: each name starts exactly one line, in the first column, unbroken
+    for check in checks:
+        assert sum(line.startswith(f"  {check.name} ") for line in lines) == 1
+    assert "ab" * 32 not in text.replace("\n", "")  # digests are cut to 12 hex digits
+    assert any(line.split()[:1] == ["fix:"] or " fix: " in line for line in lines)

@@ -122,7 +122,7 @@ def test_same_inputs_give_the_same_bytes(project: Path) -> None:
 def test_check_reports_fresh_stale_and_missing(project: Path) -> None:
     [missing] = _lock(project, check=True)
     assert missing.changed
-    assert missing.differences == ["lockfile is missing"]
+    assert missing.differences == ["framework demo has no lockfile"]
     assert not (project / "lockfiles").exists()  # --check writes nothing
 
     _lock(project)

@@ -400,7 +400,7 @@ def _edit_config_and_relock(root: Path) -> None:
         (_relock, PublishError, "built from another lockfile"),
         (_edit_config, StaleLockError, "the lockfile is stale"),
         (_edit_config_and_relock, PublishError, "built from another config"),
-        (lambda r: (r / "lockfiles/demo.lock.json").unlink(), BuildkitError, "lockfile is missing"),
+        (lambda r: (r / "lockfiles/demo.lock.json").unlink(), BuildkitError, "has no lockfile"),
     ],
     ids=["missing-record", "tampered-tarball", "malformed-record", "relocked", "config-changed",
          "config-changed-relocked", "no-lockfile"],
