@@ -64,30 +64,7 @@ export PATH=$VENV/bin:\$PATH
 EOF
 }
 
-setup_# The cosign key pair keys/cosign.key (git-ignored) + keys/cosign.pub for offline signing. Its
-# password is random, kept in $BUILDKIT_CACHE/cosign.password (0600); the env file reads it into
-# COSIGN_PASSWORD when sourced (the file itself holds no secret).
-COSIGN_PASSWORD_FILE=$BUILDKIT_CACHE/cosign.password
-
-setup_cosign_key() {
-  local key=$ROOT/keys/cosign.key
-  if [ -f "$key" ] && [ -f "$ROOT/keys/cosign.pub" ]; then
-    step keys "ok (keys/cosign.key)"
-    return
-  fi
-  if [ ! -s "$COSIGN_PASSWORD_FILE" ]; then
-    (umask 077 && head -c 24 /dev/urandom | base64 >"$COSIGN_PASSWORD_FILE.tmp") &&
-      mv -f "$COSIGN_PASSWORD_FILE.tmp" "$COSIGN_PASSWORD_FILE" ||
-      die "cannot write $COSIGN_PASSWORD_FILE"
-  fi
-  (cd "$ROOT" && COSIGN_PASSWORD=$(cat "$COSIGN_PASSWORD_FILE") DOCKER_HOST=unix://$PODMAN_SOCK \
-    BUILDKIT_COSIGN_IMAGE=$COSIGN_IMAGE "$VENV/bin/buildkit" keygen --cosign >/dev/null) ||
-    die "buildkit keygen --cosign failed: cannot create keys/cosign.key"
-  [ -f "$key" ] || die "buildkit keygen --cosign did not create $key"
-  step keys "generated keys/cosign.key (git-ignored, password in $COSIGN_PASSWORD_FILE)"
-}
-
-env_file() {
+setup_env_file() {
   if env_file | write_if_changed "$ENV_FILE"; then
     step env "wrote $ENV_FILE"
   else
