@@ -1,4 +1,6 @@
 """`buildkit verify [--arch A]... [FRAMEWORK...]` (`nox -s verify`): rebuild and compare.
+With ``--published``: check the registry against the records instead (digests, cosign
+signatures and attestations; see buildkit.verify_published).
 
 Rebuilds the local packages and images into a temporary store (no cache) and compares .apk,
 tarball, manifest and config digests and SBOMs with the build records in ``dist/``. Exits 1
@@ -26,6 +28,12 @@ def register(sub: Any) -> None:
         metavar="ARCH",
         help="verify this arch (repeatable); default: buildkit.toml's archs",
     )
+    parser.add_argument(
+        "--published",
+        action="store_true",
+        help="verify what is published instead: the registry's list and digests against the "
+        "records, cosign signatures and SBOM + provenance attestations",
+    )
     parser.set_defaults(func=run)
 
 
@@ -37,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from buildkit.config import load_project
 
     project = load_project(args.project)
+    if args.published:
+        return _published(args, project)
     with RichReporter(ui.err) as reporter:
         result = verify_project(
             project,
@@ -54,4 +64,25 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     ui.out.print(f"verify: {len(result.checked)} action(s) rebuilt identically", markup=False)
+    return 0
+
+
+def _published(args: argparse.Namespace, project: Any) -> int:
+    from buildkit import ui
+    from buildkit.commands.publish import tools_for
+    from buildkit.store import Store
+    from buildkit.toolchain import Engine
+    from buildkit.verify_published import PublishedVerifier
+
+    tools = tools_for(project)
+    engine = Engine.detect(project)
+    verifier = PublishedVerifier(
+        engine=engine, docker=engine.manifest_cli(), store=Store(project.dist_dir), tools=tools
+    )
+    for checked in verifier.verify(project, args.frameworks):
+        ui.out.print(
+            f"verify: {checked.framework}: {', '.join(checked.references)} match the records; "
+            f"{checked.signatures} signature(s) and {checked.attestations} attestation(s) verify",
+            markup=False,
+        )
     return 0
