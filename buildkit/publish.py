@@ -234,7 +234,8 @@ def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
     raise PublishError(
-        f"the registry is unreachable ({why}); nothing was pushed or recorded",
+        f"the registry is unreachable ({why}): nothing was pushed, and nothing was recorded "
+        "as published",
         where=registry,
         hint="start the registry (scripts/setup serves 127.0.0.1:5000) or fix --registry, "
         "then publish again",

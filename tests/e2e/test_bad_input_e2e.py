@@ -126,7 +126,7 @@ def test_a_failing_pipeline_shows_the_log_tail_then_names_the_action(built: Demo
 
 def test_publish_to_a_registry_that_is_down_records_nothing(built: Demo) -> None:
     line = fails(built, 1, "publish", BUILDKIT_REGISTRY="127.0.0.1:9")
-    assert "the registry is unreachable after 4 attempts" in line
+    assert "the registry is unreachable (connection refused)" in line
     assert "nothing was recorded as published" in line
     assert not (built.root / "dist" / "demo" / "publish.json").exists()
 
