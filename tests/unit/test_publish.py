@@ -1,11 +1,14 @@
-"""Publishing against a simulated docker CLI: the exact commands, refusals before any push,
-the dry run, publish.json, credentials kept out of messages, and bounded retries."""
+"""Publishing against a simulated docker CLI and crane: the exact commands, apko's bytes in an
+OCI layout, refusals before any push, the dry run, publish.json, several tags, credentials kept
+out of messages, and bounded retries. (Signing runs for real in tests/e2e/test_publish.py.)"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,16 +23,25 @@ from buildkit.config import load_project
 from buildkit.errors import BuildkitError, PublishError, StaleLockError
 from buildkit.lock import framework_paths, load_project_framework
 from buildkit.lockfile import LockConfig, LockedPackage, Lockfile, LockRange, write_lockfile
-from buildkit.publish import FrameworkPlan, Publisher, make_target, prepare
+from buildkit.publish import (
+    FrameworkPlan,
+    Publisher,
+    Tools,
+    make_target,
+    oci_layout,
+    ping,
+    prepare,
+)
 from buildkit.registry import Fault, RetryPolicy, classify, parse_verbose_list, redact
 from buildkit.store import Blob, Store, canonical_json
-from buildkit.toolchain import Completed, Engine
+from buildkit.toolchain import Completed, Engine, parse_image_ref
 
 ARCHS = ("x86_64", "aarch64")
 OCI = {"x86_64": "amd64", "aarch64": "arm64"}
 REG = "127.0.0.1:5000"
 REF = f"{REG}/buildkit/demo"
 SECRET = "hunter2-s3cret"
+CRANE = f"{REG}/buildkit-tools/crane@sha256:{'c' * 64}"
 DEMO_YAML = """\
 contents:
   repositories:
@@ -58,56 +70,74 @@ def _fail(stderr: str) -> Completed:
 
 
 class FakeDocker:
-    """Local images, a registry, local manifest lists; faults on demand."""
+    """A registry behind crane (run in a container) and docker manifest; faults on demand."""
 
-    def __init__(self, tarballs: dict[str, tuple[str, str]]) -> None:
-        self.tarballs = tarballs  # tarball path -> (loaded name, image id)
+    def __init__(self) -> None:
         self.calls: list[list[str]] = []
-        self.images: dict[str, str] = {}  # local name -> image id
-        self.pushed: dict[str, str] = {}  # tag ref -> manifest digest
+        self.blobs: set[str] = set()  # blob digests the registry holds
         self.configs: dict[str, str] = {}  # manifest digest -> config digest
         self.local_lists: dict[str, dict[str, dict[str, str]]] = {}
         self.remote: dict[str, list[dict[str, Any]]] = {}  # list digest or tag ref -> entries
+        self.tags: dict[str, str] = {}  # tag ref -> manifest digest (per-arch tags)
         self.down = 0  # the next this many registry calls find it down
+        self.down_text = 'Get "https://127.0.0.1:5000/v2/": read tcp: connection reset by peer'
         self.fail_with: str | None = None  # every registry call fails with this text
-        self.uploads = 0  # layers uploaded (a re-push of an existing image uploads none)
+        self.uploads = 0  # blobs uploaded (a re-push of an existing image uploads none)
 
     def __call__(
         self, argv: Sequence[str], *, log: Path | None = None, timeout: float | None = None
     ) -> Completed:
         args = list(argv)
         self.calls.append(args)
-        if args[1] in ("push", "manifest") and args[2:3] != ["rm"] and args[2:3] != ["annotate"]:
+        remote = args[1] == "run" or (args[1] == "manifest" and args[2] not in ("rm", "annotate"))
+        if remote:
             if self.fail_with is not None:
                 return _fail(self.fail_with)
             if self.down > 0:
                 self.down -= 1
-                return _fail('Get "https://127.0.0.1:5000/v2/": dial tcp: connection refused')
+                return _fail(self.down_text)
         handler: Callable[[list[str]], Completed] = getattr(self, "_" + args[1])
         return handler(args)
 
     def _image(self, args: list[str]) -> Completed:
-        ref = args[-1]
-        return _ok(self.images[ref] + "\n") if ref in self.images else _fail("No such image")
+        # `image inspect --format {{json .RepoDigests}} REF`: the tool image is present.
+        return _ok(json.dumps([args[-1]])) if args[-1] == CRANE else _fail("No such image")
 
-    def _load(self, args: list[str]) -> Completed:
-        name, image_id = self.tarballs[args[-1]]
-        self.images[f"localhost/{name}"] = image_id
-        return _ok(f"Loaded image: localhost/{name}")
+    def _run(self, args: list[str]) -> Completed:
+        tool = args[args.index(CRANE) + 1 :]
+        mounts = {
+            m.split(":")[1]: Path(m.split(":")[0])
+            for i, m in enumerate(args)
+            if i and args[i - 1] == "-v"
+        }
+        words = [w for w in tool if not w.startswith("--")]
+        if words[0] == "push":
+            return self._crane_push(mounts[words[1]], words[2])
+        if words[0] == "tag":
+            source, tag = words[1], words[2]
+            repo, digest = source.split("@")
+            target = f"{repo}:{tag}"
+            if digest in self.remote:
+                self.remote[target] = self.remote[digest]
+            self.tags[target] = digest
+            return _ok()
+        raise AssertionError(f"unexpected crane command {tool}")
 
-    def _tag(self, args: list[str]) -> Completed:
-        self.images[args[3]] = self.images[args[2]]
-        return _ok()
-
-    def _push(self, args: list[str]) -> Completed:
-        ref = args[-1]
-        config = self.images[ref]
-        digest = _digest("manifest of " + config)
-        if digest not in self.configs:
-            self.uploads += 1
-        self.configs[digest] = config
-        self.pushed[ref] = digest
-        return _ok(f"{ref.rsplit(':', 1)[1]}: digest: {digest} size: 427\n")
+    def _crane_push(self, layout: Path, ref: str) -> Completed:
+        index = json.loads((layout / "index.json").read_text())
+        digest = index["manifests"][0]["digest"]
+        blobs = layout / "blobs" / "sha256"
+        raw = (blobs / digest.removeprefix("sha256:")).read_bytes()
+        assert _digest_bytes(raw) == digest  # the manifest blob is apko's, byte for byte
+        manifest = json.loads(raw)
+        for blob in [manifest["config"], *manifest["layers"]]:
+            data = (blobs / blob["digest"].removeprefix("sha256:")).read_bytes()
+            assert _digest_bytes(data) == blob["digest"]
+            if blob["digest"] not in self.blobs:
+                self.blobs.add(blob["digest"])
+                self.uploads += 1
+        self.configs[digest] = manifest["config"]["digest"]
+        return _ok(f"{ref.split('@')[0]}@{digest}\n")
 
     def _manifest(self, args: list[str]) -> Completed:
         verb, rest = args[2], [a for a in args[3:] if not a.startswith("--")]
@@ -135,7 +165,7 @@ class FakeDocker:
 
     def _push_list(self, ref: str) -> Completed:
         entries = [
-            {"digest": self.pushed[source], "platform": platform}
+            {"digest": source.split("@")[1], "platform": platform}
             for source, platform in self.local_lists.pop(ref).items()
         ]
         digest = _digest(json.dumps(entries, sort_keys=True))
@@ -154,12 +184,16 @@ class FakeDocker:
                 [
                     {
                         "Descriptor": {"digest": e["digest"], "platform": e["platform"]},
-                        "SchemaV2Manifest": {"config": {"digest": self.configs[e["digest"]]}},
+                        "OCIManifest": {"config": {"digest": self.configs[e["digest"]]}},
                     }
                     for e in entries
                 ]
             )
         )
+
+
+def _digest_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,13 +224,44 @@ def _write_lock(root: Path, version: str = "1.36.1-r0") -> Lockfile:
     return lock
 
 
-def _write_record(root: Path, arch: str, lock: Lockfile) -> tuple[str, str]:
-    """A build record whose tarball is in the store; returns (tarball path, image id)."""
+def apko_tarball(arch: str) -> tuple[bytes, str, str, str]:
+    """A tarball laid out as apko writes one; returns (bytes, manifest, config, layer digest)."""
+    config = json.dumps({"architecture": OCI[arch], "os": "linux"}).encode()
+    layer = f"layer bytes of {arch}".encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "size": len(config), "digest": _digest_bytes(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "size": len(layer), "digest": _digest_bytes(layer)}],
+        }
+    ).encode()  # fmt: skip
+    members = {
+        _digest_bytes(config): config,
+        _digest_bytes(layer).removeprefix("sha256:") + ".tar.gz": layer,
+        "manifest.json": b"[]",
+        _digest_bytes(manifest): manifest,
+        "index.json": b"{}",
+    }
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue(), _digest_bytes(manifest), _digest_bytes(config), _digest_bytes(layer)
+
+
+def _write_record(root: Path, arch: str, lock: Lockfile) -> None:
+    """A build record whose tarball (apko's layout) is in the store."""
     project = load_project(root)
     framework = load_project_framework(project, framework_paths(project, ["demo"])[0])
     store = Store(project.dist_dir)
-    blob = store.put_bytes(f"image tarball for {arch}".encode())
-    config = _digest(f"config {arch}")
+    data, manifest, config, layer = apko_tarball(arch)
+    blob = store.put_bytes(data)
+    sbom = store.put_bytes(json.dumps({"spdxVersion": "SPDX-2.3", "arch": arch}).encode())
     record = ImageRecord(
         framework="demo",
         arch=arch,
@@ -207,18 +272,23 @@ def _write_record(root: Path, arch: str, lock: Lockfile) -> tuple[str, str]:
         },
         source_date_epoch=0,
         tarball=blob,
-        sboms={},
+        sboms={f"sbom-{arch}.spdx.json": sbom},
         image=ImageSummary(
             tag=f"buildkit/demo:latest-{OCI[arch]}",
             platform=f"linux/{OCI[arch]}",
-            manifest_digest=_digest(f"apko manifest {arch}"),
+            manifest_digest=manifest,
             config_digest=config,
             diff_ids=(_digest(f"layer {arch}"),),
-            layers=(Blob(digest=_digest(f"gz {arch}"), size=1),),
+            layers=(Blob(digest=layer, size=1),),
         ),
     )
     store.write_record(store.record_path("demo", f"{arch}.json"), record.to_dict())
-    return str(store.path(blob)), config
+
+
+def _image(root: Path, arch: str) -> dict[str, Any]:
+    data = json.loads((root / "dist" / "demo" / f"{arch}.json").read_text())
+    image: dict[str, Any] = data["outputs"]["image"]
+    return image
 
 
 @pytest.fixture
@@ -228,6 +298,8 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "buildkit.toml").write_text(
         '[project]\narchs = ["x86_64", "aarch64"]\nframeworks = ["demo"]\n'
         f'[publish]\nregistry = "{REG}"\nrepository = "buildkit"\ntag = "latest"\n'
+        'signing = "none"\n'
+        f'[tools]\ncrane = "{CRANE}"\n'
     )
     lock = _write_lock(tmp_path)
     for arch in ARCHS:
@@ -237,32 +309,36 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake(project: Path) -> FakeDocker:
-    store = Store(project / "dist")
-    tarballs = {}
-    for arch in ARCHS:
-        data = json.loads(store.record_path("demo", f"{arch}.json").read_text())
-        blob = Blob.from_dict(data["outputs"]["tarball"], "test")
-        image = data["outputs"]["image"]
-        tarballs[str(store.path(blob))] = (image["tag"], image["config_digest"])
-    return FakeDocker(tarballs)
+    return FakeDocker()
 
 
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("BUILDKIT_REGISTRY", "BUILDKIT_REPOSITORY", "BUILDKIT_TAG"):
+    for name in ("BUILDKIT_REGISTRY", "BUILDKIT_REPOSITORY", "BUILDKIT_TAG", "BUILDKIT_SIGNING",
+                 "BUILDKIT_CRANE_IMAGE", "BUILDKIT_COSIGN_IMAGE", "DOCKER_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("buildkit.commands.publish.ping", lambda registry: None)
 
 
-def _plans(root: Path, **target: str) -> list[FrameworkPlan]:
+def _plans(root: Path, **target: Any) -> list[FrameworkPlan]:
     project = load_project(root, env={})
     return prepare(project, (), make_target(project, **target))
 
 
 def _publisher(root: Path, fake: FakeDocker, sleeps: list[float] | None = None) -> Publisher:
     engine = Engine(name="docker", binary="docker", version="28.2.2", runner=fake)
+    tools = Tools(
+        crane=parse_image_ref(CRANE, False),
+        cosign=None,
+        signer=None,
+        project=root,
+        docker_config=None,
+        tool_images={"crane": CRANE},
+    )
     return Publisher(
         engine=engine,
         docker="docker",
         store=Store(root / "dist"),
+        tools=tools,
         sleep=(sleeps if sleeps is not None else []).append,
     )
 
