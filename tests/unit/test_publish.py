@@ -137,7 +137,7 @@ class FakeDocker:
                 self.blobs.add(blob["digest"])
                 self.uploads += 1
         self.configs[digest] = manifest["config"]["digest"]
-        return _ok(f"{ref.split('@')[0]}@{digest}\n")
+        return _ok(f"{ref.split('@', maxsplit=1)[0]}@{digest}\n")
 
     def _manifest(self, args: list[str]) -> Completed:
         verb, rest = args[2], [a for a in args[3:] if not a.startswith("--")]
@@ -313,8 +313,15 @@ def fake(project: Path) -> FakeDocker:
 
 
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("BUILDKIT_REGISTRY", "BUILDKIT_REPOSITORY", "BUILDKIT_TAG", "BUILDKIT_SIGNING",
-                 "BUILDKIT_CRANE_IMAGE", "BUILDKIT_COSIGN_IMAGE", "DOCKER_CONFIG"):
+    for name in (
+        "BUILDKIT_REGISTRY",
+        "BUILDKIT_REPOSITORY",
+        "BUILDKIT_TAG",
+        "BUILDKIT_SIGNING",
+        "BUILDKIT_CRANE_IMAGE",
+        "BUILDKIT_COSIGN_IMAGE",
+        "DOCKER_CONFIG",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("buildkit.commands.publish.ping", lambda registry: None)
 
@@ -353,44 +360,40 @@ def _publish(root: Path, fake: FakeDocker, **kwargs: Any) -> None:
 # The command plan
 
 
+def _crane_push(
+    arch: str, project: Path, *, registry: str = REG, insecure: bool = True
+) -> list[str]:
+    return ["push", *(["--insecure"] if insecure else []), "/layout",
+            f"{registry}/buildkit/demo@{_image(project, arch)['manifest_digest']}"]  # fmt: skip
+
+
+def _tool_args(call: list[str]) -> list[str]:
+    return call[call.index(CRANE) + 1 :]
+
+
 def test_publish_runs_exactly_the_planned_commands_for_two_archs(
     project: Path, fake: FakeDocker
 ) -> None:
     _publish(project, fake)
-    tarball = {
-        arch: next(p for p, v in fake.tarballs.items() if OCI[arch] in v[0]) for arch in ARCHS
-    }
-    per_arch = []
-    for arch in ARCHS:
-        target = f"{REF}:latest-{OCI[arch]}"
-        per_arch += [
-            ["docker", "image", "inspect", "--format", "{{.Id}}", target],
-            ["docker", "load", "-i", tarball[arch]],
-            [
-                "docker",
-                "image",
-                "inspect",
-                "--format",
-                "{{.Id}}",
-                f"localhost/buildkit/demo:latest-{OCI[arch]}",
-            ],
-            ["docker", "tag", f"localhost/buildkit/demo:latest-{OCI[arch]}", target],
-            ["docker", "push", target],
-        ]
+    runs = [c for c in fake.calls if c[1] == "run"]
+    assert [_tool_args(c) for c in runs] == [_crane_push(a, project) for a in ARCHS]
+    for run in runs:
+        assert run[run.index("--network") + 1] == "host"
+        assert any(m.endswith(":/layout:ro") for m in run)
+    amd, arm = (f"{REF}@{_image(project, a)['manifest_digest']}" for a in ARCHS)
     list_digest = next(k for k in fake.remote if k.startswith("sha256:"))
-    assert fake.calls == [
-        *per_arch,
+    assert [c for c in fake.calls if c[1] == "manifest"] == [
         ["docker", "manifest", "rm", f"{REF}:latest"],
-        ["docker", "manifest", "create", "--insecure", f"{REF}:latest",
-         f"{REF}:latest-amd64", f"{REF}:latest-arm64"],
-        ["docker", "manifest", "annotate", f"{REF}:latest", f"{REF}:latest-amd64",
+        ["docker", "manifest", "create", "--insecure", f"{REF}:latest", amd, arm],
+        ["docker", "manifest", "annotate", f"{REF}:latest", amd,
          "--os", "linux", "--arch", "amd64"],
-        ["docker", "manifest", "annotate", f"{REF}:latest", f"{REF}:latest-arm64",
+        ["docker", "manifest", "annotate", f"{REF}:latest", arm,
          "--os", "linux", "--arch", "arm64", "--variant", "v8"],
         ["docker", "manifest", "push", "--insecure", "--purge", f"{REF}:latest"],
         ["docker", "manifest", "inspect", "--insecure", "--verbose", f"{REF}@{list_digest}"],
         ["docker", "manifest", "inspect", "--insecure", f"{REF}:latest"],
     ]  # fmt: skip
+    assert not any(c[1] in ("load", "tag", "push") for c in fake.calls)  # no engine image
 
 
 @pytest.mark.parametrize(
@@ -407,24 +410,72 @@ def test_insecure_only_for_loopback_and_configured_registries(
     project: Path, fake: FakeDocker, registry: str, insecure_list: str, insecure: bool
 ) -> None:
     toml = project / "buildkit.toml"
-    toml.write_text(toml.read_text() + insecure_list)
+    toml.write_text(toml.read_text().replace("[tools]", insecure_list + "[tools]"))
     _publish(project, fake, registry=registry)
     manifest_calls = [c for c in fake.calls if c[1] == "manifest" and c[2] != "annotate"]
     flagged = [c for c in manifest_calls if "--insecure" in c]
     assert flagged == (manifest_calls[1:] if insecure else [])  # all but `rm`
-    assert not any(
-        "--insecure" in c or "--tls-verify=false" in c for c in fake.calls if c[1] == "push"
-    )
-    assert fake.calls[4] == ["docker", "push", f"{registry}/buildkit/demo:latest-amd64"]
+    pushes = [_tool_args(c) for c in fake.calls if c[1] == "run"]
+    assert pushes == [_crane_push(a, project, registry=registry, insecure=insecure) for a in ARCHS]
 
 
-def test_command_line_overrides_registry_repository_and_tag(
+def test_command_line_overrides_registry_repository_and_tags(
     project: Path, fake: FakeDocker
 ) -> None:
-    _publish(project, fake, registry="localhost:5000", repository="team/images", tag="1.0")
+    _publish(
+        project, fake, registry="localhost:5000", repository="team/images",
+        tags=["1.0", "latest", "git-abc1234"], arch_tags=True,
+    )  # fmt: skip
     record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
-    assert record["list"]["reference"] == "localhost:5000/team/images/demo:1.0"
-    assert record["images"]["aarch64"]["reference"] == "localhost:5000/team/images/demo:1.0-arm64"
+    repo = "localhost:5000/team/images/demo"
+    assert record["list"]["tags"] == ["1.0", "latest", "git-abc1234"]
+    assert record["list"]["references"] == [f"{repo}:{t}" for t in ("1.0", "latest", "git-abc1234")]
+    for tag in record["list"]["references"]:  # every tag serves the same list
+        assert fake.remote[tag] == fake.remote[record["list"]["digest"]]
+    arm = record["images"]["aarch64"]
+    assert arm["reference"] == f"{repo}@{_image(project, 'aarch64')['manifest_digest']}"
+    assert arm["tags"] == [f"{repo}:1.0-arm64", f"{repo}:latest-arm64", f"{repo}:git-abc1234-arm64"]
+    assert fake.tags[f"{repo}:latest-arm64"] == arm["manifest_digest"]
+
+
+def test_per_arch_tags_are_off_by_default(project: Path, fake: FakeDocker) -> None:
+    _publish(project, fake)
+    assert fake.tags == {}
+    record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
+    assert record["images"]["x86_64"]["tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("publish", "tags"),
+    [
+        ('tag = "1.0"', ("1.0",)),
+        ('tags = ["1.0", "latest", "1.0"]', ("1.0", "latest")),
+        ("", ("latest",)),
+    ],
+)
+def test_publish_tags_come_from_buildkit_toml(
+    tmp_path: Path, publish: str, tags: tuple[str, ...]
+) -> None:
+    (tmp_path / "buildkit.toml").write_text(f"[publish]\n{publish}\n")
+    project = load_project(tmp_path, env={})
+    assert project.tags == tags
+    assert make_target(project).tags == tags
+    assert make_target(project, tags=["x", "y"]).tags == ("x", "y")
+
+
+@pytest.mark.parametrize(
+    ("publish", "message"),
+    [
+        ('tag = "a"\ntags = ["b"]', "both tag and tags"),
+        ("tags = []", "non-empty list"),
+        ('signing = "sometimes"', "publish.signing must be one of key, keyless, none"),
+        ('arch_tags = "yes"', "publish.arch_tags must be true or false"),
+    ],
+)
+def test_bad_publish_settings_are_one_line(tmp_path: Path, publish: str, message: str) -> None:
+    (tmp_path / "buildkit.toml").write_text(f"[publish]\n{publish}\n")
+    with pytest.raises(BuildkitError, match=message):
+        load_project(tmp_path, env={})
 
 
 def test_bad_target_names_are_refused_before_anything_runs(project: Path) -> None:
@@ -441,7 +492,9 @@ def _tamper_tarball(root: Path) -> None:
     data = json.loads(store.record_path("demo", "aarch64.json").read_text())
     path = store.path(Blob.from_dict(data["outputs"]["tarball"], "t"))
     os.chmod(path, 0o644)
-    path.write_bytes(b"image tarball for aarch6X")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
 
 
 def _drop_record(root: Path) -> None:
@@ -495,14 +548,6 @@ def test_refusals_happen_before_any_command(
     assert not (project / "dist" / "demo" / "publish.json").exists()
 
 
-def test_a_loaded_image_with_another_id_is_refused(project: Path, fake: FakeDocker) -> None:
-    path = next(iter(fake.tarballs))
-    fake.tarballs[path] = (fake.tarballs[path][0], _digest("something else"))
-    with pytest.raises(PublishError, match="the loaded image has ID"):
-        _publish(project, fake)
-    assert not any(c[1] == "push" for c in fake.calls)
-
-
 def test_a_record_for_another_arch_is_refused(project: Path, fake: FakeDocker) -> None:
     dist = project / "dist" / "demo"
     (dist / "aarch64.json").write_bytes((dist / "x86_64.json").read_bytes())
@@ -528,14 +573,16 @@ def test_dry_run_prints_the_plan_and_touches_nothing(
 
     monkeypatch.setattr(Engine, "detect", no_engine)
     before = _tree(project)
-    assert cli.run(["-C", str(project), "publish", "--dry-run"]) == 0
+    assert cli.run(["-C", str(project), "publish", "--dry-run", "--tag", "a", "--tag", "b"]) == 0
     assert _tree(project) == before
     out = capsys.readouterr().out
-    assert f"{REF}:latest (dry run" in out
-    annotate = f"annotate {REF}:latest {REF}:latest-arm64 --os linux --arch arm64 --variant v8"
-    assert f"$ docker manifest {annotate}" in out
-    assert f"$ docker manifest push --insecure --purge {REF}:latest" in out
-    assert _digest("config aarch64") in out
+    arm = f"{REF}@{_image(project, 'aarch64')['manifest_digest']}"
+    assert f"{REF}:a (dry run" in out
+    assert f"also {REF}:b" in out
+    assert f"$ docker manifest annotate {REF}:a {arm} --os linux --arch arm64 --variant v8" in out
+    assert f"$ docker manifest push --insecure --purge {REF}:a" in out
+    assert f"{CRANE} push --insecure /layout {arm}" in out
+    assert _image(project, "aarch64")["config_digest"] in out
 
 
 def test_cli_publishes_and_prints_the_list_digest(
@@ -549,7 +596,9 @@ def test_cli_publishes_and_prints_the_list_digest(
     monkeypatch.setattr(Engine, "detect", classmethod(lambda cls, project: engine))
     assert cli.run(["-C", str(project), "publish"]) == 0
     record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
-    assert f"{REF}:latest@{record['list']['digest']}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{REF}@{record['list']['digest']}" in out
+    assert f"tag {REF}:latest" in out
 
 
 def test_publish_json_is_canonical_and_ties_images_to_their_builds(
@@ -559,19 +608,32 @@ def test_publish_json_is_canonical_and_ties_images_to_their_builds(
     raw = (project / "dist" / "demo" / "publish.json").read_bytes()
     record = json.loads(raw)
     assert raw == canonical_json(record)
+    digest = next(iter(k for k in fake.remote if k.startswith("sha256:")))
     assert record["list"] == {
-        "reference": f"{REF}:latest",
-        "digest": next(iter(k for k in fake.remote if k.startswith("sha256:"))),
+        "repository": REF,
+        "digest": digest,
+        "reference": f"{REF}@{digest}",
+        "tags": ["latest"],
+        "references": [f"{REF}:latest"],
     }
-    arm = record["images"]["aarch64"]
+    arm, image = record["images"]["aarch64"], _image(project, "aarch64")
     assert arm == {
         "platform": "linux/arm64/v8",
-        "reference": f"{REF}:latest-arm64",
-        "manifest_digest": fake.pushed[f"{REF}:latest-arm64"],
-        "config_digest": _digest("config aarch64"),
+        "reference": f"{REF}@{image['manifest_digest']}",
+        "tags": [],
+        "manifest_digest": image["manifest_digest"],
+        "config_digest": image["config_digest"],
         "build": {"action_key": "k" * 64, "tarball": arm["build"]["tarball"]},
+        "sbom": arm["sbom"],
+        "provenance": arm["provenance"],
     }
+    assert record["signing"] == {"mode": "none"}
     assert record["images"]["x86_64"]["platform"] == "linux/amd64"
+    link = project / "dist" / "demo" / "aarch64.spdx.json"
+    assert link.is_symlink()
+    assert os.readlink(link) == f"../sha256/{arm['sbom'].removeprefix('sha256:')}"
+    provenance = json.loads((project / "dist" / "demo" / "aarch64.provenance.json").read_text())
+    assert provenance["runDetails"]["metadata"]["invocationId"] == "k" * 64
 
 
 def test_publishing_again_changes_nothing_and_uploads_nothing(
@@ -579,11 +641,10 @@ def test_publishing_again_changes_nothing_and_uploads_nothing(
 ) -> None:
     _publish(project, fake)
     first = (project / "dist" / "demo" / "publish.json").read_bytes()
-    uploads, fake.calls = fake.uploads, []
+    assert fake.uploads == 4  # config and layer of each arch
     _publish(project, fake)
     assert (project / "dist" / "demo" / "publish.json").read_bytes() == first
-    assert fake.uploads == uploads
-    assert not any(c[1] in ("load", "tag") for c in fake.calls)  # already in the engine
+    assert fake.uploads == 4
 
 
 def test_a_stale_local_list_is_removed_before_create(project: Path, fake: FakeDocker) -> None:
@@ -626,6 +687,25 @@ def test_a_registry_that_comes_back_is_retried_with_backoff(
     assert (project / "dist" / "demo" / "publish.json").exists()
 
 
+def test_connection_refused_is_not_retried(project: Path, fake: FakeDocker) -> None:
+    fake.down = 1000
+    fake.down_text = 'Get "http://127.0.0.1:5000/v2/": dial tcp: connection refused'
+    sleeps: list[float] = []
+    with pytest.raises(PublishError, match=r"unreachable \(.*connection refused\)") as info:
+        _publish(project, fake, sleeps=sleeps)
+    assert sleeps == []
+    assert "after" not in str(info.value)
+    assert not (project / "dist" / "demo" / "publish.json").exists()
+
+
+@pytest.mark.parametrize("registry", ["127.0.0.1:9", "no-such-host.invalid:5000"])
+def test_ping_fails_at_once_with_one_line(registry: str) -> None:
+    with pytest.raises(PublishError, match="the registry is unreachable") as info:
+        ping(registry, timeout=2)
+    assert "\n" not in str(info.value)
+    assert "nothing was recorded as published" in str(info.value)
+
+
 def test_a_registry_that_stays_down_fails_after_bounded_retries(
     project: Path, fake: FakeDocker
 ) -> None:
@@ -644,8 +724,9 @@ def test_unauthorized_is_not_retried_and_says_to_log_in(project: Path, fake: Fak
     with pytest.raises(PublishError) as info:
         _publish(project, fake, sleeps=sleeps)
     assert sleeps == []
+    amd = f"{REF}@{_image(project, 'x86_64')['manifest_digest']}"
     assert str(info.value) == (
-        f"{REG}: pushing {REF}:latest-amd64: the registry refused the request (unauthorized: "
+        f"{REG}: pushing {amd}: the registry refused the request (unauthorized: "
         f"authentication required) (run `docker login {REG}` with an account that may push there)"
     )
 
@@ -672,7 +753,9 @@ def test_credentials_in_client_output_never_reach_the_message(
 @pytest.mark.parametrize(
     ("text", "fault"),
     [
-        ('Get "https://127.0.0.1:5097/v2/": dial tcp: connection refused', Fault.UNREACHABLE),
+        ('Get "https://127.0.0.1:5097/v2/": dial tcp: connection refused', Fault.DOWN),
+        ("dial tcp: lookup registry.invalid: no such host", Fault.DOWN),
+        ("read tcp 127.0.0.1:5000: connection reset by peer", Fault.UNREACHABLE),
         ("received unexpected HTTP status: 503 Service Unavailable", Fault.UNREACHABLE),
         ("net/http: TLS handshake timeout", Fault.UNREACHABLE),
         ("timed out after 600.0s", Fault.UNREACHABLE),
@@ -723,13 +806,38 @@ def test_a_single_image_where_a_list_was_expected_is_refused() -> None:
 
 
 def test_a_failed_local_command_is_one_redacted_line(project: Path, fake: FakeDocker) -> None:
-    def broken_load(args: list[str]) -> Completed:
-        return _fail(f"first line\nError: open https://u:{SECRET}@x/blob: no space left on device")
+    def broken_annotate(args: list[str]) -> Completed:
+        if args[2] == "annotate":
+            return _fail(f"first line\nError: open https://u:{SECRET}@x/list: no space left")
+        return FakeDocker._manifest(fake, args)
 
-    fake._load = broken_load  # type: ignore[method-assign]
+    fake._manifest = broken_annotate  # type: ignore[method-assign]
     with pytest.raises(PublishError) as info:
         _publish(project, fake)
     message = str(info.value)
-    assert message.startswith(str(next(iter(fake.tarballs))))
-    assert message.endswith("failed: open https://***@x/blob: no space left on device")
+    assert message.endswith("failed: open https://***@x/list: no space left")
     assert SECRET not in message
+
+
+def test_the_oci_layout_holds_apkos_blobs_byte_for_byte(tmp_path: Path) -> None:
+    data, manifest, config, layer = apko_tarball("aarch64")
+    tarball = tmp_path / "image.tar"
+    tarball.write_bytes(data)
+    layout = oci_layout(tarball, tmp_path / "layout", manifest)
+    blobs = layout / "blobs" / "sha256"
+    assert sorted(p.name for p in blobs.iterdir()) == sorted(
+        d.removeprefix("sha256:") for d in (manifest, config, layer)
+    )
+    for blob in blobs.iterdir():
+        assert _digest_bytes(blob.read_bytes()) == f"sha256:{blob.name}"
+    index = json.loads((layout / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == manifest
+    assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+
+
+def test_a_tarball_without_its_manifest_blob_is_refused(tmp_path: Path) -> None:
+    data, *_ = apko_tarball("x86_64")
+    tarball = tmp_path / "image.tar"
+    tarball.write_bytes(data)
+    with pytest.raises(PublishError, match="has no manifest blob"):
+        oci_layout(tarball, tmp_path / "layout", _digest("another manifest"))
