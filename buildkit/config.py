@@ -310,7 +310,8 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
             env.get("BUILDKIT_COSIGN_KEY")
             or _str(publish, "publish.cosign_key", where, "keys/cosign.key")
         ),
-        certificate_identity=str(publish.get("certificate_identity", "")),
+        certificate_identity=env.get("BUILDKIT_CERTIFICATE_IDENTITY")
+        or str(publish.get("certificate_identity", "")),
         certificate_oidc_issuer=_str(
             publish,
             "publish.certificate_oidc_issuer",
