@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 from buildkit.apk.keys import generate_keypair
-from buildkit.build import BuildOptions, build_project
-from buildkit.config import load_project
-from buildkit.melange import build_local_packages
+from buildkit.project.config import load_project
+from buildkit.usecases.building import BuildOptions, build_project
+from buildkit.usecases.package_builds import build_local_packages
 
 PROJECT = Path(__file__).resolve().parents[1]
 FILES = ("buildkit.toml", "noxfile.py", "frameworks/demo.yaml", "packages/hello-buildkit.yaml")

@@ -32,7 +32,7 @@ from buildkit.apk.index import IndexRecord, record_from_package, write_index
 from buildkit.apk.keys import SigningKey
 from buildkit.apk.package import pack_package
 from buildkit.apk.pkginfo import PkgInfo
-from buildkit.config import default_cache_dir
+from buildkit.project.config import default_cache_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_index

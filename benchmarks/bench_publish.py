@@ -176,11 +176,11 @@ def raw_upload(address: str, repo: str, blobs: list[tuple[str, bytes | Path]]) -
 def crane_push(root: Path, address: str, repo: str, tarball: Path, manifest: str) -> None:
     """One image the way publish pushes it (Publisher._push_image's steps)."""
     from buildkit.commands.publish import tools_for
-    from buildkit.config import load_project
-    from buildkit.publish import oci_layout
+    from buildkit.project.config import load_project
     from buildkit.store import Store
     from buildkit.toolchain import Engine
     from buildkit.toolchain.supply import crane_push_spec
+    from buildkit.usecases.publishing import oci_layout
 
     project = load_project(root)
     tools = tools_for(project, signing=False)

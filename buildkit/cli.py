@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
 from buildkit import __version__
-from buildkit.errors import BuildkitError, FileSystemError, UsageError
+from buildkit.errors import BuildkitError, UsageError, os_error
 from buildkit.ui import print_error
 
 COMMAND_MODULES = (
@@ -104,15 +104,3 @@ def _call(args: argparse.Namespace) -> int:
         if exc.filename is None:
             raise
         raise os_error(exc) from exc
-
-
-def os_error(exc: OSError) -> FileSystemError:
-    """One line for a file's OSError: the file it names, the system's reason."""
-    where = str(exc.filename)
-    if exc.filename2 is not None:
-        where = f"{where} -> {exc.filename2}"
-    return FileSystemError(
-        exc.strerror or str(exc),
-        where=where,
-        hint="check the path, its permissions and the free disk space",
-    )

@@ -136,3 +136,15 @@ class PublishError(BuildkitError):
     """Publishing failed or was refused (registry down, auth, records do not match)."""
 
     exit_code = 1
+
+
+def os_error(exc: OSError) -> FileSystemError:
+    """One line for a file's OSError: the file it names, the system's reason."""
+    where = str(exc.filename)
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    return FileSystemError(
+        exc.strerror or str(exc),
+        where=where,
+        hint="check the path, its permissions and the free disk space",
+    )

@@ -6,24 +6,19 @@ and ``environment.contents.packages``), the environment's repositories and keyri
 ``package.target-architecture``. melange itself validates the rest when it builds.
 
 Local packages that depend on each other are built dependencies first
-(:func:`build_order`); the build step itself lives in :mod:`buildkit.build.packages`, and
+(:func:`build_order`); the build step itself lives in :mod:`buildkit.usecases.package_builds`, and
 :func:`build_local_packages` is the entry point ``lock`` calls before resolving.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from buildkit.apk.arch import normalize_arch
 from buildkit.errors import AtomError, BuildkitError, ConfigError
-
-if TYPE_CHECKING:
-    from buildkit.build.context import Reporter, Tools
-    from buildkit.build.records import PackageRecord
-    from buildkit.config import ProjectConfig
 
 _ALL_ARCHS = frozenset({"all"})
 
@@ -303,46 +298,3 @@ def _cycle(deps: Mapping[str, set[str]], pending: set[str], start: str) -> list[
         if nxt in path:
             return [*path[path.index(nxt) :], nxt]
         path.append(nxt)
-
-
-# --------------------------------------------------------------------------------------------
-# The entry point for `lock`
-
-
-def packages_for_frameworks(project: ProjectConfig, frameworks: Sequence[str]) -> tuple[str, ...]:
-    """The local packages (built from packages/*.yaml) that the selected frameworks request.
-
-    Only these are built before lock and build, so that frameworks which are not selected (for
-    example ones whose package sources need the internet) cost nothing. ``frameworks`` empty
-    means buildkit.toml's [project].frameworks, else every framework.
-    """
-    from buildkit.apk.atom import parse_atom
-    from buildkit.lock import framework_paths, load_project_framework
-
-    by_name = providers(load_package_configs(project.packages_dir))
-    wanted: set[str] = set()
-    for path in framework_paths(project, frameworks or project.frameworks):
-        for text in load_project_framework(project, path).contents.packages:
-            name = parse_atom(text).name
-            if name in by_name:
-                wanted.add(name)
-    return tuple(sorted(wanted))
-
-
-def build_local_packages(
-    project: ProjectConfig,
-    archs: Sequence[str],
-    names: Collection[str] | None = None,
-    *,
-    reporter: Reporter | None = None,
-    tools: Callable[[], Tools] | None = None,
-) -> list[PackageRecord]:
-    """Build (or take from the action cache) the project's local packages for ``archs`` into
-    ``packages/<arch>/`` with a signed APKINDEX; ``names`` limits it to those packages and the
-    local packages they need. ``lock`` calls this first: local packages must exist to be
-    locked. Returns one record per package and arch."""
-    from buildkit.build.context import BuildContext
-    from buildkit.build.packages import build_packages
-
-    with BuildContext(project, reporter=reporter, tools=tools) as context:
-        return build_packages(context, archs, names)

@@ -14,7 +14,7 @@ are written to a scratch file under ``dist/tmp`` and renamed into place (objects
 their digest is known), so a crash at any moment leaves no partial file anywhere else; records
 are written after their objects, so no record points at missing bytes. Scratch files left by
 a killed build are removed by the next one (:meth:`Store.clean_scratch`). Build code verifies
-the bytes a record names before trusting it (``buildkit.build.records.verify_blobs``).
+the bytes a record names before trusting it (``buildkit.actions.records.verify_blobs``).
 """
 
 from __future__ import annotations
@@ -26,64 +26,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildkit.digest import Blob, canonical_json, sha256_digest
 from buildkit.errors import StoreError
 from buildkit.fsutil import file_lock, fsync_path
 
-_HEX = frozenset("0123456789abcdef")
 _CHUNK = 1 << 20
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one JSON serialisation of records and keys: sorted keys, 2-space indent, newline."""
-    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def action_key(inputs: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) over the canonical record of an action's inputs."""
-    compact = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(compact.encode()).hexdigest()
-
-
-def sha256_digest(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data``: how the store and OCI name bytes."""
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def is_sha256(digest: str) -> bool:
-    hex_part = digest.removeprefix("sha256:")
-    return digest.startswith("sha256:") and len(hex_part) == 64 and set(hex_part) <= _HEX
-
-
-@dataclass(frozen=True, kw_only=True)
-class Blob:
-    """An object in the store: ``digest`` is ``sha256:<hex>``."""
-
-    digest: str
-    size: int
-
-    @property
-    def hex(self) -> str:
-        return self.digest.removeprefix("sha256:")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"digest": self.digest, "size": self.size}
-
-    @classmethod
-    def from_dict(cls, data: object, where: str) -> Blob:
-        if not isinstance(data, Mapping):
-            raise StoreError("malformed blob reference: not an object", where=where)
-        digest, size = data.get("digest"), data.get("size")
-        if not isinstance(digest, str) or not is_sha256(digest) or not isinstance(size, int):
-            raise StoreError(
-                "malformed blob reference",
-                where=where,
-                hint="delete the record and build again",
-            )
-        return cls(digest=digest, size=size)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -44,9 +44,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from buildkit import ui
     from buildkit.apk.arch import normalize_arch
-    from buildkit.build import BuildOptions, build_project
-    from buildkit.build.progress import RichReporter
-    from buildkit.config import load_project
+    from buildkit.progress import RichReporter
+    from buildkit.project.config import load_project
+    from buildkit.usecases.building import BuildOptions, build_project
 
     project = load_project(args.project)
     options = BuildOptions(

@@ -25,8 +25,8 @@ from rich.text import Text
 
 from buildkit import ui
 from buildkit.apk.arch import normalize_arch, oci_arch
-from buildkit.config import ProjectConfig, load_project
 from buildkit.errors import BuildkitError
+from buildkit.project.config import ProjectConfig, load_project
 from buildkit.toolchain import ContainerSpec, Engine, ImageRef, parse_image_ref, run_process
 from buildkit.toolchain.engine import Which
 from buildkit.toolchain.facade import HELPER_TARGET

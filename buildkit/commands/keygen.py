@@ -15,8 +15,8 @@ from typing import Any
 
 from buildkit import ui
 from buildkit.apk.keys import fingerprint, generate_keypair
-from buildkit.config import load_project
 from buildkit.errors import KeyError_
+from buildkit.project.config import load_project
 from buildkit.toolchain import Engine, parse_image_ref
 from buildkit.toolchain.supply import cosign_keygen_spec
 

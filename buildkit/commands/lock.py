@@ -10,8 +10,9 @@ from typing import Any
 from rich.table import Table
 
 from buildkit import ui
-from buildkit.config import load_project
-from buildkit.lock import LockOptions, LockResult, lock_project, raise_if_stale
+from buildkit.progress import RichReporter
+from buildkit.project.config import load_project
+from buildkit.usecases.locking import LockOptions, LockResult, lock_project, raise_if_stale
 
 
 def register(sub: Any) -> None:
@@ -67,16 +68,10 @@ def run(args: argparse.Namespace) -> int:
         update=tuple(args.update),
         allow_arch_skew=args.allow_arch_skew,
         allow_untrusted=args.allow_untrusted,
+        packages=not args.skip_packages,
     )
-    if not args.skip_packages and any(project.packages_dir.glob("*.yaml")):
-        # Local packages are locked like any other: they must exist (built, signed, indexed)
-        # before resolution. The action cache makes this a no-op when nothing changed.
-        from buildkit.melange import build_local_packages, packages_for_frameworks
-
-        local = packages_for_frameworks(project, names)
-        if local:
-            build_local_packages(project, project.archs, local)
-    results = lock_project(project, options)
+    with RichReporter(ui.err) as reporter:
+        results = lock_project(project, options, reporter=reporter)
     # The indexes stay referenced (the resolver caches them) until the process exits; keep
     # the collector from walking those millions of objects again at shutdown (seconds).
     gc.freeze()

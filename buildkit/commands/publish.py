@@ -8,9 +8,12 @@ import shlex
 from typing import Any
 
 from buildkit import ui
-from buildkit.config import ProjectConfig, load_project
 from buildkit.errors import PublishError
-from buildkit.publish import (
+from buildkit.project.config import ProjectConfig, load_project
+from buildkit.store import Store
+from buildkit.toolchain import Engine, ImageRef, parse_image_ref
+from buildkit.toolchain.supply import Signer
+from buildkit.usecases.publishing import (
     FrameworkPlan,
     Publisher,
     Tools,
@@ -20,9 +23,6 @@ from buildkit.publish import (
     plan_commands,
     prepare,
 )
-from buildkit.store import Store
-from buildkit.toolchain import Engine, ImageRef, parse_image_ref
-from buildkit.toolchain.supply import Signer
 
 
 def register(sub: Any) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 from buildkit import ui
 from buildkit.apk.arch import normalize_arch
 from buildkit.apk.keys import Keyring
-from buildkit.config import load_project
 from buildkit.framework import load_framework
-from buildkit.lock import load_keyring, paused_gc, repo_sources
+from buildkit.project.config import load_project
 from buildkit.repo import RepoClient
 from buildkit.resolve import resolve
+from buildkit.usecases.locking import load_keyring, paused_gc, repo_sources
 
 
 def register(sub: Any) -> None:
@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     pems, _entries = load_keyring(framework, client)
     keyring = Keyring.from_pems(pems)
     with paused_gc():
-        sources = repo_sources(framework.resolution_repositories, client, arch, keyring)
+        sources = repo_sources(
+            framework.resolution_repositories, client, arch, keyring, warn=ui.info
+        )
         chosen = resolve(
             framework.contents.packages,
             sources,

@@ -1,6 +1,6 @@
 """`buildkit verify [--arch A]... [FRAMEWORK...]` (`nox -s verify`): rebuild and compare.
 With ``--published``: check the registry against the records instead (digests, cosign
-signatures and attestations; see buildkit.verify_published).
+signatures and attestations; see buildkit.usecases.verifying_published).
 
 Rebuilds the local packages and images into a temporary store (no cache) and compares .apk,
 tarball, manifest and config digests and SBOMs with the build records in ``dist/``. Exits 1
@@ -40,9 +40,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from buildkit import ui
     from buildkit.apk.arch import normalize_arch
-    from buildkit.build.progress import RichReporter
-    from buildkit.build.verify import verify_project
-    from buildkit.config import load_project
+    from buildkit.progress import RichReporter
+    from buildkit.project.config import load_project
+    from buildkit.usecases.verifying import verify_project
 
     project = load_project(args.project)
     if args.published:
@@ -72,7 +72,7 @@ def _published(args: argparse.Namespace, project: Any) -> int:
     from buildkit.commands.publish import tools_for
     from buildkit.store import Store
     from buildkit.toolchain import Engine
-    from buildkit.verify_published import PublishedVerifier
+    from buildkit.usecases.verifying_published import PublishedVerifier
 
     tools = tools_for(project)
     engine = Engine.detect(project)

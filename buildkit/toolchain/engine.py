@@ -17,13 +17,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from buildkit.config import ProjectConfig
 from buildkit.errors import ToolchainError, ToolFailedError
 from buildkit.registry import redact
 from buildkit.toolchain import spec as cmd
 from buildkit.toolchain.containers import RUN_LABEL, named_runs_needed, orphans, run_owner
 from buildkit.toolchain.images import ImageRef
 from buildkit.toolchain.process import Completed, Runner, run_process, tail
+from buildkit.toolchain.settings import ToolSettings
 from buildkit.toolchain.spec import ContainerSpec
 
 ENGINES = ("docker", "podman")
@@ -66,7 +66,7 @@ class Engine:
     @classmethod
     def detect(
         cls,
-        config: ProjectConfig,
+        config: ToolSettings,
         *,
         runner: Runner = run_process,
         which: Which = shutil.which,

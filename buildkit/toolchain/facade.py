@@ -12,11 +12,11 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from buildkit.config import ProjectConfig
 from buildkit.errors import ToolchainError
 from buildkit.toolchain.engine import Engine
 from buildkit.toolchain.images import ImageRef, parse_image_ref
 from buildkit.toolchain.mounts import MountPlan, plan_mounts
+from buildkit.toolchain.settings import ToolSettings
 from buildkit.toolchain.spec import ContainerSpec, Network, Owner
 from buildkit.toolchain.tools import (
     ApkoBuild,
@@ -152,7 +152,7 @@ class Toolchain:
     @classmethod
     def from_config(
         cls,
-        config: ProjectConfig,
+        config: ToolSettings,
         *,
         offline: bool = False,
         allow_unpinned: bool = False,

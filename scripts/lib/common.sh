@@ -2,7 +2,7 @@
 # Shared helpers for scripts/setup and its steps in scripts/lib/ (sourced, not run).
 # Every step checks before it acts and prints one short line: "setup: <step>: <what happened>".
 
-# The machine cache, as buildkit.config.default_cache_dir() computes it.
+# The machine cache, as buildkit.project.config.default_cache_dir() computes it.
 BUILDKIT_CACHE=${BUILDKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/buildkit}
 # Daemons' sockets, pids and logs: /run is empty after a reboot, like the daemons.
 RUN_DIR=/run/buildkit

@@ -115,7 +115,7 @@ def check_store(root: Path) -> list[str]:
 
 def _blobs(value: object) -> Iterator[Any]:
     """The store objects a record names (the image's layers live inside the tarball)."""
-    from buildkit.store import Blob, is_sha256
+    from buildkit.digest import Blob, is_sha256
 
     if isinstance(value, dict):
         if set(value) == {"digest", "size"} and is_sha256(str(value["digest"])):

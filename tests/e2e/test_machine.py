@@ -24,7 +24,7 @@ import pytest
 from buildkit.apk.index import ApkIndex, parse_index
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import extract_package, verify_package
-from buildkit.config import load_project
+from buildkit.project.config import load_project
 
 pytestmark = pytest.mark.e2e
 

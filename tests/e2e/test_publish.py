@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from buildkit import cli
-from buildkit.config import default_cache_dir, load_project
+from buildkit.project.config import default_cache_dir, load_project
 from buildkit.toolchain import Engine, parse_image_ref
 from buildkit.toolchain.supply import Signer, cosign_sign_spec
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from buildkit.apk.keys import generate_keypair
-from buildkit.config import ProjectConfig, default_cache_dir
 from buildkit.errors import BuildkitError, ToolFailedError
+from buildkit.project.config import ProjectConfig, default_cache_dir
 from buildkit.toolchain import (
     Engine,
     ImageRef,

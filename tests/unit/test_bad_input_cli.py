@@ -27,11 +27,11 @@ from buildkit import sessions
 from buildkit.apk.gzmembers import iter_members
 from buildkit.apk.keys import generate_keypair
 from buildkit.apk.package import read_layout
-from buildkit.build import context as build_context
 from buildkit.cli import main
 from buildkit.errors import ConfigError, ToolchainError, ToolFailedError
 from buildkit.toolchain import ApkoBuild, Engine, MelangeBuild, parse_image_ref
 from buildkit.toolchain.process import Completed, tail
+from buildkit.usecases import build_context
 
 FRAMEWORK = """\
 contents:

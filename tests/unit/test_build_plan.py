@@ -20,16 +20,7 @@ from typing import Any
 
 import pytest
 
-from buildkit.apk.arch import oci_arch
-from buildkit.apk.index import parse_index
-from buildkit.apk.keys import Keyring, SigningKey, fingerprint, generate_keypair
-from buildkit.apk.package import pack_package, read_layout
-from buildkit.apk.pkginfo import PkgInfo
-from buildkit.build import BuildOptions, BuildResult, build_project
-from buildkit.build.apko_cache import key_file, package_dir
-from buildkit.build.context import BuildContext, Tools
-from buildkit.build.packages import build_packages
-from buildkit.build.plan import (
+from buildkit.actions.plan import (
     NEWEST_PACKAGE,
     check_lock,
     lock_digest,
@@ -37,9 +28,12 @@ from buildkit.build.plan import (
     plan_image,
     public_key_fingerprint,
 )
-from buildkit.build.records import ImageRecord, PackageRecord, read_image_record
-from buildkit.build.verify import verify_project
-from buildkit.config import ProjectConfig, load_project
+from buildkit.actions.records import ImageRecord, PackageRecord
+from buildkit.apk.arch import oci_arch
+from buildkit.apk.index import parse_index
+from buildkit.apk.keys import Keyring, SigningKey, fingerprint, generate_keypair
+from buildkit.apk.package import pack_package, read_layout
+from buildkit.apk.pkginfo import PkgInfo
 from buildkit.errors import LockError, StaleLockError, StoreError, ToolFailedError
 from buildkit.framework import load_framework
 from buildkit.lockfile import (
@@ -52,9 +46,16 @@ from buildkit.lockfile import (
     write_lockfile,
 )
 from buildkit.melange import parse_package_config
+from buildkit.project.config import ProjectConfig, load_project
+from buildkit.project.records import read_image_record
 from buildkit.repo import PackageCache
 from buildkit.store import Store
 from buildkit.toolchain import ApkoBuild, MelangeBuild
+from buildkit.usecases.apko_cache import key_file, package_dir
+from buildkit.usecases.build_context import BuildContext, Tools
+from buildkit.usecases.building import BuildOptions, BuildResult, build_project
+from buildkit.usecases.package_builds import build_packages
+from buildkit.usecases.verifying import verify_project
 from tests.unit.test_oci import make_image, write_docker_archive
 
 REPO = "http://repo.invalid/os"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from buildkit.apk.atom import parse_atom
-from buildkit.config import load_project
 from buildkit.framework import Framework, key_name, load_framework
 from buildkit.melange import PackageConfig, load_package_configs, providers
+from buildkit.project.config import load_project
 
 ROOT = Path(__file__).resolve().parents[2]
 WOLFI = "https://packages.wolfi.dev/os"

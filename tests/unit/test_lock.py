@@ -11,10 +11,13 @@ import pytest
 from buildkit.apk.index import ApkIndex, IndexRecord
 from buildkit.apk.keys import SigningKey
 from buildkit.cli import main
-from buildkit.config import ProjectConfig, load_project
 from buildkit.errors import ConfigError, LockError, ResolveError, StaleLockError
+from buildkit.events import BaseReporter
 from buildkit.framework import load_framework
-from buildkit.lock import (
+from buildkit.lockfile import LockedPackage, LockRange, read_lockfile
+from buildkit.project.config import ProjectConfig, load_project
+from buildkit.resolve import RepoSource, common_versions
+from buildkit.usecases.locking import (
     LockOptions,
     LockResult,
     check_arch_skew,
@@ -23,8 +26,6 @@ from buildkit.lock import (
     restrictions,
     version_map,
 )
-from buildkit.lockfile import LockedPackage, LockRange, read_lockfile
-from buildkit.resolve import RepoSource, common_versions
 from tests.unit.test_repo import Pkg, make_repo, other_key, signing_key
 
 __all__ = ["other_key", "signing_key"]  # fixtures used here, defined in test_repo
@@ -64,9 +65,19 @@ def _config(root: Path) -> ProjectConfig:
     return load_project(root)
 
 
-def _lock(root: Path, **options: Any) -> list[LockResult]:
-    """In-process by default (fast, and capsys sees its output); see the parallel test."""
-    return lock_project(_config(root), LockOptions(**{"parallel": False, **options}))
+class _Notes(BaseReporter):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def _lock(root: Path, reporter: BaseReporter | None = None, **options: Any) -> list[LockResult]:
+    """In-process by default (fast); see the parallel test."""
+    return lock_project(
+        _config(root), LockOptions(**{"parallel": False, **options}), reporter=reporter
+    )
 
 
 def _versions(root: Path, name: str = "demo") -> dict[tuple[str, str], str]:
@@ -263,13 +274,13 @@ def test_unreadable_lockfile_is_replaced_but_blocks_update(project: Path) -> Non
     assert read_lockfile(target).packages
 
 
-def test_missing_local_index_is_skipped_as_apko_does(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.parametrize("parallel", [False, True])
+def test_missing_local_index_is_skipped_as_apko_does(project: Path, parallel: bool) -> None:
     _framework(project, "demo", ["app"], extra="    - ./not-built\n")
-    [result] = _lock(project)
+    notes = _Notes()
+    [result] = _lock(project, notes, parallel=parallel)
     assert [r.name for r in result.new.repositories][:2] == ["./repo/x86_64", "./not-built/x86_64"]
-    assert "not-built/x86_64/APKINDEX.tar.gz does not exist" in capsys.readouterr().err
+    assert any("not-built/x86_64/APKINDEX.tar.gz does not exist" in line for line in notes.lines)
 
 
 def test_cli_lock_check_and_resolve(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,13 +17,17 @@ from typing import Any
 import pytest
 
 from buildkit import cli
-from buildkit.build.plan import lock_digest
-from buildkit.build.records import ImageRecord, ImageSummary
-from buildkit.config import load_project
+from buildkit.actions.plan import lock_digest
+from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.digest import Blob, canonical_json
 from buildkit.errors import BuildkitError, PublishError, StaleLockError
-from buildkit.lock import framework_paths, load_project_framework
 from buildkit.lockfile import LockConfig, LockedPackage, Lockfile, LockRange, write_lockfile
-from buildkit.publish import (
+from buildkit.project.config import load_project
+from buildkit.project.layout import framework_paths, load_project_framework
+from buildkit.registry import Fault, RetryPolicy, classify, parse_verbose_list, redact
+from buildkit.store import Store
+from buildkit.toolchain import Completed, Engine, parse_image_ref
+from buildkit.usecases.publishing import (
     FrameworkPlan,
     Publisher,
     Tools,
@@ -32,9 +36,6 @@ from buildkit.publish import (
     ping,
     prepare,
 )
-from buildkit.registry import Fault, RetryPolicy, classify, parse_verbose_list, redact
-from buildkit.store import Blob, Store, canonical_json
-from buildkit.toolchain import Completed, Engine, parse_image_ref
 
 ARCHS = ("x86_64", "aarch64")
 OCI = {"x86_64": "amd64", "aarch64": "arm64"}

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from buildkit.digest import Blob, action_key, canonical_json, is_sha256
 from buildkit.errors import StoreError
-from buildkit.store import Blob, Store, action_key, canonical_json, hash_file, is_sha256
+from buildkit.store import Store, hash_file
 
 DATA = b"hello, store\n"
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()

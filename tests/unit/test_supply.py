@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.build.records import ImageRecord, ImageSummary
-from buildkit.provenance import provenance_predicate
-from buildkit.store import Blob
+from buildkit.actions.provenance import provenance_predicate
+from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.digest import Blob
 from buildkit.toolchain import parse_image_ref, run_argv
 from buildkit.toolchain.supply import (
     Signer,

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from buildkit.config import ProjectConfig
 from buildkit.errors import ConfigError, ToolchainError, ToolFailedError
+from buildkit.project.config import ProjectConfig
 from buildkit.toolchain import (
     ApkoBuild,
     ApkoLock,

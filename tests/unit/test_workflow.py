@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import buildkit.sessions  # noqa: F401  (registers the nox sessions)
-from buildkit.config import load_project
+from buildkit.project.config import load_project
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"

@@ -18,12 +18,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from buildkit.build.context import BuildContext, Reporter, Tools
-from buildkit.build.plan import ImageAction
-from buildkit.build.records import ImageRecord, PackageRecord
-from buildkit.config import ProjectConfig
+from buildkit.actions.plan import ImageAction
+from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.errors import StaleLockError
+from buildkit.events import Reporter
+from buildkit.project.config import ProjectConfig
 from buildkit.store import Store
+from buildkit.usecases.build_context import BuildContext, Tools
 
 __all__ = [
     "BuildContext",
@@ -70,9 +71,9 @@ def build_project(
     store: Store | None = None,
 ) -> BuildResult:
     """Build the selected frameworks for the selected archs; returns every record."""
-    from buildkit.build.images import plan_images
-    from buildkit.build.packages import build_packages
-    from buildkit.melange import packages_for_frameworks
+    from buildkit.project.layout import packages_for_frameworks
+    from buildkit.usecases.image_builds import plan_images
+    from buildkit.usecases.package_builds import build_packages
 
     archs = options.archs or project.archs
     jobs = options.jobs or default_jobs()
@@ -95,7 +96,7 @@ def build_project(
 def check_local_packages(actions: Sequence[ImageAction], packages: Sequence[PackageRecord]) -> None:
     """A lock naming a local package that has since been rebuilt differently (its config
     changed) is stale: building from it would silently use the old package."""
-    from buildkit.build.plan import LOCK_HINT, is_local
+    from buildkit.actions.plan import LOCK_HINT, is_local
 
     built = {(p.arch, apk.filename): apk.identity for p in packages for apk in p.apks}
     for action in actions:
@@ -116,7 +117,7 @@ def check_local_packages(actions: Sequence[ImageAction], packages: Sequence[Pack
 def run_images(context: BuildContext, actions: Sequence[ImageAction]) -> list[ImageRecord]:
     """Run image actions in up to ``context.jobs`` threads. Every started action finishes;
     then the first failure (in plan order) is raised."""
-    from buildkit.build.images import run_image
+    from buildkit.usecases.image_builds import run_image
 
     if len(actions) <= 1 or context.jobs == 1:
         return [run_image(context, action) for action in actions]

@@ -17,8 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from buildkit.config import ProjectConfig
 from buildkit.errors import ToolFailedError
+from buildkit.events import BaseReporter, Reporter
+from buildkit.project.config import ProjectConfig
 from buildkit.store import Store
 
 if TYPE_CHECKING:
@@ -42,27 +43,6 @@ class Tools(Protocol):
     ) -> None: ...
 
 
-class Reporter(Protocol):
-    """Where a build says what it does (the rich progress display, or nothing in tests)."""
-
-    def started(self, label: str) -> None: ...
-
-    def finished(self, label: str, seconds: float, *, cached: bool) -> None: ...
-
-    def failed(self, label: str, seconds: float) -> None: ...
-
-
-class QuietReporter:
-    def started(self, label: str) -> None:
-        pass
-
-    def finished(self, label: str, seconds: float, *, cached: bool) -> None:
-        pass
-
-    def failed(self, label: str, seconds: float) -> None:
-        pass
-
-
 def default_tools(project: ProjectConfig) -> Tools:
     from buildkit.toolchain import Toolchain
 
@@ -83,7 +63,7 @@ class BuildContext:
         self.project = project
         self.store = store or Store(project.dist_dir)
         self.logs = logs or project.dist_dir / "logs"  # one log per action
-        self.reporter: Reporter = reporter or QuietReporter()
+        self.reporter: Reporter = reporter or BaseReporter()
         self.jobs = max(1, jobs)
         self._make_tools = tools or (lambda: default_tools(project))
         self._tools: Tools | None = None
@@ -131,7 +111,7 @@ class BuildContext:
     def signing_fingerprint(self) -> str:
         """The project public key's fingerprint ("none" without a key: then nothing local
         can be signed, and the melange step says so)."""
-        from buildkit.build.plan import public_key_fingerprint
+        from buildkit.actions.plan import public_key_fingerprint
 
         public = self.project.signing_key.with_name(self.project.signing_key.name + ".pub")
         try:

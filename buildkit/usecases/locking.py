@@ -27,22 +27,21 @@ import difflib
 import gc
 import multiprocessing
 import os
-import traceback
+import signal
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import combinations
-from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from buildkit import errors, ui
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
-from buildkit.config import ProjectConfig
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
-from buildkit.framework import Framework, Repository, key_name, load_framework
+from buildkit.events import BaseReporter, Reporter
+from buildkit.framework import Framework, Repository, key_name
 from buildkit.lockfile import (
     UNSIGNED,
     LockConfig,
@@ -56,8 +55,16 @@ from buildkit.lockfile import (
     diff,
     write_lockfile,
 )
+from buildkit.project.config import ProjectConfig
+from buildkit.project.layout import (
+    framework_paths,
+    load_project_framework,
+    lockfile_path,
+    packages_for_frameworks,
+)
 from buildkit.repo import RepoClient, index_location, package_location
 from buildkit.resolve import RepoSource, Resolved, resolve
+from buildkit.usecases.package_builds import build_local_packages
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -72,6 +79,7 @@ class LockOptions:
     allow_arch_skew: bool = False
     allow_untrusted: bool = False
     parallel: bool = True  # one worker process per arch (when there are several)
+    packages: bool = True  # build the local packages the frameworks request first
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,16 +144,19 @@ class ArchLocker:
         self._sources: dict[str, list[RepoSource]] = {}
         self._keyrings: dict[str, Keyring] = {}
 
-    def load(self, jobs: Sequence[ArchJob], versions: bool) -> dict[str, VersionMap]:
+    def load(self, jobs: Sequence[ArchJob], versions: bool) -> Loaded:
         """Fetch and parse each job's indexes; their version maps when ``versions``."""
         maps: dict[str, VersionMap] = {}
+        warnings: list[str] = []
         for job in jobs:
             keyring = Keyring.from_pems(dict(job.pems))
-            sources = repo_sources(job.repositories, self.client, self.arch, keyring)
+            sources = repo_sources(
+                job.repositories, self.client, self.arch, keyring, warn=warnings.append
+            )
             self._keyrings[job.framework], self._sources[job.framework] = keyring, sources
             if versions:
                 maps[job.framework] = version_map(sources)
-        return maps
+        return Loaded(maps=maps, warnings=tuple(dict.fromkeys(warnings)))
 
     def lock(
         self, work: Sequence[tuple[ArchJob, ArchConstraints]]
@@ -191,14 +202,19 @@ class ArchLocker:
 
 
 def repo_sources(
-    repositories: Sequence[Repository], client: RepoClient, arch: str, keyring: Keyring
+    repositories: Sequence[Repository],
+    client: RepoClient,
+    arch: str,
+    keyring: Keyring,
+    *,
+    warn: Callable[[str], None],
 ) -> list[RepoSource]:
     """The indexes packages are resolved from, in the given order; a local repository
     without an index for ``arch`` is skipped, as apko does."""
     sources = []
     for repo in repositories:
         if client.index_missing(repo.url, arch):
-            ui.info(f"warning: {index_location(repo.url, arch)} does not exist; skipping it")
+            warn(f"warning: {index_location(repo.url, arch)} does not exist; skipping it")
             continue
         index = client.index(repo.url, arch, keyring=keyring)
         sources.append(RepoSource(name=repo.url, arch=arch, tag=repo.tag, index=index))
@@ -260,62 +276,108 @@ def _locked(arch: str, item: Resolved, layout: ApkLayout) -> LockedPackage:
 # Running arch lockers here or in worker processes
 
 
-class _Handle:
-    """An arch locker, called as ``call(method, *args)`` -> a function returning the result.
+@dataclass(frozen=True, kw_only=True)
+class ClientSettings:
+    """What a worker process needs to make a :class:`RepoClient` equal to the parent's."""
 
-    Calls to several handles are issued before any result is collected, so worker
-    processes run concurrently; an in-process locker simply runs at once.
+    base_dir: Path
+    cache_dir: Path
+    allow_untrusted: bool
+
+    @classmethod
+    def of(cls, client: RepoClient) -> ClientSettings:
+        return cls(**client.settings())
+
+    def client(self) -> RepoClient:
+        return RepoClient(
+            base_dir=self.base_dir, cache_dir=self.cache_dir, allow_untrusted=self.allow_untrusted
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Loaded:
+    """What loading one arch's indexes gives back: version maps and warnings to report."""
+
+    maps: dict[str, VersionMap]
+    warnings: tuple[str, ...] = ()
+
+
+class ArchRunner:
+    """One arch locker, run in this process or in a worker process of its own.
+
+    ``load`` and ``lock`` return futures, so that every arch's call is issued before any
+    result is awaited: worker processes run concurrently; in this process, a call simply
+    runs at once. Errors cross the process boundary by pickling (BuildkitError keeps its
+    attributes); a worker that dies says so, with the signal that ended it when known.
     """
 
-    def call(self, method: str, *args: Any) -> Callable[[], Any]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-class _LocalHandle(_Handle):
-    def __init__(self, locker: ArchLocker) -> None:
-        self.locker = locker
-
-    def call(self, method: str, *args: Any) -> Callable[[], Any]:
-        result = getattr(self.locker, method)(*args)
-        return lambda: result
-
-
-class _WorkerHandle(_Handle):
-    def __init__(self, arch: str, client_args: dict[str, Any]) -> None:
-        context = _process_context()
+    def __init__(self, arch: str, client: RepoClient, *, in_process: bool) -> None:
         self.arch = arch
-        self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(child, arch, client_args), name=f"lock-{arch}", daemon=True
+        self._local = ArchLocker(client, arch) if in_process else None
+        self._pool = (
+            None
+            if in_process
+            else ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=_process_context(),
+                initializer=_start_worker,
+                initargs=(ClientSettings.of(client), arch),
+            )
         )
-        self._process.start()
-        child.close()
 
-    def call(self, method: str, *args: Any) -> Callable[[], Any]:
-        self._conn.send((method, args))
-        return self._receive
+    def load(self, jobs: Sequence[ArchJob], versions: bool) -> Callable[[], Loaded]:
+        if self._pool is None:
+            assert self._local is not None
+            return _done(self._local.load(jobs, versions))
+        return self._result(self._pool.submit(_worker_load, jobs, versions))
 
-    def _receive(self) -> Any:
-        try:
-            status, value = self._conn.recv()
-        except EOFError:
-            raise BuildkitError(f"the {self.arch} lock worker exited unexpectedly") from None
-        if status == "error":
-            raise _load_error(value)
-        if status == "crash":
-            raise RuntimeError(f"the {self.arch} lock worker failed:\n{value}")
-        return value
+    def lock(
+        self, work: Sequence[tuple[ArchJob, ArchConstraints]]
+    ) -> Callable[[], dict[str, tuple[LockedPackage, ...]]]:
+        if self._pool is None:
+            assert self._local is not None
+            return _done(self._local.lock(work))
+        return self._result(self._pool.submit(_worker_lock, work))
+
+    def _result(self, future: Future[T]) -> Callable[[], T]:
+        def result() -> T:
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                raise BuildkitError(
+                    f"the {self.arch} lock worker exited unexpectedly{_death(self._pool)}",
+                    hint="nothing was written; `dmesg` shows why the kernel ended it",
+                ) from None
+
+        return result
 
     def close(self) -> None:
         # Results are in (or an error is on its way up): nothing the worker still holds
         # matters, and its cache writes are atomic. Ending it beats waiting for an
         # interpreter with a 200k-record index to tear itself down.
-        self._process.terminate()
-        self._process.join()
-        self._conn.close()
+        if self._pool is not None:
+            processes = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+                process.join()
+
+
+T = TypeVar("T")
+
+
+def _done(value: T) -> Callable[[], T]:
+    return lambda: value
+
+
+def _death(pool: ProcessPoolExecutor | None) -> str:
+    """ ", killed by SIGKILL" and the like, when the worker's exit status says so."""
+    for process in getattr(pool, "_processes", {}).values():
+        code = process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            return f" (killed by {name}{', likely out of memory' if name == 'SIGKILL' else ''})"
+    return ""
 
 
 def _process_context() -> ForkServerContext | SpawnContext:
@@ -326,57 +388,44 @@ def _process_context() -> ForkServerContext | SpawnContext:
     return multiprocessing.get_context("spawn")
 
 
-def _serve(conn: Connection, arch: str, client_args: dict[str, Any]) -> None:
-    """A worker's loop: run ArchLocker methods until the parent ends the process."""
-    locker = ArchLocker(RepoClient(**client_args), arch)
+_WORKER: ArchLocker | None = None  # the worker process's locker (set by its initializer)
+
+
+def _start_worker(settings: ClientSettings, arch: str) -> None:
+    global _WORKER  # noqa: PLW0603 - one locker per worker process, made by the initializer
+    _WORKER = ArchLocker(settings.client(), arch)
     gc.disable()  # see paused_gc; the worker lives only for this lock run
-    while True:
-        method, args = conn.recv()
-        try:
-            conn.send(("ok", getattr(locker, method)(*args)))
-        except BuildkitError as err:
-            conn.send(("error", _dump_error(err)))
-        except OSError as exc:
-            if exc.filename is None:
-                conn.send(("crash", traceback.format_exc()))
-                raise
-            from buildkit.cli import os_error  # a file's error: one line, as in the parent
-
-            conn.send(("error", _dump_error(os_error(exc))))
-        except Exception:
-            conn.send(("crash", traceback.format_exc()))
-            raise
 
 
-def _dump_error(err: BuildkitError) -> tuple[str, dict[str, Any]]:
-    return type(err).__name__, dict(vars(err))
+def _worker() -> ArchLocker:
+    if _WORKER is None:
+        raise RuntimeError("lock worker used before its initializer ran")
+    return _WORKER
 
 
-def _load_error(dumped: tuple[str, dict[str, Any]]) -> BuildkitError:
-    # Rebuilt by hand: pickling would drop the keyword-only where= and hint=.
-    name, state = dumped
-    cls = getattr(errors, name, BuildkitError)
-    error: BuildkitError = cls.__new__(cls)
-    Exception.__init__(error, state.get("message", ""))
-    vars(error).update(state)
-    return error
+def _worker_load(jobs: Sequence[ArchJob], versions: bool) -> Loaded:
+    return _worker().load(jobs, versions)
+
+
+def _worker_lock(
+    work: Sequence[tuple[ArchJob, ArchConstraints]],
+) -> dict[str, tuple[LockedPackage, ...]]:
+    return _worker().lock(work)
 
 
 @contextlib.contextmanager
-def _handles(
+def _runners(
     archs: Sequence[str], client: RepoClient, *, parallel: bool
-) -> Iterator[dict[str, _Handle]]:
-    handles: dict[str, _Handle] = {}
+) -> Iterator[dict[str, ArchRunner]]:
+    in_process = not (parallel and len(archs) > 1 and (os.cpu_count() or 1) > 1)
+    runners: dict[str, ArchRunner] = {}
     try:
         for arch in archs:
-            if parallel and len(archs) > 1 and (os.cpu_count() or 1) > 1:
-                handles[arch] = _WorkerHandle(arch, client.settings())
-            else:
-                handles[arch] = _LocalHandle(ArchLocker(client, arch))
-        yield handles
+            runners[arch] = ArchRunner(arch, client, in_process=in_process)
+        yield runners
     finally:
-        for handle in handles.values():
-            handle.close()
+        for runner in runners.values():
+            runner.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,21 +438,28 @@ def lock_framework(
     *,
     pins: Mapping[str, Mapping[str, str]] | None = None,
     allow_arch_skew: bool = False,
+    reporter: Reporter | None = None,
 ) -> Lockfile:
     """Resolve and lock ``framework`` for each of its archs, in this process.
 
     ``pins`` maps arch -> {package: version} to keep where still valid (None: resolve fresh).
     """
-    with _handles(framework.archs, client, parallel=False) as handles:
+    with _runners(framework.archs, client, parallel=False) as runners:
         return _lock_frameworks(
-            [framework], client, handles, pins={framework.name: pins}, skew=allow_arch_skew
+            [framework],
+            client,
+            runners,
+            reporter or BaseReporter(),
+            pins={framework.name: pins},
+            skew=allow_arch_skew,
         )[framework.name]
 
 
 def _lock_frameworks(
     frameworks: Sequence[Framework],
     client: RepoClient,
-    handles: Mapping[str, _Handle],
+    runners: Mapping[str, ArchRunner],
+    reporter: Reporter,
     *,
     pins: Mapping[str, Mapping[str, Mapping[str, str]] | None],
     skew: bool,
@@ -412,13 +468,16 @@ def _lock_frameworks(
     keys = {fw.name: load_keyring(fw, client) for fw in frameworks}
     jobs = {
         arch: [_job(fw, arch, keys[fw.name][0]) for fw in frameworks if arch in fw.archs]
-        for arch in handles
+        for arch in runners
     }
-    pending = {arch: handles[arch].call("load", jobs[arch], not skew) for arch in handles}
-    maps = {arch: result() for arch, result in pending.items()}
-    work = _constraints(jobs, maps, pins)
-    pending = {arch: handles[arch].call("lock", work.get(arch, [])) for arch in handles}
-    locked = {arch: result() for arch, result in pending.items()}
+    loading = {arch: runners[arch].load(jobs[arch], not skew) for arch in runners}
+    loaded = {arch: result() for arch, result in loading.items()}
+    for found in loaded.values():
+        for warning in found.warnings:
+            reporter.info(warning)
+    work = _constraints(jobs, {arch: found.maps for arch, found in loaded.items()}, pins)
+    locking = {arch: runners[arch].lock(work.get(arch, [])) for arch in runners}
+    locked = {arch: result() for arch, result in locking.items()}
     lockfiles = {}
     for fw in frameworks:
         per_arch = {arch: locked[arch][fw.name] for arch in fw.archs}
@@ -562,48 +621,18 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-# --------------------------------------------------------------------------------------------
-# A project: frameworks/*.yaml -> lockfiles/*.lock.json
-
-
-def framework_paths(project: ProjectConfig, names: Sequence[str] = ()) -> list[Path]:
-    """``frameworks/*.yaml`` (and ``*.yml``) by name, or the ones named."""
-    folder = project.frameworks_dir
-    found: dict[str, Path] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        stem = path.name.removesuffix(".yml").removesuffix(".yaml")
-        if stem in found:
-            raise ConfigError(f"two configs for framework {stem}", where=f"{found[stem]}, {path}")
-        found[stem] = path
-    if not names:
-        if not found:
-            raise ConfigError("no frameworks found", where=str(folder), hint="add <name>.yaml")
-        return list(found.values())
-    unknown = [name for name in names if name not in found]
-    if unknown:
-        raise ConfigError(
-            f"unknown framework {unknown[0]!r}",
-            where=str(folder),
-            hint=f"known: {', '.join(found) or 'none'}",
-        )
-    return [found[name] for name in dict.fromkeys(names)]
-
-
-def load_project_framework(project: ProjectConfig, path: Path) -> Framework:
-    """Load a framework as apko will see it: relative to the project root."""
-    try:
-        config = path.resolve().relative_to(project.root).as_posix()
-    except ValueError:
-        config = str(path)
-    return load_framework(config, base_dir=project.root, default_archs=project.archs)
-
-
-def lockfile_path(project: ProjectConfig, framework: Framework) -> Path:
-    return project.lockfiles_dir / f"{framework.name}.lock.json"
-
-
-def lock_project(project: ProjectConfig, options: LockOptions) -> list[LockResult]:
-    """Resolve the selected frameworks; write the changed lockfiles unless ``check``."""
+def lock_project(
+    project: ProjectConfig, options: LockOptions, *, reporter: Reporter | None = None
+) -> list[LockResult]:
+    """Build the local packages the selected frameworks request (action-cached), resolve the
+    frameworks, and write the changed lockfiles unless ``check``."""
+    reporter = reporter or BaseReporter()
+    if options.packages and any(project.packages_dir.glob("*.yaml")):
+        # Local packages are locked like any other: they must exist (built, signed, indexed)
+        # before resolution. The action cache makes this a no-op when nothing changed.
+        local = packages_for_frameworks(project, options.names)
+        if local:
+            build_local_packages(project, project.archs, local)
     client = RepoClient(
         base_dir=project.root,
         cache_dir=project.cache_dir,
@@ -621,10 +650,10 @@ def lock_project(project: ProjectConfig, options: LockOptions) -> list[LockResul
         for fw in frameworks
     }
     archs = tuple(dict.fromkeys(arch for fw in frameworks for arch in fw.archs))
-    ui.info(f"locking {', '.join(fw.name for fw in frameworks)} ({', '.join(archs)})")
-    with paused_gc(), _handles(archs, client, parallel=options.parallel) as handles:
+    reporter.info(f"locking {', '.join(fw.name for fw in frameworks)} ({', '.join(archs)})")
+    with paused_gc(), _runners(archs, client, parallel=options.parallel) as runners:
         lockfiles = _lock_frameworks(
-            frameworks, client, handles, pins=pins, skew=options.allow_arch_skew
+            frameworks, client, runners, reporter, pins=pins, skew=options.allow_arch_skew
         )
     results = [
         LockResult(

@@ -12,7 +12,7 @@ from rich.text import Text
 
 
 class RichReporter:
-    """A :class:`buildkit.build.context.Reporter` drawing with rich. Use as a context manager."""
+    """A :class:`buildkit.events.Reporter` drawing with rich. Use as a context manager."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -38,6 +38,9 @@ class RichReporter:
         traceback: TracebackType | None,
     ) -> None:
         self._progress.stop()
+
+    def info(self, message: str) -> None:
+        self._progress.console.print(message, markup=False, highlight=False, emoji=False)
 
     def started(self, label: str) -> None:
         with self._lock:

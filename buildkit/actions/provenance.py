@@ -13,7 +13,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from buildkit.build.records import ImageRecord
+from buildkit.actions.records import ImageRecord
 
 BUILD_TYPE = "https://github.com/buildkit/buildkit/apko-image/v1"
 BUILDER_ID = "https://github.com/buildkit/buildkit/builder/v1"

@@ -36,15 +36,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
+from buildkit.actions.plan import check_lock, lock_digest
+from buildkit.actions.provenance import provenance_predicate
+from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
-from buildkit.build.plan import check_lock, lock_digest
-from buildkit.build.records import ImageRecord, read_image_record
-from buildkit.config import ProjectConfig
+from buildkit.digest import Blob, canonical_json, sha256_digest
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
-from buildkit.lock import framework_paths, load_project_framework, lockfile_path
 from buildkit.lockfile import read_lockfile
-from buildkit.provenance import provenance_predicate
+from buildkit.project.config import ProjectConfig
+from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
+from buildkit.project.records import read_image_record
 from buildkit.registry import (
     Fault,
     ListedImage,
@@ -56,7 +58,7 @@ from buildkit.registry import (
     reason,
     with_retry,
 )
-from buildkit.store import Blob, Store, canonical_json, sha256_digest
+from buildkit.store import Store
 from buildkit.toolchain import (
     ContainerSpec,
     Engine,

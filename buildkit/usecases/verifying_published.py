@@ -19,16 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_variant
-from buildkit.build.records import ImageRecord, read_image_record
-from buildkit.config import ProjectConfig
 from buildkit.errors import PublishError, ToolFailedError
-from buildkit.lock import framework_paths, load_project_framework
-from buildkit.publish import OS, Tools, ping
+from buildkit.project.config import ProjectConfig
+from buildkit.project.layout import framework_paths, load_project_framework
+from buildkit.project.records import read_image_record
 from buildkit.registry import parse_list, parse_verbose_list, platform_text, reason
 from buildkit.store import Store
 from buildkit.toolchain import ContainerSpec, Engine, manifest_inspect_argv
 from buildkit.toolchain.supply import PROVENANCE_TYPE, SBOM_TYPE, cosign_verify_spec
+from buildkit.usecases.publishing import OS, Tools, ping
 
 PUBLISH_HINT = "run `nox -s publish` again (or find out who changed the registry)"
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.apk.arch import oci_arch
+from buildkit.digest import action_key, canonical_json, sha256_digest
 from buildkit.errors import LockError, StaleLockError
 from buildkit.framework import Framework
 from buildkit.lockfile import LockedPackage, Lockfile
 from buildkit.melange import PackageConfig
-from buildkit.store import action_key, canonical_json, sha256_digest
 
 # Bump when buildkit changes how it runs a tool in a way that changes outputs: every action key
 # changes with it, so nothing stale is taken from the cache.

@@ -13,16 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.build.context import BuildContext, Reporter, Tools
-from buildkit.build.plan import ImageAction, PackageAction
-from buildkit.build.records import (
-    ImageRecord,
-    PackageRecord,
-    read_image_record,
-    read_package_record,
-)
-from buildkit.config import ProjectConfig
-from buildkit.store import Blob, Store
+from buildkit.actions.plan import ImageAction, PackageAction
+from buildkit.actions.records import ImageRecord, PackageRecord
+from buildkit.digest import Blob
+from buildkit.events import Reporter
+from buildkit.project.config import ProjectConfig
+from buildkit.project.records import read_image_record, read_package_record
+from buildkit.store import Store
+from buildkit.usecases.build_context import BuildContext, Tools
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,8 +41,8 @@ def verify_project(
     tools: Callable[[], Tools] | None = None,
     reporter: Reporter | None = None,
 ) -> VerifyResult:
-    from buildkit.build.images import plan_images
-    from buildkit.melange import packages_for_frameworks
+    from buildkit.project.layout import packages_for_frameworks
+    from buildkit.usecases.image_builds import plan_images
 
     archs = tuple(archs) or project.archs
     with BuildContext(project, tools=tools, reporter=reporter) as context:
@@ -74,8 +72,8 @@ def _verify_packages(
     names: Sequence[str],
     checked: list[str],
 ) -> list[str]:
-    from buildkit.build.packages import package_record_path, run_melange, walk_packages
     from buildkit.melange import build_order, load_package_configs, providers
+    from buildkit.usecases.package_builds import package_record_path, run_melange, walk_packages
 
     configs = load_package_configs(context.project.packages_dir)
     differences: list[str] = []
@@ -103,7 +101,7 @@ def _verify_packages(
 
 
 def _verify_image(context: BuildContext, fresh: BuildContext, action: ImageAction) -> list[str]:
-    from buildkit.build.images import build_image, record_path
+    from buildkit.usecases.image_builds import build_image, record_path
 
     path = record_path(context, action.framework.name, action.arch)
     recorded = read_image_record(context.store, path)

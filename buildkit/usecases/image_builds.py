@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from buildkit.build.context import BuildContext
-from buildkit.build.plan import (
+from buildkit.actions.plan import (
     ImageAction,
     check_lock,
     image_tag,
@@ -23,11 +22,13 @@ from buildkit.build.plan import (
     newest_build_time,
     plan_image,
 )
-from buildkit.build.records import ImageRecord, ImageSummary, cached_record, save_record
+from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.digest import Blob
 from buildkit.errors import ConfigError, LockError, ToolFailedError
 from buildkit.framework import Framework
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
-from buildkit.store import Blob
+from buildkit.project.records import cached_record, save_record
+from buildkit.usecases.build_context import BuildContext
 
 if TYPE_CHECKING:
     from buildkit.oci import ImageInfo
@@ -41,7 +42,7 @@ def plan_images(
 ) -> list[ImageAction]:
     """An action per framework and arch (frameworks not built for an arch are left out);
     a missing or stale lockfile is refused here, before anything runs."""
-    from buildkit.lock import framework_paths, load_project_framework, lockfile_path
+    from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 
     project = context.project
     actions: list[ImageAction] = []
@@ -175,7 +176,7 @@ def _summary(action: ImageAction, image: ImageInfo, log: Path) -> ImageSummary:
 def prepare_cache(context: BuildContext, action: ImageAction) -> int:
     """Fill apko's cache folder with every locked package and key; return the build's
     SOURCE_DATE_EPOCH (configured, else the newest locked package's build time)."""
-    from buildkit.build import apko_cache
+    from buildkit.usecases import apko_cache
 
     root = context.project.cache_dir / APKO_CACHE
     times: list[int | None] = []

@@ -15,10 +15,10 @@ import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
-from buildkit.build.context import BuildContext
-from buildkit.build.plan import PackageAction, plan_package
-from buildkit.build.records import BuiltApk, PackageRecord, cached_record, save_record
+from buildkit.actions.plan import PackageAction, plan_package
+from buildkit.actions.records import BuiltApk, PackageRecord
 from buildkit.errors import SigningKeyError, ToolFailedError
+from buildkit.events import Reporter
 from buildkit.fsutil import atomic_write_bytes
 from buildkit.melange import (
     PackageConfig,
@@ -27,7 +27,10 @@ from buildkit.melange import (
     local_dependencies,
     providers,
 )
+from buildkit.project.config import ProjectConfig
+from buildkit.project.records import cached_record, save_record
 from buildkit.store import hash_file
+from buildkit.usecases.build_context import BuildContext, Tools
 
 INDEX_NAME = "APKINDEX.tar.gz"
 INDEX_DESCRIPTION = "buildkit local packages"
@@ -240,3 +243,19 @@ def tree_digest(folder: Path | None) -> str | None:
         mode = path.lstat().st_mode & 0o7777
         digest.update(f"{rel}\0{mode:o}\0{len(content)}\0".encode() + content)
     return "sha256:" + digest.hexdigest()
+
+
+def build_local_packages(
+    project: ProjectConfig,
+    archs: Sequence[str],
+    names: Collection[str] | None = None,
+    *,
+    reporter: Reporter | None = None,
+    tools: Callable[[], Tools] | None = None,
+) -> list[PackageRecord]:
+    """Build (or take from the action cache) the project's local packages for ``archs`` into
+    ``packages/<arch>/`` with a signed APKINDEX; ``names`` limits it to those packages and the
+    local packages they need. ``lock`` calls this first: local packages must exist to be
+    locked. Returns one record per package and arch."""
+    with BuildContext(project, reporter=reporter, tools=tools) as context:
+        return build_packages(context, archs, names)

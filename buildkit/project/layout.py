@@ -1,0 +1,70 @@
+"""The project's layout: which frameworks, local packages and lockfiles there are, and where.
+
+``frameworks/<name>.yaml`` (apko configs), ``packages/<name>.yaml`` (melange configs) and
+``lockfiles/<name>.lock.json``, under the folders buildkit.toml names
+(:mod:`buildkit.project.config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from buildkit.apk.atom import parse_atom
+from buildkit.errors import ConfigError
+from buildkit.framework import Framework, load_framework
+from buildkit.melange import load_package_configs, providers
+from buildkit.project.config import ProjectConfig
+
+
+def framework_paths(project: ProjectConfig, names: Sequence[str] = ()) -> list[Path]:
+    """``frameworks/*.yaml`` (and ``*.yml``) by name, or the ones named."""
+    folder = project.frameworks_dir
+    found: dict[str, Path] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        stem = path.name.removesuffix(".yml").removesuffix(".yaml")
+        if stem in found:
+            raise ConfigError(f"two configs for framework {stem}", where=f"{found[stem]}, {path}")
+        found[stem] = path
+    if not names:
+        if not found:
+            raise ConfigError("no frameworks found", where=str(folder), hint="add <name>.yaml")
+        return list(found.values())
+    unknown = [name for name in names if name not in found]
+    if unknown:
+        raise ConfigError(
+            f"unknown framework {unknown[0]!r}",
+            where=str(folder),
+            hint=f"known: {', '.join(found) or 'none'}",
+        )
+    return [found[name] for name in dict.fromkeys(names)]
+
+
+def load_project_framework(project: ProjectConfig, path: Path) -> Framework:
+    """Load a framework as apko will see it: relative to the project root."""
+    try:
+        config = path.resolve().relative_to(project.root).as_posix()
+    except ValueError:
+        config = str(path)
+    return load_framework(config, base_dir=project.root, default_archs=project.archs)
+
+
+def lockfile_path(project: ProjectConfig, framework: Framework) -> Path:
+    return project.lockfiles_dir / f"{framework.name}.lock.json"
+
+
+def packages_for_frameworks(project: ProjectConfig, frameworks: Sequence[str]) -> tuple[str, ...]:
+    """The local packages (built from packages/*.yaml) that the selected frameworks request.
+
+    Only these are built before lock and build, so that frameworks which are not selected (for
+    example ones whose package sources need the internet) cost nothing. ``frameworks`` empty
+    means buildkit.toml's [project].frameworks, else every framework.
+    """
+    by_name = providers(load_package_configs(project.packages_dir))
+    wanted: set[str] = set()
+    for path in framework_paths(project, frameworks or project.frameworks):
+        for text in load_project_framework(project, path).contents.packages:
+            name = parse_atom(text).name
+            if name in by_name:
+                wanted.add(name)
+    return tuple(sorted(wanted))
