@@ -34,7 +34,7 @@ from buildkit.apk.keys import Keyring
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_index
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 ALPINE = FIXTURES / "alpine-3.17-main-aarch64" / "APKINDEX.tar.gz"
 
 

@@ -18,7 +18,7 @@ from buildkit.resolve import RepoSource, resolve
 from buildkit.resolve.universe import universe_for
 
 ALPINE = (
-    Path(__file__).resolve().parents[2] / "shared/fixtures/alpine-3.17-main-aarch64/APKINDEX.tar.gz"
+    Path(__file__).resolve().parents[1] / "tests/fixtures/alpine-3.17-main-aarch64/APKINDEX.tar.gz"
 )
 
 

@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "verify",
     "publish",
     "doctor",
+    "scan",
+    "show",
 )
 
 Handler = Callable[[argparse.Namespace], int]

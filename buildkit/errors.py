@@ -138,6 +138,10 @@ class PublishError(BuildkitError):
     exit_code = 1
 
 
+class SecDbError(BuildkitError):
+    """A security database (secdb, security.json) or a scan ignore file is malformed."""
+
+
 def os_error(exc: OSError) -> FileSystemError:
     """One line for a file's OSError: the file it names, the system's reason."""
     where = str(exc.filename)

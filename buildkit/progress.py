@@ -10,6 +10,18 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from buildkit.events import BaseReporter
+
+
+class LineReporter(BaseReporter):
+    """Notes as lines on ``console`` (for commands that run no actions: scan, lock)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def info(self, message: str) -> None:
+        self.console.print(message, markup=False, highlight=False, emoji=False)
+
 
 class RichReporter:
     """A :class:`buildkit.events.Reporter` drawing with rich. Use as a context manager."""

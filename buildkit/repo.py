@@ -163,7 +163,9 @@ class RevalidatingCache:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
         return self.root / f"{digest}.data", self.root / f"{digest}.json"
 
-    def get(self, url: str) -> bytes:
+    def get(self, url: str, *, check: Callable[[bytes], object] | None = None) -> bytes:
+        """The current bytes at ``url``; ``check`` (raising on bad bytes) runs before new
+        bytes replace the cached copy, so a bad download never enters the cache."""
         data_path, meta_path = self._paths(url)
         cached, meta = self._read(data_path, meta_path, url)
         headers: dict[str, str] = {}
@@ -177,8 +179,15 @@ class RevalidatingCache:
             if cached is None:  # a 304 to an unconditional request: a broken server or proxy
                 raise FetchError("cannot fetch: HTTP 304 without a cached copy", where=url)
             return cached
+        if check is not None:
+            check(response.body)
         self._write(data_path, meta_path, url, response)
         return response.body
+
+    def cached(self, url: str) -> tuple[bytes, dict[str, str]] | None:
+        """The cached bytes and validators for ``url`` without asking the server (offline)."""
+        data, meta = self._read(*self._paths(url), url)
+        return None if data is None else (data, meta)
 
     @staticmethod
     def _read(data_path: Path, meta_path: Path, url: str) -> tuple[bytes | None, dict[str, str]]:

@@ -69,6 +69,12 @@ def publish(session: nox.Session) -> None:
     _buildkit(session, ["publish", *session.posargs])
 
 
+@nox.session(name="scan", venv_backend="none")
+def scan(session: nox.Session) -> None:
+    """Match locked packages against APK security databases (-- --format sarif -o FILE)."""
+    _buildkit(session, ["scan", *session.posargs])
+
+
 @nox.session(name="keygen", venv_backend="none")
 def keygen(session: nox.Session) -> None:
     """Create the project signing key pair in keys/ (never overwrites)."""

@@ -8,7 +8,13 @@ same code path as with the real Wolfi repository:
     www/os/buildkit-bootstrap.rsa.pub
     www/os/<arch>/APKINDEX.tar.gz
     www/os/<arch>/busybox-<version>.apk               static busybox from Debian
+    www/os/<arch>/busybox-<older>.apk                 the same binary under an older version
     www/os/<arch>/buildkit-baselayout-<version>.apk   /etc/passwd, /etc/os-release, /tmp, ...
+    www/os/security.json                              the repository's security database
+
+The older busybox and the security database make the scan demo: the database (Wolfi's
+``security.json`` format) says that ``DEMO_ID`` is fixed in the current busybox, so a lock
+pinned to the older one has a finding, and ``lock --update busybox`` fixes it.
 
 Deterministic: a fixed SOURCE_DATE_EPOCH and deterministic packing give the same bytes on
 every run with the same inputs and key. The signing key is made once per machine and stays in
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -36,6 +43,9 @@ KEY_NAME = "buildkit-bootstrap.rsa"
 BASELAYOUT = "buildkit-baselayout"
 BASELAYOUT_VERSION = "1-r0"  # bump whenever _baselayout_files changes
 DESCRIPTION = "buildkit bootstrap repository"
+SECDB_NAME = "security.json"
+# A real busybox id (ash), used here as the demo's statement about its own two versions.
+DEMO_ID = "CVE-2022-48174"
 # The brief's "common" applets: what package scripts and a debug shell use. Only those the
 # Debian build has are linked (it has no `install`).
 APPLETS = frozenset(
@@ -65,6 +75,30 @@ def apk_version_from_debian(debian: str) -> str:
     if numbers is None:
         raise SystemExit(f"bootstrap: cannot make an apk version of Debian version {debian!r}")
     return f"{numbers.group(0)}-r{int(release.group(0)) if release else 0}"
+
+
+def older_version(version: str) -> str:
+    """The demo's older busybox: ``1.35.0-r4`` -> ``1.35.0-r3``; ``1.35.0-r0`` ->
+    ``1.35.0_rc1-r0`` (a pre-release sorts before its release)."""
+    upstream, _, release = version.rpartition("-r")
+    if int(release) > 0:
+        return f"{upstream}-r{int(release) - 1}"
+    return f"{upstream}_rc1-r0"
+
+
+def security_database(fixed: str, archs: Sequence[str]) -> bytes:
+    """The repository's security database (Wolfi's security.json format), canonical JSON."""
+    document = {
+        "apkurl": "{{urlprefix}}/{{reponame}}/{{arch}}/{{pkg.name}}-{{pkg.ver}}.apk",
+        "archs": sorted(archs),
+        "reponame": "os",
+        "urlprefix": "http://127.0.0.1:8040",
+        "packages": [
+            {"pkg": {"name": BASELAYOUT, "secfixes": {"0": []}}},
+            {"pkg": {"name": "busybox", "secfixes": {fixed: [DEMO_ID]}}},
+        ],
+    }
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def _digest(paths: Iterable[Path], extra: Sequence[str]) -> str:
@@ -204,15 +238,27 @@ BASELAYOUT_PACKAGE = Package(
 )
 
 
+def _busybox_version(binary: Path) -> str:
+    return apk_version_from_debian((binary.parent.parent / "DEBIAN_VERSION").read_text())
+
+
+def _version_key(version: str) -> object:
+    from buildkit.apk.version import parse_version
+
+    return parse_version(version)
+
+
 def _build_arch(arch: str, binary: Path, key: Path, work: Path) -> Path:
     """Pack both packages for ARCH and index them; returns the folder holding the results."""
     out = work / arch
     out.mkdir(parents=True)
-    version = apk_version_from_debian((binary.parent.parent / "DEBIAN_VERSION").read_text())
+    version = _busybox_version(binary)
     applets = _applet_paths(binary)
     tree = work / f"tree-busybox-{arch}"
     _busybox_tree(tree, binary, applets)
     _pack(tree, _busybox_package(version, applets), arch=arch, key=key, out=out)
+    older = older_version(version)
+    _pack(tree, _busybox_package(older, applets), arch=arch, key=key, out=out)
     tree = work / f"tree-baselayout-{arch}"
     _baselayout_tree(tree)
     _pack(tree, BASELAYOUT_PACKAGE, arch=arch, key=key, out=out)
@@ -244,7 +290,8 @@ def generate(cache: Path, busybox: dict[str, Path]) -> None:
     key = _ensure_key(base / "keys")
     public = key.with_name(key.name + ".pub")
     digest = _inputs_digest(busybox, public)
-    outputs = [www / f"{KEY_NAME}.pub"] + [www / a / "APKINDEX.tar.gz" for a in busybox]
+    outputs = [www / f"{KEY_NAME}.pub", www / SECDB_NAME]
+    outputs += [www / a / "APKINDEX.tar.gz" for a in busybox]
     if stamp.is_file() and stamp.read_text().strip() == digest and all(p.exists() for p in outputs):
         _say(f"ok ({www})")
         return
@@ -256,6 +303,10 @@ def generate(cache: Path, busybox: dict[str, Path]) -> None:
             os.replace(Path(tmp) / "key.pub", served_key)
         for arch, binary in sorted(busybox.items()):
             _publish(_build_arch(arch, binary, key, Path(tmp)), www / arch)
+        versions = [_busybox_version(binary) for binary in busybox.values()]
+        fixed = min(versions, key=_version_key)
+        (Path(tmp) / SECDB_NAME).write_bytes(security_database(fixed, sorted(busybox)))
+        os.replace(Path(tmp) / SECDB_NAME, www / SECDB_NAME)
     stamp.write_text(digest + "\n")
     _say(f"generated {', '.join(sorted(busybox))} in {www}")
 

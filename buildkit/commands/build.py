@@ -56,11 +56,15 @@ def run(args: argparse.Namespace) -> int:
     )
     with RichReporter(ui.err) as reporter:
         result = build_project(project, options, reporter=reporter)
+    from buildkit.usecases.inventory import human_size, image_size, package_count
+
     for record in result.images:
         state = "cached" if record.cached else "built"
+        count = package_count(project, record.framework, record.arch)
         ui.out.print(
-            f"{record.framework} {record.arch}: {record.image.tag} "
-            f"{record.tarball.digest} ({state})",
+            f"{record.framework} {record.arch}: {record.image.tag} {record.tarball.digest}, "
+            f"{human_size(image_size(record))}, {count if count is not None else '?'} packages "
+            f"({state})",
             markup=False,
         )
     if not result.images:

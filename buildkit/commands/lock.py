@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from buildkit import ui
-from buildkit.progress import RichReporter
+from buildkit.progress import LineReporter, RichReporter
 from buildkit.project.config import load_project
 from buildkit.usecases.locking import LockOptions, LockResult, lock_project, raise_if_stale
 
@@ -39,6 +39,12 @@ def register(sub: Any) -> None:
         help="move only these packages to their newest versions; keep every other pin",
     )
     parser.add_argument(
+        "--outdated",
+        action="store_true",
+        help="write nothing; list locked packages that have newer versions in the repositories "
+        "and the known ids those updates fix",
+    )
+    parser.add_argument(
         "--allow-arch-skew",
         action="store_true",
         help="resolve each arch on its own (versions may differ between archs, as apko lock)",
@@ -59,6 +65,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     project = load_project(args.project)
+    if args.outdated:
+        return _print_outdated(project, tuple(args.names))
     # Like build and publish: the names given, else buildkit.toml's [project].frameworks, else
     # every frameworks/*.yaml.
     names = tuple(args.names) or project.frameworks
@@ -83,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         ui.out.print(f"{len(results)} lockfile(s) up to date")
         return 0
     if changed:
-        _print_changes(changed)
+        _print_changes(changed, project)
     for result in results:
         state = "written" if result.changed else "unchanged"
         ui.out.print(f"{_relative(result, project.root)}: {state}")
@@ -105,17 +113,48 @@ def _print_differences(result: LockResult) -> None:
         _print_changes([result])
 
 
-def _print_changes(results: Sequence[LockResult]) -> None:
+def _print_changes(results: Sequence[LockResult], project: Any = None) -> None:
+    from buildkit.usecases.scanning import FixLookup
+
+    lookup = FixLookup(project, reporter=LineReporter(ui.err)) if project is not None else None
     table = Table(title="lockfile changes", title_justify="left")
-    for column in ("framework", "package", "arch", "change"):
+    for column in ("framework", "package", "arch", "change", "fixes"):
         table.add_column(column)
     for result in results:
         for change in result.changes:
+            fixes: tuple[str, ...] = ()
+            if lookup and change.old and change.new and change.kind == "upgraded":
+                fixes = lookup.fixed(
+                    result.new, change.arch, change.package, change.old, change.new
+                )
             table.add_row(
                 result.framework.name,
                 change.package,
                 change.arch,
                 f"{change.old or '-'} -> {change.new or '-'} ({change.kind})",
+                ", ".join(fixes) or "-",
             )
     if table.row_count:
         ui.out.print(table)
+
+
+def _print_outdated(project: Any, names: tuple[str, ...]) -> int:
+    from buildkit.usecases.scanning import outdated
+
+    rows = outdated(project, names or project.frameworks, LineReporter(ui.err))
+    table = Table(title="outdated packages", title_justify="left")
+    for column in ("framework", "arch", "package", "locked", "newest", "fixes"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.framework,
+            row.arch,
+            row.package,
+            row.locked,
+            row.newest,
+            ", ".join(row.fixes) or "-",
+        )
+    if rows:
+        ui.out.print(table)
+    ui.out.print(f"{len(rows)} locked package(s) have newer versions", markup=False)
+    return 0

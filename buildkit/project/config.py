@@ -63,6 +63,7 @@ _KNOWN: Mapping[str, frozenset[str]] = {
         }
     ),
     "paths": frozenset({"dist", "packages", "lockfiles", "frameworks", "cache"}),
+    "scan": frozenset({"databases", "ignore"}),
 }
 
 
@@ -109,6 +110,9 @@ class ProjectConfig:
     lockfiles_dir: Path = Path("lockfiles")
     frameworks_dir: Path = Path("frameworks")
     cache_dir: Path = field(default_factory=default_cache_dir)
+    # [scan]: repository URL -> its security database (URL or path), and the ignore file
+    scan_databases: tuple[tuple[str, str], ...] = ()
+    scan_ignore: Path = Path(".buildkit-scan-ignore.toml")
 
     def registry_is_insecure(self, registry: str | None = None) -> bool:
         """Plain HTTP is allowed for loopback registries and those configured as insecure."""
@@ -255,6 +259,7 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
     tools = _table(data, "tools", where)
     publish = _table(data, "publish", where)
     paths = _table(data, "paths", where)
+    scan = _table(data, "scan", where)
 
     try:
         archs = tuple(normalize_arch(a) for a in _str_list(project, "project.archs", where)) or (
@@ -323,4 +328,17 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
         lockfiles_dir=rel("lockfiles", "lockfiles"),
         frameworks_dir=rel("frameworks", "frameworks"),
         cache_dir=Path(_str(paths, "paths.cache", where, str(cache or default_cache_dir()))),
+        scan_databases=_str_table(scan, "scan.databases", where),
+        scan_ignore=root / _str(scan, "scan.ignore", where, ".buildkit-scan-ignore.toml"),
     )
+
+
+def _str_table(table: Mapping[str, Any], dotted: str, where: str) -> tuple[tuple[str, str], ...]:
+    value = table.get(dotted.rpartition(".")[2], {})
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise ConfigError(
+            f"{dotted} must be a table of strings",
+            where=where,
+            hint='e.g. "https://packages.wolfi.dev/os" = "https://packages.wolfi.dev/os/security.json"',
+        )
+    return tuple((str(k).rstrip("/"), v) for k, v in value.items())

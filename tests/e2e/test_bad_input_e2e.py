@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_build_demo import PROJECT, Demo, lock_demo, make_demo
+from tests.helpers.demo import Demo, lock_demo, make_demo
+from tests.helpers.paths import PROJECT_ROOT as PROJECT
 
 pytestmark = pytest.mark.e2e
 

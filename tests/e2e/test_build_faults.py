@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_build_demo import ARCHS, Demo, check_store, lock_demo, make_demo
+from tests.helpers.demo import ARCHS, Demo, check_store, lock_demo, make_demo
 
 pytestmark = pytest.mark.e2e
 

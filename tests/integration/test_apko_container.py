@@ -12,7 +12,7 @@ import pytest
 from buildkit.apk.arch import oci_arch
 from buildkit.errors import ToolFailedError
 from buildkit.toolchain import ApkoBuild, ApkoLock, Owner, local_name
-from tests.integration.conftest import (
+from tests.helpers.machine import (
     SOURCE_DATE_EPOCH,
     Machine,
     other_owner,

@@ -20,7 +20,7 @@ from buildkit.apk.index import parse_index, record_from_package
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import verify_package
 from buildkit.toolchain import ApkoBuild
-from tests.integration.conftest import SOURCE_DATE_EPOCH, Machine, MelangeOutput, run_tool
+from tests.helpers.machine import SOURCE_DATE_EPOCH, Machine, MelangeOutput, run_tool
 
 pytestmark = pytest.mark.integration
 

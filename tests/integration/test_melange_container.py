@@ -11,7 +11,7 @@ import pytest
 from buildkit.apk.index import parse_index
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import extract_package, verify_package
-from tests.integration.conftest import (
+from tests.helpers.machine import (
     SOURCE_DATE_EPOCH,
     Machine,
     MelangeOutput,

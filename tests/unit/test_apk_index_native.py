@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from buildkit.apk import index_records
 from buildkit.apk.index import IndexRecord, parse_index, parse_records, render_record
 from buildkit.errors import ApkFormatError
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 native = index_records._native_index
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from buildkit.apk.atom import Atom, Op, parse_atom, parse_op, version_matches
 from buildkit.errors import AtomError, VersionError
-from tests.unit.test_version import ALPINE_INDEX, WOLFI_INDEX, index_records, versions
+from tests.helpers.apk_versions import ALPINE_INDEX, WOLFI_INDEX, index_records, versions
 
 CHECKSUM = "Q1tfjaxtgIGRBjOYGl6Pq3/hm8V2o="
 

@@ -56,7 +56,7 @@ from buildkit.usecases.build_context import BuildContext, Tools
 from buildkit.usecases.building import BuildOptions, BuildResult, build_project
 from buildkit.usecases.package_builds import build_packages
 from buildkit.usecases.verifying import verify_project
-from tests.unit.test_oci import make_image, write_docker_archive
+from tests.helpers.images import make_image, write_docker_archive
 
 REPO = "http://repo.invalid/os"
 REPO_KEY_URL = f"{REPO}/repo.rsa.pub"

@@ -13,7 +13,7 @@ from buildkit.apk.index import parse_index, record_from_package, render_record
 from buildkit.apk.keys import Keyring, generate_keypair
 from buildkit.cli import main
 from buildkit.commands.apk_files import sort_records
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 WOLFI_INDEX = FIXTURES / "wolfi/x86_64/APKINDEX.tar.gz"
 HELLO = FIXTURES / "wolfi/aarch64/hello-wolfi-2.12-r1.apk"

@@ -12,7 +12,7 @@ from buildkit.apk import index_records
 from buildkit.commands import doctor
 from buildkit.commands.doctor import BinfmtEntry, Probes, parse_binfmt
 from buildkit.toolchain import Completed
-from tests.unit.test_toolchain import FakeRunner, fail, ok
+from tests.helpers.toolchain import FakeRunner, fail, ok
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64

@@ -16,9 +16,7 @@ import pytest
 from buildkit.framework import load_framework
 from buildkit.repo import RepoClient
 from buildkit.usecases.locking import lock_framework
-from tests.unit.test_repo import FakeServer, server
-
-__all__ = ["server"]  # the loopback HTTP server fixture, from test_repo
+from tests.helpers.http_server import FakeServer
 
 
 @pytest.fixture

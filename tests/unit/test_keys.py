@@ -20,7 +20,7 @@ from buildkit.apk.keys import (
     verify_signature,
 )
 from buildkit.errors import KeyError_, SignatureError
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 # Real indexes, the folder holding the key(s) that signed them, and the algorithm used.
 SIGNED_INDEXES: list[tuple[str, str, SignatureAlgorithm]] = [

@@ -26,9 +26,7 @@ from buildkit.usecases.locking import (
     restrictions,
     version_map,
 )
-from tests.unit.test_repo import Pkg, make_repo, other_key, signing_key
-
-__all__ = ["other_key", "signing_key"]  # fixtures used here, defined in test_repo
+from tests.helpers.repos import Pkg, make_repo
 
 ARCHS = ("x86_64", "aarch64")
 BASE = [Pkg("lib", "1.0-r0"), Pkg("app", "1.0-r0", depends=("lib",)), Pkg("tool", "1.0-r0")]

@@ -350,43 +350,6 @@ def test_built_in_pipelines_get_known_inputs_and_a_checksum(path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The condition language, against melange's own cases (pkg/cond/parser_test.go)
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ("'foo' == 'foo'", True),
-        ("'foo' != 'foo'", False),
-        ("'rabbit' == 'rabbit' && 'hare' == 'hare' && 'rabbit' != 'hare'", True),
-        ("'rabbit' == 'hare' || 'lagomorph' == 'lagomorph'", True),
-        ("('rabbit' == 'rabbit' && 'hare' != 'hare') || 'lagomorph' == 'lagomorph'", True),
-        ('"hello \\"world\\"" == "hello \\"world\\""', True),
-        ("'it\\'s' == 'it\\'s'", True),
-        ('"a\\\\b" == "ab"', False),
-        ("\"x86_64\" == 'x86_64'", True),  # what `${{build.arch}} == 'x86_64'` becomes
-    ],
-)
-def test_conditions_evaluate_as_melange_does(expression: str, expected: bool) -> None:
-    assert Condition.evaluate(expression) is expected
-
-
-@pytest.mark.parametrize("expression", ["'foo' == ", "'foo'", "('a' == 'a'", "'a' == 'a' 'b'"])
-def test_malformed_conditions_are_errors(expression: str) -> None:
-    with pytest.raises(ValueError, match=r"expected|unterminated|trailing"):
-        Condition.evaluate(expression)
-
-
-def test_substituted_values_are_quoted_in_conditions() -> None:
-    values = {"build.arch": "aarch64"}
-    assert (
-        substitute("${{build.arch}} == 'x86_64'", values, quote=True) == "\"aarch64\" == 'x86_64'"
-    )
-    assert not runs_on({"if": "${{ build.arch }} == 'x86_64'"}, values)
-    assert runs_on({"runs": "true"}, values)
-
-
-# --------------------------------------------------------------------------------------------
 # ASP.NET Core 8: one tarball per arch, each with Microsoft's published SHA-512
 
 ASPNET = ROOT / "packages" / "dotnet-aspnet-8.yaml"
@@ -443,23 +406,3 @@ def test_aspnet_version_is_the_one_fetched() -> None:
         "musl",
         "zlib",
     }
-
-
-# --------------------------------------------------------------------------------------------
-# The checker itself catches what melange would refuse
-
-
-@pytest.mark.parametrize(
-    ("text", "unknown"),
-    [
-        ("pipline: []", ["pipline"]),
-        ("package: {name: a, versoin: '1'}", ["package.versoin"]),
-        ("pipeline: [{uses: fetch, width: {}}]", ["pipeline[0].width"]),
-        ("pipeline: [{pipeline: [{run: x}]}]", ["pipeline[0].pipeline[0].run"]),
-        ("package: {dependencies: {runtimes: [a]}}", ["package.dependencies.runtimes"]),
-        ("update: {github: {identifer: x}}", ["update.github.identifer"]),
-        ("subpackages: [{name: a, test: {pipline: []}}]", ["subpackages[0].test.pipline"]),
-    ],
-)
-def test_unknown_keys_are_found_with_their_path(text: str, unknown: list[str]) -> None:
-    assert unknown_keys(yaml.safe_load(text), SCHEMA) == unknown

@@ -26,7 +26,7 @@ from buildkit.apk.package import (
 )
 from buildkit.apk.pkginfo import PkgInfo, render_pkginfo
 from buildkit.errors import ApkFormatError, ChecksumError, SignatureError, UnsafePathError
-from tests.conftest import FIXTURES
+from tests.helpers.paths import FIXTURES
 
 MELANGE_KEY = "apko-cli/packages/melange.rsa.pub"
 PRIVATE_KEY = "apko-cli/private_packages/private_pkg_key.rsa.pub"

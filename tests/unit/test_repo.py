@@ -1,16 +1,13 @@
 """RepoClient and PackageCache against local files and a loopback HTTP server.
 
-Also home to the helpers that build small signed repositories (used by test_lock.py).
+Small signed repositories come from tests/helpers/repos.py, the server from
+tests/helpers/http_server.py (the ``server`` fixture in tests/unit/conftest.py).
 """
 
 from __future__ import annotations
 
-import tempfile
-import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,151 +15,14 @@ import pytest
 
 import buildkit.repo
 from buildkit.apk.index import IndexRecord, record_from_package, write_index
-from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
-from buildkit.apk.package import pack_package
-from buildkit.apk.pkginfo import PkgInfo
+from buildkit.apk.keys import Keyring, SigningKey
 from buildkit.errors import ApkFormatError, ChecksumError, ConfigError, FetchError, SignatureError
 from buildkit.repo import HttpFetcher, PackageCache, RepoClient, RetryPolicy
-
-EPOCH = 1_700_000_000
-
-# --------------------------------------------------------------------------------------------
-# Building repositories
-
-
-@pytest.fixture(scope="session")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
-    private, _public = generate_keypair(tmp_path_factory.mktemp("key") / "test.rsa", bits=2048)
-    return SigningKey.load(private)
-
-
-@pytest.fixture(scope="session")
-def other_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
-    private, _public = generate_keypair(tmp_path_factory.mktemp("key") / "other.rsa", bits=2048)
-    return SigningKey.load(private)
-
-
-def keyring_of(key: SigningKey) -> Keyring:
-    return Keyring.from_pems({key.key_name: key.public_pem})
-
-
-@dataclass(frozen=True)
-class Pkg:
-    name: str
-    version: str
-    depends: tuple[str, ...] = ()
-    provides: tuple[str, ...] = ()
-
-
-def make_apk(work: Path, pkg: Pkg, arch: str, key: SigningKey) -> bytes:
-    root = work / f"tree-{pkg.name}-{pkg.version}-{arch}"
-    (root / "usr/share" / pkg.name).mkdir(parents=True, exist_ok=True)
-    (root / "usr/share" / pkg.name / "VERSION").write_text(f"{pkg.version} {arch}\n")
-    info = PkgInfo(
-        name=pkg.name,
-        version=pkg.version,
-        arch=arch,
-        depends=pkg.depends,
-        provides=pkg.provides,
-        license="MIT",
-    )
-    return pack_package(root, info, key=key, source_date_epoch=EPOCH)
-
-
-def make_repo(repo: Path, arch: str, packages: Sequence[Pkg], key: SigningKey) -> list[IndexRecord]:
-    """Write ``repo/<arch>/*.apk`` and their APKINDEX.tar.gz, all signed by ``key``."""
-    folder = repo / arch
-    folder.mkdir(parents=True, exist_ok=True)
-    records = []
-    with tempfile.TemporaryDirectory() as trees:
-        for pkg in packages:
-            data = make_apk(Path(trees), pkg, arch, key)
-            record = record_from_package(data, where=pkg.name)
-            (folder / record.filename).write_bytes(data)
-            records.append(record)
-    (folder / "APKINDEX.tar.gz").write_bytes(write_index(records, description="test", key=key))
-    return records
-
+from tests.helpers.http_server import FakeServer, Served
+from tests.helpers.repos import Pkg, keyring_of, make_apk, make_repo
 
 # --------------------------------------------------------------------------------------------
-# A loopback HTTP server
-
-
-@dataclass
-class Served:
-    body: bytes
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass
-class FakeServer:
-    url: str = ""
-    files: dict[str, Served] = field(default_factory=dict)
-    failures: list[int | str] = field(default_factory=list)  # status codes or "reset"
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-
-    def paths(self) -> list[str]:
-        return [path for path, _headers in self.requests]
-
-    def serve_tree(self, root: Path, prefix: str = "") -> None:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                rel = path.relative_to(root).as_posix()
-                self.files[f"{prefix}/{rel}"] = Served(path.read_bytes(), etag=f'"{rel}-1"')
-
-
-def _handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            state.requests.append((self.path, dict(self.headers.items())))
-            if state.failures:
-                failure = state.failures.pop(0)
-                if failure == "reset":
-                    self.close_connection = True
-                    return  # no response at all: the client sees the connection drop
-                self.send_error(int(failure))
-                return
-            served = state.files.get(self.path)
-            if served is None:
-                self.send_error(404)
-                return
-            if self._not_modified(served):
-                self.send_response(304)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(served.body)))
-            if served.etag:
-                self.send_header("ETag", served.etag)
-            if served.last_modified:
-                self.send_header("Last-Modified", served.last_modified)
-            self.end_headers()
-            self.wfile.write(served.body)
-
-        def _not_modified(self, served: Served) -> bool:
-            etag = self.headers.get("If-None-Match")
-            if etag is not None and served.etag:
-                return etag == served.etag
-            since = self.headers.get("If-Modified-Since")
-            return since is not None and since == served.last_modified
-
-    return Handler
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    state = FakeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+# Helpers
 
 
 def _client(tmp_path: Path, **kwargs: Any) -> RepoClient:

@@ -1,5 +1,4 @@
-"""crane and cosign command lines (pure): mounts, flags per signing mode, secrets by name only;
-and the SLSA provenance predicate made from a build record."""
+"""crane and cosign command lines (pure): mounts, flags per signing mode, secrets by name only."""
 
 from __future__ import annotations
 
@@ -7,9 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.actions.provenance import provenance_predicate
-from buildkit.actions.records import ImageRecord, ImageSummary
-from buildkit.digest import Blob
 from buildkit.toolchain import parse_image_ref, run_argv
 from buildkit.toolchain.supply import (
     Signer,
@@ -119,37 +115,3 @@ def test_keygen_writes_into_the_keys_folder_only() -> None:
     assert "/p/keys:/keys" in argv
     assert "/p:/work:ro" in argv
     assert argv[argv.index("--network") + 1] == "none"
-
-
-def test_provenance_names_lock_config_tools_revision_date_and_action() -> None:
-    record = ImageRecord(
-        framework="demo",
-        arch="aarch64",
-        action_key="k" * 64,
-        inputs={
-            "config": {"name": "frameworks/demo.yaml", "checksum": "sha256-abc="},
-            "lock": "sha256:" + "1" * 64,
-            "apko_image": "127.0.0.1:5000/tools/apko@sha256:" + "2" * 64,
-        },
-        source_date_epoch=1704067200,
-        tarball=Blob(digest="sha256:" + "3" * 64, size=1),
-        sboms={"sbom-aarch64.spdx.json": Blob(digest="sha256:" + "4" * 64, size=1)},
-        image=ImageSummary(
-            tag="buildkit/demo:latest-arm64", platform="linux/arm64",
-            manifest_digest="sha256:" + "5" * 64, config_digest="sha256:" + "6" * 64,
-            diff_ids=(), layers=(),
-        ),
-    )  # fmt: skip
-    predicate = provenance_predicate(
-        record, source_revision="f" * 40, tool_images={"cosign": COSIGN.run_ref}
-    )
-    deps = predicate["buildDefinition"]["resolvedDependencies"]
-    digests = [d["digest"] for d in deps]
-    assert {"sha256": "1" * 64} in digests  # the lock entries
-    assert {"sri": "sha256-abc="} in digests  # the config checksum
-    assert {"sha256": "2" * 64} in digests  # the apko image
-    assert {"gitCommit": "f" * 40} in digests
-    assert {"sha256": "a" * 64} in digests  # the cosign image
-    metadata = predicate["runDetails"]["metadata"]
-    assert metadata == {"invocationId": "k" * 64, "startedOn": "2024-01-01T00:00:00Z"}
-    assert predicate["buildDefinition"]["externalParameters"]["arch"] == "aarch64"
