@@ -40,6 +40,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from buildkit import cli as buildkit_cli
+from buildkit.commands.publish import tools_for
+from buildkit.project.config import load_project
+from buildkit.store import Store
+from buildkit.toolchain import Engine
+from buildkit.toolchain.supply import crane_push_spec
+from buildkit.usecases.publishing import oci_layout
+
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 5006
 PASSWORD = "bench-cosign-password"
@@ -84,9 +92,7 @@ def timed(call: Callable[..., object], *args: object) -> float:
     return time.perf_counter() - start
 
 
-def cli(root: Path, *args: str) -> None:
-    from buildkit import cli as buildkit_cli
-
+def run_cli(root: Path, *args: str) -> None:
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()) as err:
         code = buildkit_cli.main(["-C", str(root), *args])
     if code != 0:
@@ -175,12 +181,6 @@ def raw_upload(address: str, repo: str, blobs: list[tuple[str, bytes | Path]]) -
 
 def crane_push(root: Path, address: str, repo: str, tarball: Path, manifest: str) -> None:
     """One image the way publish pushes it (Publisher._push_image's steps)."""
-    from buildkit.commands.publish import tools_for
-    from buildkit.project.config import load_project
-    from buildkit.store import Store
-    from buildkit.toolchain import Engine
-    from buildkit.toolchain.supply import crane_push_spec
-    from buildkit.usecases.publishing import oci_layout
 
     project = load_project(root)
     tools = tools_for(project, signing=False)
@@ -217,7 +217,7 @@ def main() -> int:
             (keys / name).unlink(missing_ok=True)
         os.environ["COSIGN_PASSWORD"] = PASSWORD
         os.environ.pop("BUILDKIT_COSIGN_KEY", None)
-        cli(root, "keygen", "--cosign")
+        run_cli(root, "keygen", "--cosign")
         (tmp / "registry").mkdir()
         with registry(tmp / "registry") as (address, log):
             first, again, signed, signed_again = [], [], [], []
@@ -225,15 +225,15 @@ def main() -> int:
                 repo = f"bench-{uuid.uuid4().hex[:8]}"
                 base = ["publish", "--registry", address, "--repository", repo]
                 os.environ["BUILDKIT_SIGNING"] = "none"
-                first.append(timed(cli, root, *base))
+                first.append(timed(run_cli, root, *base))
                 before = uploads(log)
-                again.append(timed(cli, root, *base))
+                again.append(timed(run_cli, root, *base))
                 if uploads(log) != before:
                     raise SystemExit("the re-publish uploaded a blob")
                 os.environ["BUILDKIT_SIGNING"] = "key"
                 signed_repo = ["publish", "--registry", address, "--repository", f"{repo}-s"]
-                signed.append(timed(cli, root, *signed_repo))
-                signed_again.append(timed(cli, root, *signed_repo))
+                signed.append(timed(run_cli, root, *signed_repo))
+                signed_again.append(timed(run_cli, root, *signed_repo))
             os.environ.pop("BUILDKIT_SIGNING", None)
             tarball = tmp / "large.tar"
             manifest, blobs = large_tarball(tarball, args.size_mb)

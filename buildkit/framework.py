@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from buildkit.apk.arch import normalize_arch
+from buildkit.apk.atom import parse_atom
 from buildkit.errors import BuildkitError, ConfigError
 
 # --------------------------------------------------------------------------------------------
@@ -432,7 +433,6 @@ def _parse_int(text: str) -> int:
 
 def _check_atom(text: str) -> str:
     """A package to install, kept as written once apk's atom grammar accepts it."""
-    from buildkit.apk.atom import parse_atom
 
     parse_atom(text)
     return text

@@ -17,8 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from buildkit.apk.arch import normalize_arch
+from buildkit.apk.atom import parse_atom
+from buildkit.apk.version import parse_version
 from buildkit.errors import AtomError, BuildkitError, ConfigError
+from buildkit.framework import yaml_error
 
 _ALL_ARCHS = frozenset({"all"})
 
@@ -62,7 +67,6 @@ def atom_name(atom: str) -> str:
     An atom apk cannot parse (melange substitutes ``${{...}}`` variables before using them)
     is kept as written: it cannot name a local package either way.
     """
-    from buildkit.apk.atom import parse_atom
 
     try:
         return parse_atom(atom.strip()).name
@@ -76,14 +80,11 @@ def atom_name(atom: str) -> str:
 
 def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -> PackageConfig:
     """Read the fields buildkit needs from a melange config's bytes."""
-    import yaml
 
     label = where or str(path)
     try:
         document = yaml.load(data, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
-        from buildkit.framework import yaml_error
-
         raise yaml_error(exc, label) from None
     if not isinstance(document, dict):
         raise ConfigError("a melange config must be a mapping", where=label)
@@ -122,7 +123,6 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
 def _check_version(version: str, epoch: int, where: str) -> None:
     """melange names the package <name>-<version>-r<epoch>: refuse what apk cannot compare
     now, rather than after a container has started (variables are melange's to expand)."""
-    from buildkit.apk.version import parse_version
 
     if "${{" in version:
         return

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import nox
 
+from buildkit.cli import run
 from buildkit.errors import BuildkitError
+from buildkit.ui import print_error
 
 
 def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
-    from buildkit.cli import run
-    from buildkit.ui import print_error
 
     try:
         code = run(list(argv))
@@ -96,8 +97,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(name="lint", venv_backend="none")
 def lint(session: nox.Session) -> None:
-    """ruff (lint + format check) and mypy --strict."""
+    """ruff (lint + format check), mypy --strict and the layer contracts (import-linter)."""
     paths = ("buildkit", "tests", "benchmarks", "scripts", "noxfile.py")
     session.run(sys.executable, "-m", "ruff", "check", *paths)
     session.run(sys.executable, "-m", "ruff", "format", "--check", *paths)
     session.run(sys.executable, "-m", "mypy", "--strict", "buildkit")
+    # The layers and the pure core's limits, as pyproject.toml [tool.importlinter] states them.
+    session.run(str(Path(sys.executable).with_name("lint-imports")))

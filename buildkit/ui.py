@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.text import Text
 
 from buildkit.errors import BuildkitError, ToolFailedError
+from buildkit.registry import redact
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -16,7 +17,6 @@ def print_error(error: BuildkitError | str) -> None:
     line stays the last one on the screen, where the eye lands."""
     if isinstance(error, ToolFailedError) and error.tail:
         err.print(f"--- last lines of {error.log} ---", markup=False)
-        from buildkit.registry import redact  # tool output may echo a credential
 
         err.print(redact(error.tail.rstrip("\n")), markup=False, highlight=False, emoji=False)
         err.print("---", markup=False)

@@ -38,6 +38,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildkit.apk.keys import generate_keypair
+from buildkit.apk.version import parse_version
+
 SOURCE_DATE_EPOCH = 1704067200  # 2024-01-01T00:00:00Z; the packages' mtimes and builddate
 KEY_NAME = "buildkit-bootstrap.rsa"
 BASELAYOUT = "buildkit-baselayout"
@@ -123,8 +126,6 @@ def _inputs_digest(busybox: dict[str, Path], public_key: Path) -> str:
 def _ensure_key(keys_dir: Path) -> Path:
     private = keys_dir / KEY_NAME
     if not private.exists():
-        from buildkit.apk.keys import generate_keypair
-
         keys_dir.mkdir(parents=True, exist_ok=True)
         generate_keypair(private)
         _say(f"generated signing key {private} (stays on this machine)")
@@ -243,7 +244,6 @@ def _busybox_version(binary: Path) -> str:
 
 
 def _version_key(version: str) -> object:
-    from buildkit.apk.version import parse_version
 
     return parse_version(version)
 

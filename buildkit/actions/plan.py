@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.apk.arch import oci_arch
+from buildkit.apk.keys import fingerprint
 from buildkit.digest import action_key, canonical_json, sha256_digest
 from buildkit.errors import LockError, StaleLockError
 from buildkit.framework import Framework
@@ -230,6 +231,5 @@ def public_key_fingerprint(pem: bytes) -> str:
             der = b""
         if der:
             return "sha256:" + hashlib.sha256(der).hexdigest()
-    from buildkit.apk.keys import fingerprint
 
     return fingerprint(pem)

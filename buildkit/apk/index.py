@@ -40,6 +40,7 @@ from buildkit.apk.index_records import (
     render_record,
 )
 from buildkit.apk.keys import Keyring, SignatureAlgorithm, SigningKey, verify_signature
+from buildkit.apk.package import read_layout
 from buildkit.errors import ApkFormatError, SignatureError
 
 __all__ = [
@@ -311,7 +312,6 @@ def write_index(
 
 def record_from_package(apk_bytes: bytes, *, where: str) -> IndexRecord:
     """The index record for an .apk: C: is its identity, S: its size, the rest .PKGINFO."""
-    from buildkit.apk.package import read_layout  # lazy: package imports index
 
     layout = read_layout(apk_bytes, where=where)
     info = layout.pkginfo

@@ -22,8 +22,11 @@ from buildkit.apk.index import (
     parse_index,
     record_from_package,
     render_record,
+    write_index,
 )
 from buildkit.apk.keys import Keyring, SigningKey
+from buildkit.apk.package import read_layout, verify_package
+from buildkit.apk.version import compare_versions
 from buildkit.errors import ApkFormatError, BuildkitError, SignatureError
 from buildkit.fsutil import atomic_write_bytes
 
@@ -100,7 +103,6 @@ def _is_package(path: Path) -> bool:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from buildkit.apk.package import verify_package
 
     keyring = _keyring(args)
     for path in args.paths:
@@ -135,7 +137,6 @@ def _index_summary(index: ApkIndex) -> str:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from buildkit.apk.index import write_index
 
     folder: Path = args.directory
     if not folder.is_dir():
@@ -151,7 +152,6 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def _record(path: Path) -> IndexRecord:
-    from buildkit.apk.package import verify_package
 
     data = _read(path)
     # As `apk index` does, read the whole package first: a truncated or altered one must
@@ -173,8 +173,6 @@ def sort_records(records: list[IndexRecord]) -> list[IndexRecord]:
     for _name, group in groupby(sorted(records, key=lambda r: r.name), key=lambda r: r.name):
         same = list(group)
         if len(same) > 1:
-            from buildkit.apk.version import compare_versions
-
             same.sort(key=cmp_to_key(lambda a, b: compare_versions(a.version, b.version)))
         ordered.extend(same)
     return ordered
@@ -213,7 +211,6 @@ def run_show(args: argparse.Namespace) -> int:
 def _show_package(
     data: bytes, where: str, keyring: Keyring | None, allow_untrusted: bool, as_json: bool
 ) -> str:
-    from buildkit.apk.package import read_layout, verify_package
 
     if keyring is None:
         layout = read_layout(data, where=where)

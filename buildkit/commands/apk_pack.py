@@ -15,9 +15,11 @@ from typing import Any
 
 from buildkit import ui
 from buildkit.apk.arch import normalize_arch
+from buildkit.apk.atom import parse_atom
 from buildkit.apk.keys import SigningKey
 from buildkit.apk.package import pack_package, read_layout
 from buildkit.apk.pkginfo import PkgInfo
+from buildkit.apk.version import parse_version
 from buildkit.errors import ConfigError
 from buildkit.fsutil import atomic_write_bytes
 
@@ -79,7 +81,6 @@ def source_date_epoch(environ: Mapping[str, str]) -> int:
 
 
 def _check_atoms(flag: str, atoms: list[str]) -> tuple[str, ...]:
-    from buildkit.apk.atom import parse_atom  # imported late: written alongside
 
     for text in atoms:
         parse_atom(text)  # raises AtomError naming the bad atom
@@ -90,7 +91,6 @@ def _check_atoms(flag: str, atoms: list[str]) -> tuple[str, ...]:
 
 def package_info(args: argparse.Namespace) -> PkgInfo:
     """The .PKGINFO fields from the command line, validated."""
-    from buildkit.apk.version import parse_version  # imported late, as in _check_atoms
 
     if not _NAME.fullmatch(args.name):
         raise ConfigError(

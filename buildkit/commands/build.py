@@ -11,6 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from buildkit import ui
+from buildkit.apk.arch import normalize_arch
+from buildkit.progress import RichReporter
+from buildkit.project.config import load_project
+from buildkit.usecases.building import BuildOptions, build_project
+from buildkit.usecases.inventory import human_size, image_size, package_count
+
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -42,11 +49,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buildkit import ui
-    from buildkit.apk.arch import normalize_arch
-    from buildkit.progress import RichReporter
-    from buildkit.project.config import load_project
-    from buildkit.usecases.building import BuildOptions, build_project
 
     project = load_project(args.project)
     options = BuildOptions(
@@ -56,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     )
     with RichReporter(ui.err) as reporter:
         result = build_project(project, options, reporter=reporter)
-    from buildkit.usecases.inventory import human_size, image_size, package_count
 
     for record in result.images:
         state = "cached" if record.cached else "built"

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from buildkit import ui
 from buildkit.apk.arch import normalize_arch, oci_arch
+from buildkit.apk.index_records import compiled_parser
 from buildkit.errors import BuildkitError
 from buildkit.project.config import ProjectConfig, load_project
 from buildkit.toolchain import ContainerSpec, Engine, ImageRef, parse_image_ref, run_process
@@ -187,7 +188,6 @@ def check_registry(config: ProjectConfig, probes: Probes) -> Check:
 def check_index_parser() -> Check:
     """Whether APKINDEX records are parsed by the compiled parser. Not a failure without it:
     the Python parser gives the same records, only slower."""
-    from buildkit.apk.index_records import compiled_parser  # only this check needs it
 
     compiled = compiled_parser()
     if compiled is not None:

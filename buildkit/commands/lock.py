@@ -13,6 +13,7 @@ from buildkit import ui
 from buildkit.progress import LineReporter, RichReporter
 from buildkit.project.config import load_project
 from buildkit.usecases.locking import LockOptions, LockResult, lock_project, raise_if_stale
+from buildkit.usecases.scanning import FixLookup, outdated
 
 
 def register(sub: Any) -> None:
@@ -114,7 +115,6 @@ def _print_differences(result: LockResult) -> None:
 
 
 def _print_changes(results: Sequence[LockResult], project: Any = None) -> None:
-    from buildkit.usecases.scanning import FixLookup
 
     lookup = FixLookup(project, reporter=LineReporter(ui.err)) if project is not None else None
     table = Table(title="lockfile changes", title_justify="left")
@@ -139,7 +139,6 @@ def _print_changes(results: Sequence[LockResult], project: Any = None) -> None:
 
 
 def _print_outdated(project: Any, names: tuple[str, ...]) -> int:
-    from buildkit.usecases.scanning import outdated
 
     rows = outdated(project, names or project.frameworks, LineReporter(ui.err))
     table = Table(title="outdated packages", title_justify="left")

@@ -8,6 +8,18 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
+from buildkit import ui
+from buildkit.apk.arch import normalize_arch
+from buildkit.errors import UsageError
+from buildkit.fsutil import atomic_write_bytes
+from buildkit.progress import LineReporter
+from buildkit.project.config import load_project
+from buildkit.scan.ignore import openvex
+from buildkit.scan.report import summary_rows, to_json, to_sarif
+from buildkit.usecases.scanning import ScanOptions, load_ignores, scan_project
+
 FORMATS = ("table", "json", "sarif")
 FAIL_ON = ("none", "fixable", "any")
 
@@ -58,21 +70,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buildkit import ui
-    from buildkit.apk.arch import normalize_arch
-    from buildkit.fsutil import atomic_write_bytes
-    from buildkit.progress import LineReporter
-    from buildkit.project.config import load_project
-    from buildkit.scan.ignore import openvex
-    from buildkit.scan.report import to_json, to_sarif
-    from buildkit.usecases.scanning import ScanOptions, load_ignores, scan_project
 
     project = load_project(args.project)
     sboms = tuple(Path(t) for t in args.targets if t.endswith(".json"))
     names = tuple(t for t in args.targets if not t.endswith(".json"))
     if sboms and names:
-        from buildkit.errors import UsageError
-
         raise UsageError("give framework names or SBOM files, not both", where="buildkit scan")
     options = ScanOptions(
         frameworks=names,
@@ -107,10 +109,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(report: Any) -> None:
-    from rich.table import Table
-
-    from buildkit import ui
-    from buildkit.scan.report import summary_rows
 
     for db in report.databases:
         stale = ", served from cache: source unreachable" if db.stale else ""

@@ -6,6 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
+from buildkit import ui
+from buildkit.apk.arch import normalize_arch
+from buildkit.project.config import load_project
+from buildkit.usecases.inventory import human_size, inventory
+
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -23,12 +30,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from buildkit import ui
-    from buildkit.apk.arch import normalize_arch
-    from buildkit.project.config import load_project
-    from buildkit.usecases.inventory import human_size, inventory
 
     project = load_project(args.project)
     archs = tuple(dict.fromkeys(normalize_arch(a) for a in args.arch))

@@ -12,6 +12,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from buildkit import ui
+from buildkit.apk.arch import normalize_arch
+from buildkit.commands.publish import tools_for
+from buildkit.progress import RichReporter
+from buildkit.project.config import ProjectConfig, load_project
+from buildkit.store import Store
+from buildkit.toolchain import Engine
+from buildkit.usecases.verifying import verify_project
+from buildkit.usecases.verifying_published import PublishedVerifier
+
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -38,11 +48,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buildkit import ui
-    from buildkit.apk.arch import normalize_arch
-    from buildkit.progress import RichReporter
-    from buildkit.project.config import load_project
-    from buildkit.usecases.verifying import verify_project
 
     project = load_project(args.project)
     if args.published:
@@ -67,13 +72,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _published(args: argparse.Namespace, project: Any) -> int:
-    from buildkit import ui
-    from buildkit.commands.publish import tools_for
-    from buildkit.store import Store
-    from buildkit.toolchain import Engine
-    from buildkit.usecases.verifying_published import PublishedVerifier
-
+def _published(args: argparse.Namespace, project: ProjectConfig) -> int:
     tools = tools_for(project)
     engine = Engine.detect(project)
     verifier = PublishedVerifier(

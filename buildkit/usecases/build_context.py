@@ -17,10 +17,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from buildkit.errors import ToolFailedError
+from buildkit.actions.plan import public_key_fingerprint
+from buildkit.errors import ToolchainError, ToolFailedError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.project.config import ProjectConfig
 from buildkit.store import Store
+from buildkit.toolchain import Toolchain
+from buildkit.toolchain.images import parse_image_ref
 
 if TYPE_CHECKING:
     from buildkit.toolchain import ApkoBuild, MelangeBuild, Network
@@ -44,7 +47,6 @@ class Tools(Protocol):
 
 
 def default_tools(project: ProjectConfig) -> Tools:
-    from buildkit.toolchain import Toolchain
 
     return Toolchain.from_config(project)
 
@@ -92,8 +94,6 @@ class BuildContext:
         return self._image_ref(self.project.melange_image, "tools.melange / BUILDKIT_MELANGE_IMAGE")
 
     def _image_ref(self, text: str, where: str) -> str:
-        from buildkit.errors import ToolchainError
-        from buildkit.toolchain.images import parse_image_ref
 
         ref = parse_image_ref(text, True, where=where)
         if not ref.pinned and not self.project.allow_unpinned:
@@ -111,7 +111,6 @@ class BuildContext:
     def signing_fingerprint(self) -> str:
         """The project public key's fingerprint ("none" without a key: then nothing local
         can be signed, and the melange step says so)."""
-        from buildkit.actions.plan import public_key_fingerprint
 
         public = self.project.signing_key.with_name(self.project.signing_key.name + ".pub")
         try:

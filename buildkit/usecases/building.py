@@ -18,13 +18,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from buildkit.actions.plan import ImageAction
+from buildkit.actions.plan import LOCK_HINT, ImageAction, is_local
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.errors import StaleLockError
 from buildkit.events import Reporter
 from buildkit.project.config import ProjectConfig
+from buildkit.project.layout import packages_for_frameworks
 from buildkit.store import Store
 from buildkit.usecases.build_context import BuildContext, Tools
+from buildkit.usecases.image_builds import plan_images, run_image
+from buildkit.usecases.package_builds import build_packages
 
 __all__ = [
     "BuildContext",
@@ -71,9 +74,6 @@ def build_project(
     store: Store | None = None,
 ) -> BuildResult:
     """Build the selected frameworks for the selected archs; returns every record."""
-    from buildkit.project.layout import packages_for_frameworks
-    from buildkit.usecases.image_builds import plan_images
-    from buildkit.usecases.package_builds import build_packages
 
     archs = options.archs or project.archs
     jobs = options.jobs or default_jobs()
@@ -96,7 +96,6 @@ def build_project(
 def check_local_packages(actions: Sequence[ImageAction], packages: Sequence[PackageRecord]) -> None:
     """A lock naming a local package that has since been rebuilt differently (its config
     changed) is stale: building from it would silently use the old package."""
-    from buildkit.actions.plan import LOCK_HINT, is_local
 
     built = {(p.arch, apk.filename): apk.identity for p in packages for apk in p.apks}
     for action in actions:
@@ -117,7 +116,6 @@ def check_local_packages(actions: Sequence[ImageAction], packages: Sequence[Pack
 def run_images(context: BuildContext, actions: Sequence[ImageAction]) -> list[ImageRecord]:
     """Run image actions in up to ``context.jobs`` threads. Every started action finishes;
     then the first failure (in plan order) is raised."""
-    from buildkit.usecases.image_builds import run_image
 
     if len(actions) <= 1 or context.jobs == 1:
         return [run_image(context, action) for action in actions]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from buildkit import oci
 from buildkit.actions.plan import (
     ImageAction,
     check_lock,
@@ -23,11 +24,17 @@ from buildkit.actions.plan import (
     plan_image,
 )
 from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.apk.keys import Keyring
 from buildkit.digest import Blob
 from buildkit.errors import ConfigError, LockError, ToolFailedError
-from buildkit.framework import Framework
+from buildkit.framework import Framework, key_name
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
+from buildkit.oci import loaded_name_matches
+from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 from buildkit.project.records import cached_record, save_record
+from buildkit.repo import HttpFetcher, PackageCache
+from buildkit.toolchain import ApkoBuild
+from buildkit.usecases import apko_cache
 from buildkit.usecases.build_context import BuildContext
 
 if TYPE_CHECKING:
@@ -42,7 +49,6 @@ def plan_images(
 ) -> list[ImageAction]:
     """An action per framework and arch (frameworks not built for an arch are left out);
     a missing or stale lockfile is refused here, before anything runs."""
-    from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 
     project = context.project
     actions: list[ImageAction] = []
@@ -103,8 +109,6 @@ def run_image(context: BuildContext, action: ImageAction) -> ImageRecord:
 
 def build_image(context: BuildContext, action: ImageAction) -> ImageRecord:
     """Run apko for ``action`` and put its outputs into the store (no records written)."""
-    from buildkit import oci
-    from buildkit.toolchain import ApkoBuild
 
     sde = prepare_cache(context, action)
     log = context.log_path(action.label)
@@ -145,7 +149,6 @@ def build_image(context: BuildContext, action: ImageAction) -> ImageRecord:
 
 
 def _summary(action: ImageAction, image: ImageInfo, log: Path) -> ImageSummary:
-    from buildkit.oci import loaded_name_matches
 
     expected = loaded_tag(action.tag, action.arch)
     if not any(loaded_name_matches(tag, expected) for tag in image.tags):
@@ -176,7 +179,6 @@ def _summary(action: ImageAction, image: ImageInfo, log: Path) -> ImageSummary:
 def prepare_cache(context: BuildContext, action: ImageAction) -> int:
     """Fill apko's cache folder with every locked package and key; return the build's
     SOURCE_DATE_EPOCH (configured, else the newest locked package's build time)."""
-    from buildkit.usecases import apko_cache
 
     root = context.project.cache_dir / APKO_CACHE
     times: list[int | None] = []
@@ -196,7 +198,6 @@ def package_bytes(
 ) -> tuple[bytes, str]:
     """A locked package's bytes: from the project for a local path, else the package cache
     (filled by ``lock``), else fetched from its URL and verified against the lock's keyring."""
-    from buildkit.repo import PackageCache
 
     if is_local(package):
         path = context.project.root / package.url
@@ -216,9 +217,6 @@ def package_bytes(
 
 
 def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> bytes:
-    from buildkit.apk.keys import Keyring
-    from buildkit.framework import key_name
-    from buildkit.repo import HttpFetcher
 
     data = HttpFetcher().get(package.url).body
     keyring = Keyring.from_pems(

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from buildkit.actions.plan import PackageAction, plan_package
 from buildkit.actions.records import BuiltApk, PackageRecord
+from buildkit.apk.index import record_from_package, write_index
+from buildkit.apk.keys import SigningKey
+from buildkit.apk.package import read_layout
 from buildkit.errors import SigningKeyError, ToolFailedError
 from buildkit.events import Reporter
 from buildkit.fsutil import atomic_write_bytes
@@ -30,6 +33,7 @@ from buildkit.melange import (
 from buildkit.project.config import ProjectConfig
 from buildkit.project.records import cached_record, save_record
 from buildkit.store import hash_file
+from buildkit.toolchain import MelangeBuild
 from buildkit.usecases.build_context import BuildContext, Tools
 
 INDEX_NAME = "APKINDEX.tar.gz"
@@ -127,7 +131,6 @@ def package_record_path(context: BuildContext, name: str, arch: str) -> Path:
 
 def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
     """Run melange for ``action`` and put its .apk files into the store (no records written)."""
-    from buildkit.toolchain import MelangeBuild
 
     project = context.project
     config = action.config
@@ -170,7 +173,6 @@ def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
 
 
 def _store_apk(context: BuildContext, path: Path) -> BuiltApk:
-    from buildkit.apk.package import read_layout
 
     layout = read_layout(path.read_bytes(), where=str(path))
     blob = context.store.put_file(path, move=True)
@@ -197,8 +199,6 @@ def _install(context: BuildContext, record: PackageRecord, repo: Path) -> bool:
 
 def write_repository_index(context: BuildContext, repo: Path) -> None:
     """A signed APKINDEX.tar.gz listing every .apk in ``repo`` (sorted by file name)."""
-    from buildkit.apk.index import record_from_package, write_index
-    from buildkit.apk.keys import SigningKey
 
     key = SigningKey.load(context.project.signing_key)
     records = [

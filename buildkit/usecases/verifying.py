@@ -17,10 +17,14 @@ from buildkit.actions.plan import ImageAction, PackageAction
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.digest import Blob
 from buildkit.events import Reporter
+from buildkit.melange import build_order, load_package_configs, providers
 from buildkit.project.config import ProjectConfig
+from buildkit.project.layout import packages_for_frameworks
 from buildkit.project.records import read_image_record, read_package_record
 from buildkit.store import Store
 from buildkit.usecases.build_context import BuildContext, Tools
+from buildkit.usecases.image_builds import build_image, plan_images, record_path
+from buildkit.usecases.package_builds import package_record_path, run_melange, walk_packages
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,8 +45,6 @@ def verify_project(
     tools: Callable[[], Tools] | None = None,
     reporter: Reporter | None = None,
 ) -> VerifyResult:
-    from buildkit.project.layout import packages_for_frameworks
-    from buildkit.usecases.image_builds import plan_images
 
     archs = tuple(archs) or project.archs
     with BuildContext(project, tools=tools, reporter=reporter) as context:
@@ -72,8 +74,6 @@ def _verify_packages(
     names: Sequence[str],
     checked: list[str],
 ) -> list[str]:
-    from buildkit.melange import build_order, load_package_configs, providers
-    from buildkit.usecases.package_builds import package_record_path, run_melange, walk_packages
 
     configs = load_package_configs(context.project.packages_dir)
     differences: list[str] = []
@@ -101,7 +101,6 @@ def _verify_packages(
 
 
 def _verify_image(context: BuildContext, fresh: BuildContext, action: ImageAction) -> list[str]:
-    from buildkit.usecases.image_builds import build_image, record_path
 
     path = record_path(context, action.framework.name, action.arch)
     recorded = read_image_record(context.store, path)

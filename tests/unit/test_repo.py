@@ -6,6 +6,7 @@ tests/helpers/http_server.py (the ``server`` fixture in tests/unit/conftest.py).
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from email.utils import formatdate
 from pathlib import Path
@@ -180,7 +181,6 @@ def test_persistent_failure_is_one_fetch_error_line(
 
 
 def test_unreachable_repository(tmp_path: Path, signing_key: SigningKey) -> None:
-    import socket
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

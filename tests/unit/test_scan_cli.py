@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import buildkit.commands.build
 from buildkit import ui
+from buildkit.actions.records import ImageRecord, ImageSummary
 from buildkit.cli import main
 from buildkit.errors import FetchError, SecDbError
 from buildkit.events import BaseReporter
@@ -18,6 +20,8 @@ from buildkit.project.config import load_project
 from buildkit.repo import HttpFetcher, RetryPolicy
 from buildkit.scan.ignore import apply_ignores, parse_ignores
 from buildkit.scan.match import Finding
+from buildkit.store import Blob, Store
+from buildkit.usecases.building import BuildResult
 from buildkit.usecases.locking import LockOptions, lock_project
 from buildkit.usecases.scan_sources import DatabaseLoader, database_for
 from tests.helpers.http_server import FakeServer, Served
@@ -461,8 +465,6 @@ def test_an_unknown_database_format_is_one_line_and_exit_2(
 def test_show_and_the_build_summary_give_a_built_images_size(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from buildkit.actions.records import ImageRecord, ImageSummary
-    from buildkit.store import Blob, Store
 
     digest = "sha256:" + "a" * 64
     record = ImageRecord(
@@ -492,13 +494,11 @@ def test_show_and_the_build_summary_give_a_built_images_size(
     assert f"demo x86_64: 3 packages; image 3.5 MiB, sha256:{'c' * 64}" in out
 
     # The build summary says the same: size and package count per image.
-    import buildkit.usecases.building
-    from buildkit.usecases.building import BuildResult
 
     def built(*_args: object, **_kwargs: object) -> BuildResult:
         return BuildResult(packages=(), images=(record,), tool_seconds=0.0)
 
-    monkeypatch.setattr(buildkit.usecases.building, "build_project", built)
+    monkeypatch.setattr(buildkit.commands.build, "build_project", built)
     assert main(["build"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.endswith(", 3.5 MiB, 3 packages (built)")
