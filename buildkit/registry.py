@@ -27,7 +27,8 @@ T = TypeVar("T")
 class Fault(enum.Enum):
     """Why a registry operation failed, as far as the client's error text tells."""
 
-    UNREACHABLE = "unreachable"  # refused, reset, timed out, 5xx: worth retrying
+    DOWN = "down"  # connection refused, no such host, no route: retrying will not help
+    UNREACHABLE = "unreachable"  # reset, timed out, 5xx: worth retrying
     UNAUTHORIZED = "unauthorized"  # 401/403: log in
     PLAIN_HTTP = "plain-http"  # the registry speaks HTTP but the client wants HTTPS
     NOT_FOUND = "not-found"  # no such manifest (locally or in the registry)
@@ -59,10 +60,14 @@ _PATTERNS: tuple[tuple[Fault, re.Pattern[str]], ...] = (
         re.compile(r"no such manifest|manifest unknown|not found: manifest", re.IGNORECASE),
     ),
     (
+        Fault.DOWN,
+        re.compile(r"connection refused|no such host|no route to host", re.IGNORECASE),
+    ),
+    (
         Fault.UNREACHABLE,
         re.compile(
-            r"connection refused|connection reset|no route to host|i/o timeout|timed out|"
-            r"timeout exceeded|TLS handshake timeout|\bEOF\b|broken pipe|no such host|"
+            r"connection reset|i/o timeout|timed out|"
+            r"timeout exceeded|TLS handshake timeout|\bEOF\b|broken pipe|"
             r"\b50[0234]\b|service unavailable|bad gateway|too many requests|\b429\b",
             re.IGNORECASE,
         ),
@@ -168,7 +173,7 @@ def registry_error(
             where=registry,
             hint=f"run `docker login {registry}` with an account that may push there",
         )
-    if fault is Fault.UNREACHABLE:
+    if fault in (Fault.UNREACHABLE, Fault.DOWN):
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         return PublishError(
             f"{what}: the registry is unreachable{tries} ({why}); nothing was recorded as "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the pinned apko and melange binaries (static, linux/amd64) from the Go
-# module proxy, using the build modules in toolchain/go/<tool>/.
+# Build the pinned apko, melange, cosign and crane binaries (static, linux/amd64)
+# from the Go module proxy, using the build modules in toolchain/go/<tool>/.
 #
 # Versions come from toolchain/versions.env (the single place they are pinned);
 # the go.mod of each build module must require the same version (checked).
@@ -29,6 +29,8 @@ die() {
 . "$VERSIONS_FILE"
 : "${APKO_VERSION:?APKO_VERSION not set in $VERSIONS_FILE}"
 : "${MELANGE_VERSION:?MELANGE_VERSION not set in $VERSIONS_FILE}"
+: "${COSIGN_VERSION:?COSIGN_VERSION not set in $VERSIONS_FILE}"
+: "${CRANE_VERSION:?CRANE_VERSION not set in $VERSIONS_FILE}"
 
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || die "go toolchain not found (need Go >= 1.26 on PATH or at /usr/local/go)"
 command -v go >/dev/null 2>&1 || PATH="/usr/local/go/bin:$PATH"
@@ -41,9 +43,13 @@ tool_ok() {
     grep -qF -- "$version" <<<"$out"
 }
 
+# build_tool TOOL VERSION [MODULE [PACKAGE [LDFLAGS]]]: MODULE is what go.mod requires (default
+# chainguard.dev/TOOL), PACKAGE what is built (default MODULE).
 build_tool() {
     local tool="$1" version="$2"
-    local module="chainguard.dev/$tool"
+    local module="${3:-chainguard.dev/$tool}"
+    local package="${4:-$module}"
+    local ldflags="${5:-}"
     local moddir="$TOOLCHAIN_DIR/go/$tool"
     local outdir="$TOOLS_DIR/$tool-$version"
     local bin="$outdir/$tool"
@@ -64,13 +70,13 @@ build_tool() {
     local log="$outdir/.build.log.$$"
     local start end
     start=$(date +%s)
-    echo "$tool $version: building (about 1-2 minutes with a cold Go cache)..." >&2
+    echo "$tool $version: building (about 1-2 minutes with a cold Go cache, cosign 5-10)..." >&2
     if ! (
         cd "$moddir" &&
             env CGO_ENABLED=0 GOOS=linux GOARCH=amd64 \
                 GOFLAGS="-trimpath -buildvcs=false -mod=readonly" \
                 GOWORK=off GOTOOLCHAIN=local \
-                timeout "$BUILD_TIMEOUT" go build -o "$tmp" "$module"
+                timeout "$BUILD_TIMEOUT" go build -ldflags "$ldflags" -o "$tmp" "$package"
     ) >"$log" 2>&1; then
         rm -f "$tmp"
         cat "$log" >&2
@@ -89,3 +95,8 @@ build_tool() {
 
 build_tool apko "$APKO_VERSION"
 build_tool melange "$MELANGE_VERSION"
+# cosign and crane report the module version from the Go build info.
+build_tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v3 \
+    github.com/sigstore/cosign/v3/cmd/cosign
+build_tool crane "$CRANE_VERSION" github.com/google/go-containerregistry \
+    github.com/google/go-containerregistry/cmd/crane

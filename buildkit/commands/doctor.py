@@ -221,6 +221,9 @@ def collect(config: ProjectConfig, *, offline: bool, probes: Probes) -> list[Che
             image = images[1] or images[0]
             checks.append(check_container_emulation(arch, probes, engine, image, config.root))
     checks.append(check_registry(config, probes))
+    # publish and verify --published run these two
+    for tool, text in (("cosign", config.cosign_image), ("crane", config.crane_image)):
+        checks.append(check_tool(tool, text, config, engine, offline=offline)[0])
     checks.append(check_index_parser())
     return checks
 
@@ -253,9 +256,9 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "doctor",
         help="check the engine, tool images, emulation and registry",
-        description="Check that this machine can build: container engine, pinned apko and "
-        "melange images (and the versions they report), emulation for foreign archs, and the "
-        "registry. Exits 1 when something needed is missing.",
+        description="Check that this machine can build and publish: container engine, pinned "
+        "apko, melange, cosign and crane images (and the versions they report), emulation for "
+        "foreign archs, and the registry. Exits 1 when something needed is missing.",
     )
     parser.add_argument("--offline", action="store_true", help="do not pull missing tool images")
     parser.add_argument(

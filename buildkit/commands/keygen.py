@@ -8,6 +8,7 @@ buildkit.toml's ``signing_key``. Existing keys are never overwritten.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from buildkit import ui
 from buildkit.apk.keys import fingerprint, generate_keypair
 from buildkit.errors import KeyError_
 from buildkit.project.config import load_project
+from buildkit.toolchain import Engine, parse_image_ref
+from buildkit.toolchain.supply import cosign_keygen_spec
 
 # A bare file name: it becomes the key's identity in every signature (.SIGN.RSA256.NAME.rsa.pub).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+-]*")
@@ -30,6 +33,12 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "name", nargs="?", metavar="NAME", help="key name (default: buildkit.toml signing_key)"
+    )
+    parser.add_argument(
+        "--cosign",
+        action="store_true",
+        help="create the cosign key pair instead ([publish] cosign_key: keys/cosign.key + "
+        ".pub) with `cosign generate-key-pair`; the password comes from COSIGN_PASSWORD",
     )
     parser.set_defaults(func=run)
 
@@ -48,9 +57,40 @@ def private_key_path(root: Path, name: str | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cosign:
+        return _cosign_keygen(args)
     _private, public = generate_keypair(private_key_path(Path(args.project), args.name))
     ui.out.print(f"public key: {public}", markup=False)
     ui.out.print(
         f"fingerprint: {fingerprint(public.read_bytes(), where=str(public))}", markup=False
     )
+    return 0
+
+
+def _cosign_keygen(args: argparse.Namespace) -> int:
+    """keys/cosign.key (encrypted with COSIGN_PASSWORD, git-ignored) and keys/cosign.pub."""
+    project = load_project(args.project)
+    key = project.cosign_key
+    if key.exists() or key.with_suffix(".pub").exists():
+        raise KeyError_(
+            "cosign key file already exists; refusing to overwrite it",
+            where=str(key),
+            hint="remove the old key pair yourself to make a new one",
+        )
+    if "COSIGN_PASSWORD" not in os.environ:
+        raise KeyError_(
+            "COSIGN_PASSWORD is not set: the cosign key is encrypted with it",
+            hint="export COSIGN_PASSWORD (scripts/setup keeps one in ~/.cache/buildkit)",
+        )
+    image = parse_image_ref(
+        project.cosign_image,
+        project.allow_unpinned,
+        where="tools.cosign (buildkit.toml / BUILDKIT_COSIGN_IMAGE)",
+    )
+    engine = Engine.detect(project)
+    engine.ensure_image(image)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    engine.capture(cosign_keygen_spec(image, key=key, project=project.root), timeout=120)
+    key.chmod(0o600)
+    ui.out.print(f"public key: {key.with_suffix('.pub')}", markup=False)
     return 0

@@ -1,8 +1,10 @@
 """buildkit.toml: the project settings (archs, frameworks, pinned tools, publishing).
 
 Environment variables override the file for CI and mirrors:
-``BUILDKIT_APKO_IMAGE``, ``BUILDKIT_MELANGE_IMAGE``, ``BUILDKIT_ENGINE``, ``BUILDKIT_REGISTRY``,
-``BUILDKIT_REPOSITORY``, ``BUILDKIT_TAG``, ``BUILDKIT_SOURCE_DATE_EPOCH``, ``BUILDKIT_CACHE``.
+``BUILDKIT_APKO_IMAGE``, ``BUILDKIT_MELANGE_IMAGE``, ``BUILDKIT_COSIGN_IMAGE``,
+``BUILDKIT_CRANE_IMAGE``, ``BUILDKIT_ENGINE``, ``BUILDKIT_REGISTRY``, ``BUILDKIT_REPOSITORY``,
+``BUILDKIT_TAG`` (one tag: replaces ``[publish] tags``), ``BUILDKIT_SIGNING``,
+``BUILDKIT_COSIGN_KEY``, ``BUILDKIT_SOURCE_DATE_EPOCH``, ``BUILDKIT_CACHE``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,35 @@ DEFAULT_MELANGE_IMAGE = (
     "cgr.dev/chainguard/melange"
     "@sha256:b6f11bb45a6090c182986028fd2249fb1a18dcb6e173c4ce001dd3fb4cb1dd71"
 )
+# cosign v3.1.3 and crane as public projects pin them (this project's machines build both from
+# the Go module proxy instead, see toolchain/versions.env).
+DEFAULT_COSIGN_IMAGE = (
+    "ghcr.io/sigstore/cosign/cosign"
+    "@sha256:9e5c2f2edc34351160407ca3416c61855bdf9403c3c5936e0f0be7fc261611b8"
+)
+DEFAULT_CRANE_IMAGE = (
+    "gcr.io/go-containerregistry/crane"
+    "@sha256:1f968817b95790bed063f71175aa6b8ff879fa17064020415f3e18bb6e6a36e1"
+)
+SIGNING_MODES = ("key", "keyless", "none")
 
 _KNOWN: Mapping[str, frozenset[str]] = {
     "project": frozenset({"archs", "frameworks", "source_date_epoch", "signing_key"}),
-    "tools": frozenset({"engine", "apko", "melange", "allow_unpinned"}),
-    "publish": frozenset({"registry", "repository", "tag", "insecure"}),
+    "tools": frozenset({"engine", "apko", "melange", "cosign", "crane", "allow_unpinned"}),
+    "publish": frozenset(
+        {
+            "registry",
+            "repository",
+            "tag",
+            "tags",
+            "arch_tags",
+            "insecure",
+            "signing",
+            "cosign_key",
+            "certificate_identity",
+            "certificate_oidc_issuer",
+        }
+    ),
     "paths": frozenset({"dist", "packages", "lockfiles", "frameworks", "cache"}),
     "scan": frozenset({"databases", "ignore"}),
 }
@@ -67,10 +93,18 @@ class ProjectConfig:
     apko_image: str = DEFAULT_APKO_IMAGE
     melange_image: str = DEFAULT_MELANGE_IMAGE
     allow_unpinned: bool = False
+    cosign_image: str = DEFAULT_COSIGN_IMAGE
+    crane_image: str = DEFAULT_CRANE_IMAGE
     registry: str = "127.0.0.1:5000"
     repository: str = "buildkit"  # images are REGISTRY/REPOSITORY/<framework>:<tag>
-    tag: str = "latest"
+    tag: str = "latest"  # the first of ``tags`` (kept for the build's local image name)
+    tags: tuple[str, ...] = ("latest",)  # every tag a publish gives the list
+    arch_tags: bool = False  # also tag each arch <tag>-<oci arch>
     insecure_registries: tuple[str, ...] = ()
+    signing: str = "key"  # "key" (keys/cosign.key, offline), "keyless" (OIDC, CI) or "none"
+    cosign_key: Path = Path("keys/cosign.key")
+    certificate_identity: str = ""  # keyless verify: a regexp the signer's identity matches
+    certificate_oidc_issuer: str = "https://token.actions.githubusercontent.com"
     dist_dir: Path = Path("dist")
     packages_dir: Path = Path("packages")
     lockfiles_dir: Path = Path("lockfiles")
@@ -119,6 +153,29 @@ def _str_list(table: Mapping[str, Any], dotted: str, where: str) -> tuple[str, .
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{dotted} must be a list of strings", where=where)
     return tuple(value)
+
+
+def _bool(table: Mapping[str, Any], dotted: str, where: str, default: bool) -> bool:
+    value = table.get(dotted.rpartition(".")[2], default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{dotted} must be true or false", where=where)
+    return value
+
+
+def _tags(env: Mapping[str, str], publish: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """BUILDKIT_TAG (one tag), else [publish] tags, else [publish] tag, else latest."""
+    if env.get("BUILDKIT_TAG"):
+        return (env["BUILDKIT_TAG"],)
+    if "tags" in publish:
+        if "tag" in publish:
+            raise ConfigError(
+                "[publish] has both tag and tags", where=where, hint="keep tags = [...] only"
+            )
+        tags = _str_list(publish, "publish.tags", where)
+        if not tags or not all(tags):
+            raise ConfigError("publish.tags must be a non-empty list of tags", where=where)
+        return tuple(dict.fromkeys(tags))
+    return (_str(publish, "publish.tag", where, "latest"),)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -221,6 +278,13 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
         return root / _str(paths, f"paths.{key}", where, default)
 
     cache = Path(env["BUILDKIT_CACHE"]) if env.get("BUILDKIT_CACHE") else None
+    tags = _tags(env, publish, where)
+    signing = env.get("BUILDKIT_SIGNING") or _str(publish, "publish.signing", where, "key")
+    if signing not in SIGNING_MODES:
+        raise ConfigError(
+            f"publish.signing must be one of {', '.join(SIGNING_MODES)}, not {signing!r}",
+            where="environment (BUILDKIT_SIGNING)" if env.get("BUILDKIT_SIGNING") else where,
+        )
     return ProjectConfig(
         root=root,
         archs=archs,
@@ -237,8 +301,28 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
         or _str(publish, "publish.registry", where, "127.0.0.1:5000"),
         repository=env.get("BUILDKIT_REPOSITORY")
         or _str(publish, "publish.repository", where, "buildkit"),
-        tag=env.get("BUILDKIT_TAG") or _str(publish, "publish.tag", where, "latest"),
+        tag=tags[0],
+        tags=tags,
+        arch_tags=_bool(publish, "publish.arch_tags", where, False),
+        cosign_image=env.get("BUILDKIT_COSIGN_IMAGE")
+        or _str(tools, "tools.cosign", where, DEFAULT_COSIGN_IMAGE),
+        crane_image=env.get("BUILDKIT_CRANE_IMAGE")
+        or _str(tools, "tools.crane", where, DEFAULT_CRANE_IMAGE),
         insecure_registries=_str_list(publish, "publish.insecure", where),
+        signing=signing,
+        cosign_key=root
+        / (
+            env.get("BUILDKIT_COSIGN_KEY")
+            or _str(publish, "publish.cosign_key", where, "keys/cosign.key")
+        ),
+        certificate_identity=env.get("BUILDKIT_CERTIFICATE_IDENTITY")
+        or str(publish.get("certificate_identity", "")),
+        certificate_oidc_issuer=_str(
+            publish,
+            "publish.certificate_oidc_issuer",
+            where,
+            "https://token.actions.githubusercontent.com",
+        ),
         dist_dir=rel("dist", "dist"),
         packages_dir=rel("packages", "packages"),
         lockfiles_dir=rel("lockfiles", "lockfiles"),

@@ -62,6 +62,9 @@ class ContainerSpec:
     source_date_epoch: int | None = None
     user: Owner | None = None  # --user uid:gid; None = the image's user (root)
     entrypoint: str | None = None
+    # Names passed as ``-e NAME``: the engine CLI copies the value from its own environment, so
+    # a secret (COSIGN_PASSWORD) never appears on a command line or in a log.
+    inherit_env: tuple[str, ...] = ()
 
 
 def _check_mount(host: Path, target: str) -> None:
@@ -93,6 +96,10 @@ def _env_args(spec: ContainerSpec) -> list[str]:
         if not _ENV_NAME.fullmatch(name):
             raise ToolchainError(f"invalid environment variable name {name!r}")
         args += ["-e", f"{name}={env[name]}"]
+    for name in sorted(set(spec.inherit_env) - set(env)):
+        if not _ENV_NAME.fullmatch(name):
+            raise ToolchainError(f"invalid environment variable name {name!r}")
+        args += ["-e", name]
     return args
 
 

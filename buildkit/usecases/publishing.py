@@ -1,43 +1,50 @@
-"""Publishing: per-arch images into a registry, then one multi-arch manifest list over them.
+"""Publishing: per-arch images into a registry, byte for byte as apko built them, one
+multi-arch list over them, signatures and attestations, and a record of it all.
 
 For each framework, from its build records (``dist/<framework>/<arch>.json``):
 
-1. **Prepare** (reads only): every arch's record must exist, name bytes that still hash to
-   their digests, and come from the current config and lockfile (recomputed with the build's
-   own functions). Any refusal stops everything before the first push.
-2. **Push** each arch: ``docker load`` the tarball (skipped when the engine already holds the
-   image under its target name), check that the loaded image ID is the record's config digest,
-   ``docker tag REGISTRY/REPOSITORY/<framework>:<tag>-<oci arch>``, ``docker push``.
-3. **List**: ``docker manifest rm`` (a stale local list would make ``create`` refuse or, with
-   ``--amend``, keep old entries), ``create`` over the per-arch tags, ``annotate`` the
-   platforms (``--variant v8`` for arm64, which apko does not set), ``push --purge``.
-4. **Read back** the list by its digest and by its tag, and check that every platform is there
-   with the manifest digest ``docker push`` reported and the config digest of its build record
-   (the manifest digest can differ from apko's, since the engine recompresses layers; the
-   config digest, the image ID, survives and ties the published image to its build).
-5. **Record** ``dist/<framework>/publish.json``: written only after the read-back passed.
-
-Running it again changes nothing: the engine skips blobs the registry has, and the same images
-give the same list. A run that failed midway is repaired by running it again.
+1. **Ping**: the registry must answer (a TCP connect, 2 s) before anything is read or pushed.
+2. **Prepare** (reads only): every arch's record must exist, name bytes that still hash to
+   their digests, and come from the current config and lockfile.
+3. **Push** each arch with crane from an OCI layout of apko's tarball: its own manifest blob,
+   config and layers, so the registry's manifest digest is ``outputs.image.manifest_digest`` of
+   the build record. Blobs the registry has are skipped. Per-arch tags only when asked.
+4. **List**: ``docker manifest rm`` (stale local list), ``create`` over the per-arch digests,
+   ``annotate`` (``--variant v8`` for arm64), ``push --purge`` under the first tag; the other
+   tags name the same list digest (``crane tag``).
+5. **Read back** the list by digest and by tag: exactly the planned platforms, each with the
+   build record's manifest and config digests.
+6. **Sign and attest** (``[publish] signing``): cosign signs the list and each arch, attests
+   each arch's SPDX SBOM and a SLSA v1 provenance predicate (written beside the records).
+   What already verifies is not signed again, so a re-publish uploads nothing.
+7. **Record** ``dist/<framework>/publish.json`` (every tag, the list digest, every entry,
+   what was signed): written only after all of the above passed. ``dist/<framework>/<arch>
+   .spdx.json`` name the SBOMs in the store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import socket
+import subprocess
+import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from buildkit.actions.plan import check_lock, lock_digest
+from buildkit.actions.provenance import provenance_predicate
 from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
+from buildkit.digest import Blob, canonical_json, sha256_digest
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
 from buildkit.hints import build_command, publish_command
 from buildkit.lockfile import read_lockfile
-from buildkit.oci import loaded_name_matches
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 from buildkit.project.records import read_image_record
@@ -55,20 +62,29 @@ from buildkit.registry import (
 )
 from buildkit.store import Store
 from buildkit.toolchain import (
+    ContainerSpec,
     Engine,
-    inspect_argv,
-    load_argv,
+    ImageRef,
     manifest_annotate_argv,
     manifest_create_argv,
     manifest_inspect_argv,
     manifest_push_argv,
     manifest_rm_argv,
     parse_image_ref,
-    push_argv,
-    tag_argv,
+    run_argv,
+)
+from buildkit.toolchain.supply import (
+    PROVENANCE_TYPE,
+    SBOM_TYPE,
+    Signer,
+    cosign_attest_spec,
+    cosign_sign_spec,
+    cosign_verify_spec,
+    crane_push_spec,
+    crane_tag_spec,
 )
 
-SCHEMA = 1
+SCHEMA = 2
 OS = "linux"
 
 
@@ -77,8 +93,11 @@ def build_hint(framework: str, arch: str) -> str:
     return f"run `{build_command(framework, arch=arch)}`, then `{publish_command(framework)}`"
 
 
+BUILD_HINT = "run `nox -s build` (buildkit build) and publish again"
+PING_TIMEOUT = 2.0
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 T = TypeVar("T")
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,12 +106,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """Where images go: ``REGISTRY/REPOSITORY/<framework>:<tag>``."""
+    """Where images go: ``REGISTRY/REPOSITORY/<framework>:<tag>`` for every tag."""
 
     registry: str
     repository: str
-    tag: str
-    insecure: bool  # plain HTTP allowed: `--insecure` on docker manifest create/push/inspect
+    tags: tuple[str, ...]
+    insecure: bool  # plain HTTP allowed: `--insecure` on docker manifest and crane
+    arch_tags: bool = False  # also tag each arch <tag>-<oci arch>
+
+    @property
+    def tag(self) -> str:
+        return self.tags[0]
 
     def repo(self, framework: str) -> str:
         return f"{self.registry}/{self.repository}/{framework}"
@@ -106,7 +130,9 @@ class ArchImage:
     record: ImageRecord
     record_path: Path
     tarball: Path  # the verified object in the store
-    reference: str  # REGISTRY/REPOSITORY/<framework>:<tag>-<oci arch>
+    reference: str  # REGISTRY/REPOSITORY/<framework>@<apko's manifest digest>
+    tags: tuple[str, ...] = ()  # per-arch tags (<tag>-<oci arch>), when asked for
+    sbom: Path | None = None  # the per-arch SPDX document in the store
 
     @property
     def platform(self) -> str:
@@ -117,16 +143,29 @@ class ArchImage:
     def config_digest(self) -> str:
         return self.record.image.config_digest
 
+    @property
+    def manifest_digest(self) -> str:
+        return self.record.image.manifest_digest
+
 
 @dataclass(frozen=True, kw_only=True)
 class FrameworkPlan:
     framework: str
     registry: str
     repo: str  # REGISTRY/REPOSITORY/<framework>
-    reference: str  # the list: REGISTRY/REPOSITORY/<framework>:<tag>
+    tags: tuple[str, ...]
     insecure: bool
     images: tuple[ArchImage, ...]
     record_path: Path  # dist/<framework>/publish.json
+
+    @property
+    def reference(self) -> str:
+        """The list under its first tag (the one ``docker manifest`` composes)."""
+        return f"{self.repo}:{self.tags[0]}"
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return tuple(f"{self.repo}:{tag}" for tag in self.tags)
 
 
 def make_target(
@@ -134,21 +173,24 @@ def make_target(
     *,
     registry: str | None = None,
     repository: str | None = None,
-    tag: str | None = None,
+    tags: Sequence[str] = (),
+    arch_tags: bool | None = None,
 ) -> Target:
     """buildkit.toml (with its environment overrides) overridden by the command line."""
     chosen = Target(
         registry=(registry or project.registry).rstrip("/"),
         repository=(repository or project.repository).strip("/"),
-        tag=tag or project.tag,
+        tags=tuple(dict.fromkeys(tags)) or project.tags,
         insecure=project.registry_is_insecure(registry or project.registry),
+        arch_tags=project.arch_tags if arch_tags is None else arch_tags,
     )
-    _check_target(chosen, registry=registry, repository=repository, tag=tag)
+    for tag in chosen.tags:
+        _check_target(chosen, tag, registry=registry, repository=repository, flag=bool(tags))
     return chosen
 
 
 def _check_target(
-    target: Target, *, registry: str | None, repository: str | None, tag: str | None
+    target: Target, tag: str, *, registry: str | None, repository: str | None, flag: bool
 ) -> None:
     """Each part on its own, by the engine's reference grammar, so the error quotes what the
     user wrote and where they wrote it."""
@@ -156,12 +198,15 @@ def _check_target(
         ("registry", target.registry, f"{target.registry}/x", registry, "host[:port]"),
         ("repository", target.repository, f"localhost/{target.repository}", repository,
          "lowercase path components such as team/images"),
-        ("tag", target.tag, f"localhost/x:{target.tag}-amd64", tag,
+        ("tag", tag, f"localhost/x:{tag}-amd64", tag if flag else None,
          "letters, digits, '_', '.' and '-', up to 120 characters"),
     )  # fmt: skip
-    for name, value, probe, flag, expected in parts:
+    for name, value, probe, given, expected in parts:
         where = (
-            f"--{name}" if flag else f"[publish] {name} (buildkit.toml / BUILDKIT_{name.upper()})"
+            f"--{name}"
+            if given
+            else f"[publish] {name}{'s' if name == 'tag' else ''} (buildkit.toml / "
+            f"BUILDKIT_{name.upper()})"
         )
         try:
             ref = parse_image_ref(probe, True)
@@ -181,29 +226,75 @@ def _check_target(
             )
 
 
+def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
+    """The registry must accept a connection within ``timeout``: one clear line otherwise,
+    before anything is read, loaded or pushed. Refused and unknown hosts are not retried."""
+    host, _, port_text = registry.rpartition(":")
+    if not host or not port_text.isdigit():
+        host, port_text = registry, "443"
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port_text)), timeout=timeout):
+            return
+    except socket.gaierror:
+        why = "no such host"
+    except TimeoutError:
+        why = f"no answer within {timeout:g}s"
+    except ConnectionRefusedError:
+        why = "connection refused"
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+    raise PublishError(
+        f"the registry is unreachable ({why}): nothing was pushed, and nothing was recorded "
+        "as published",
+        where=registry,
+        hint="start the registry (scripts/setup serves 127.0.0.1:5000) or fix --registry, "
+        "then publish again",
+    )
+
+
 def plan_commands(
-    plan: FrameworkPlan, *, engine: str = "docker", docker: str = "docker"
+    plan: FrameworkPlan,
+    *,
+    docker: str = "docker",
+    engine: str = "docker",
+    crane: ImageRef | None = None,
+    project: Path = Path("/"),
 ) -> list[list[str]]:
-    """Every command a publish of ``plan`` runs, in order (the dry run prints these)."""
+    """Every registry command a publish of ``plan`` runs, in order (the dry run prints these;
+    signing follows when configured)."""
     argv: list[list[str]] = []
+    crane = crane or parse_image_ref("crane", True)
     for image in plan.images:
-        argv += [
-            load_argv(engine, image.tarball),
-            tag_argv(engine, image.record.image.tag, image.reference),
-            push_argv(engine, image.reference),
-        ]
+        layout = plan.record_path.parent / f"<layout of {image.tarball.name}>"
+        argv.append(
+            run_argv(
+                engine,
+                crane_push_spec(
+                    crane,
+                    layout=layout,
+                    reference=image.reference,
+                    insecure=plan.insecure,
+                    project=project,
+                    docker_config=None,
+                ),
+            )
+        )
     argv += list_commands(plan, docker)
-    argv += [
+    argv.append(
         manifest_inspect_argv(
             docker, f"{plan.repo}@<list digest>", insecure=plan.insecure, verbose=True
-        ),
-        manifest_inspect_argv(docker, plan.reference, insecure=plan.insecure),
+        )
+    )
+    argv += [
+        manifest_inspect_argv(docker, reference, insecure=plan.insecure)
+        for reference in plan.references
     ]
     return argv
 
 
 def list_commands(plan: FrameworkPlan, docker: str) -> list[list[str]]:
-    """rm (stale local list), create, annotate each platform, push --purge."""
+    """rm (stale local list), create over the per-arch digests, annotate, push --purge."""
     sources = [image.reference for image in plan.images]
     argv = [
         manifest_rm_argv(docker, plan.reference),
@@ -232,59 +323,96 @@ def list_commands(plan: FrameworkPlan, docker: str) -> list[list[str]]:
 class PublishedImage:
     arch: str
     platform: str
-    reference: str
-    manifest_digest: str  # as the registry stores it (what docker push reported)
+    reference: str  # REPO@DIGEST
+    tags: tuple[str, ...]
+    manifest_digest: str  # as the registry stores it: = the build record's
     config_digest: str  # = the build record's
     action_key: str  # the build action that made it
     tarball: str  # the tarball's digest in the store
+    sbom: str | None  # the SPDX document's digest
+    provenance: str | None  # the provenance predicate's digest (dist/<fw>/<arch>.provenance.json)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "platform": self.platform,
             "reference": self.reference,
+            "tags": list(self.tags),
             "manifest_digest": self.manifest_digest,
             "config_digest": self.config_digest,
             "build": {"action_key": self.action_key, "tarball": self.tarball},
+            "sbom": self.sbom,
+            "provenance": self.provenance,
         }
 
 
 @dataclass(frozen=True, kw_only=True)
 class PublishRecord:
     framework: str
-    reference: str  # the manifest list
+    repo: str
+    tags: tuple[str, ...]
     digest: str  # the list's digest, as `docker manifest push` reported it
     images: tuple[PublishedImage, ...]
+    signing: Mapping[str, Any]
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repo}:{self.tags[0]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "kind": "publish",
             "framework": self.framework,
-            "list": {"reference": self.reference, "digest": self.digest},
+            "list": {
+                "repository": self.repo,
+                "digest": self.digest,
+                "reference": f"{self.repo}@{self.digest}",
+                "tags": list(self.tags),
+                "references": [f"{self.repo}:{tag}" for tag in self.tags],
+            },
             "images": {image.arch: image.to_dict() for image in self.images},
+            "signing": dict(self.signing),
         }
 
 
 def publish_record(
-    plan: FrameworkPlan, pushed: Mapping[str, str], list_digest: str
+    plan: FrameworkPlan,
+    list_digest: str,
+    *,
+    signing: Mapping[str, Any],
+    provenance: Mapping[str, str],
 ) -> PublishRecord:
     return PublishRecord(
         framework=plan.framework,
-        reference=plan.reference,
+        repo=plan.repo,
+        tags=plan.tags,
         digest=list_digest,
         images=tuple(
             PublishedImage(
                 arch=image.arch,
                 platform=image.platform,
                 reference=image.reference,
-                manifest_digest=pushed[image.arch],
+                tags=image.tags,
+                manifest_digest=image.manifest_digest,
                 config_digest=image.config_digest,
                 action_key=image.record.action_key,
                 tarball=image.record.tarball.digest,
+                sbom=_sbom_blob(image.record, image.arch),
+                provenance=provenance.get(image.arch),
             )
             for image in plan.images
         ),
+        signing=signing,
     )
+
+
+def _sbom_name(arch: str) -> str:
+    return f"sbom-{arch}.spdx.json"
+
+
+def _sbom_blob(record: ImageRecord, arch: str) -> str | None:
+    blob = record.sboms.get(_sbom_name(arch))
+    return blob.digest if blob else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,7 +464,7 @@ def _prepare_framework(
         framework=framework.name,
         registry=target.registry,
         repo=target.repo(framework.name),
-        reference=f"{target.repo(framework.name)}:{target.tag}",
+        tags=target.tags,
         insecure=target.insecure,
         images=tuple(images),
         record_path=store.record_path(framework.name, "publish.json"),
@@ -357,18 +485,25 @@ def _prepare_image(
     check_record(record, arch=arch, framework=framework, current=current, where=str(path))
     try:
         tarball = store.verify(record.tarball, where=str(path))
+        sbom_blob = record.sboms.get(_sbom_name(arch))
+        sbom = store.verify(sbom_blob, where=str(path)) if sbom_blob else None
     except BuildkitError as exc:
         raise PublishError(
             f"refusing to publish {framework} for {arch}: {exc.message}",
             where=exc.where,
             hint=build_hint(framework, arch),
         ) from None
+    repo = target.repo(framework)
     return ArchImage(
         arch=arch,
         record=record,
         record_path=path,
         tarball=tarball,
-        reference=f"{target.repo(framework)}:{target.tag}-{oci_arch(arch)}",
+        reference=f"{repo}@{record.image.manifest_digest}",
+        tags=tuple(f"{repo}:{tag}-{oci_arch(arch)}" for tag in target.tags)
+        if target.arch_tags
+        else (),
+        sbom=sbom,
     )
 
 
@@ -412,8 +547,111 @@ def _quiet(_: str) -> None:
     return None
 
 
+def oci_layout(tarball: Path, dest: Path, manifest_digest: str) -> Path:
+    """Unpack apko's tarball into an OCI image layout at ``dest``: its manifest blob
+    (``sha256:<hex>``), config (``sha256:<hex>``) and layers (``<hex>.tar.gz``) under
+    ``blobs/sha256/``, and an index naming the manifest. No byte of a blob changes."""
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    with tarfile.open(tarball) as archive:
+        for member in archive:
+            name = member.name.removeprefix("./")
+            if not member.isfile() or "/" in name:
+                continue
+            if name.startswith("sha256:"):
+                hex_ = name.removeprefix("sha256:")
+            elif name.endswith(".tar.gz"):
+                hex_ = name.removesuffix(".tar.gz")
+            else:
+                continue
+            if not re.fullmatch(r"[0-9a-f]{64}", hex_):
+                continue
+            source = archive.extractfile(member)
+            assert source is not None
+            with source, open(blobs / hex_, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    out.write(chunk)
+    manifest = blobs / manifest_digest.removeprefix("sha256:")
+    if not manifest.is_file():
+        raise PublishError(
+            f"the tarball has no manifest blob {manifest_digest}",
+            where=str(tarball),
+            hint=BUILD_HINT,
+        )
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "size": manifest.stat().st_size,
+                "digest": manifest_digest,
+            }
+        ],
+    }
+    (dest / "index.json").write_bytes(canonical_json(index))
+    (dest / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}', encoding="utf-8")
+    return dest
+
+
+def docker_config_dir(env: Mapping[str, str]) -> Path | None:
+    """Where ``docker login`` keeps credentials (DOCKER_CONFIG, else ~/.docker), if it exists."""
+    path = Path(env["DOCKER_CONFIG"]) if env.get("DOCKER_CONFIG") else Path.home() / ".docker"
+    return path.resolve() if path.is_dir() else None
+
+
+def source_revision(root: Path) -> str:
+    """The checkout's commit (``git rev-parse HEAD``), or "unknown" outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    value = done.stdout.strip()
+    return value if done.returncode == 0 and value else "unknown"
+
+
+def link_sbom(image: ArchImage, dest: Path) -> None:
+    """``dest`` (dist/<framework>/<arch>.spdx.json) -> the SBOM in the store, replaced
+    atomically (a relative symlink, so the dist folder can move)."""
+    if image.sbom is None:
+        return
+    target = os.path.relpath(image.sbom, dest.parent)
+    if dest.is_symlink() and os.readlink(dest) == target:
+        return
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(target, tmp)
+    os.replace(tmp, dest)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tools:
+    """The registry and signing tools a publish runs (images pinned by digest)."""
+
+    crane: ImageRef
+    cosign: ImageRef | None  # None: no signing
+    signer: Signer | None
+    project: Path
+    docker_config: Path | None
+    tool_images: Mapping[str, str]  # for the provenance: name -> pinned reference
+
+
+class _Access(TypedDict):
+    insecure: bool
+    project: Path
+    docker_config: Path | None
+
+
 class Publisher:
-    """Runs plans through the engine (push) and the docker CLI (manifest lists)."""
+    """Runs plans: crane (per-arch images, extra tags), the docker CLI (manifest lists),
+    cosign (signatures and attestations)."""
 
     def __init__(
         self,
@@ -421,6 +659,7 @@ class Publisher:
         engine: Engine,
         docker: str,
         store: Store,
+        tools: Tools,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         say: Callable[[str], None] = _quiet,
@@ -428,74 +667,102 @@ class Publisher:
         self.engine = engine
         self.docker = docker
         self.store = store
+        self.tools = tools
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.say = say
+        self._ready: set[ImageRef] = set()
 
     def publish(self, plan: FrameworkPlan) -> PublishRecord:
-        """Push, list, read back, record. One framework at a time per dist/ (a lock)."""
+        """Push, list, read back, sign, record. One framework at a time per dist/ (a lock)."""
         with self.store.lock(f"publish-{plan.framework}"):
-            pushed = {
-                image.arch: self._push_image(image, plan.registry, insecure=plan.insecure)
-                for image in plan.images
-            }
+            for image in plan.images:
+                self._push_image(image, plan)
             list_digest = self._push_list(plan)
-            self._read_back(plan, pushed, list_digest)
-            record = publish_record(plan, pushed, list_digest)
+            self._read_back(plan, list_digest)
+            for reference in plan.references[1:]:
+                self._tag(f"{plan.repo}@{list_digest}", reference, plan)
+            provenance = self._write_provenance(plan)
+            signing = self._sign(plan, list_digest, provenance)
+            for image in plan.images:
+                link_sbom(image, plan.record_path.parent / f"{image.arch}.spdx.json")
+            record = publish_record(
+                plan,
+                list_digest,
+                signing=signing,
+                provenance={arch: path.digest for arch, path in provenance.items()},
+            )
             self.store.write_record(plan.record_path, record.to_dict())
         return record
 
-    # -- per-arch images ------------------------------------------------------------------------
+    # -- running a tool container ------------------------------------------------------------------
 
-    def _push_image(self, image: ArchImage, registry: str, *, insecure: bool) -> str:
-        if self._image_id(image.reference) != image.config_digest:
-            self._load_and_tag(image)
-        self.say(f"pushing {image.reference}")
-        digest = with_retry(
-            lambda: self.engine.push(image.reference, insecure=insecure),
-            what=f"pushing {image.reference}",
+    def _ensure(self, image: ImageRef) -> None:
+        if image not in self._ready:
+            try:
+                self.engine.ensure_image(image)
+            except BuildkitError as exc:
+                raise PublishError(exc.message, where=exc.where, hint=exc.hint) from None
+            self._ready.add(image)
+
+    def _tool(self, spec: ContainerSpec, what: str, registry: str, *, retry: bool = True) -> str:
+        """Run a crane/cosign container against the registry; one clear line on failure."""
+        self._ensure(spec.image)
+        policy = self.policy if retry else RetryPolicy(attempts=1)
+        return with_retry(
+            lambda: self.engine.capture(spec, timeout=1800),
+            what=what,
             registry=registry,
-            policy=self.policy,
+            policy=policy,
             sleep=self.sleep,
             on_retry=self.say,
         )
-        self.say(f"pushed {image.reference}@{digest}")
-        return digest
 
-    def _load_and_tag(self, image: ArchImage) -> None:
-        self.say(f"loading {image.record_path.parent.name}/{image.arch} from {image.tarball.name}")
-        names = self._local(
-            lambda: self.engine.load(image.tarball), f"loading {image.tarball}", image.tarball
-        )
-        wanted = image.record.image.tag
-        source = next((n for n in names if loaded_name_matches(n, wanted)), None)
-        if source is None:
-            raise PublishError(
-                f"the engine loaded {', '.join(names) or 'nothing'}, not {wanted}",
-                where=str(image.tarball),
-                hint=build_hint(image.record.framework, image.arch),
-            )
-        loaded = self._image_id(source)
-        if loaded != image.config_digest:
-            raise PublishError(
-                f"the loaded image has ID {loaded or 'unknown'}, the build record says "
-                f"{image.config_digest}",
-                where=str(image.record_path),
-                hint=build_hint(image.record.framework, image.arch),
-            )
-        self._local(
-            lambda: self.engine.tag(source, image.reference), f"tagging {image.reference}", None
-        )
-
-    def _image_id(self, ref: str) -> str | None:
-        """The engine's image ID for ``ref`` (its config digest), or None without one."""
-        argv = inspect_argv(self.engine.binary, ref, "{{.Id}}")
+    def _passes(self, spec: ContainerSpec) -> bool:
+        self._ensure(spec.image)
         try:
-            done = self.engine.check(argv, what=f"inspecting {ref}")
+            self.engine.capture(spec, timeout=600)
         except ToolFailedError:
-            return None
-        value = done.stdout.strip()
-        return value if value.startswith("sha256:") else f"sha256:{value}" if value else None
+            return False
+        return True
+
+    # -- per-arch images ------------------------------------------------------------------------
+
+    def _push_image(self, image: ArchImage, plan: FrameworkPlan) -> None:
+        self.say(f"pushing {image.reference} ({image.platform})")
+        with self.store.scratch_dir("layout") as scratch:
+            layout = oci_layout(image.tarball, scratch / "layout", image.manifest_digest)
+            spec = crane_push_spec(
+                self.tools.crane,
+                layout=layout,
+                reference=image.reference,
+                insecure=plan.insecure,
+                project=self.tools.project,
+                docker_config=self.tools.docker_config,
+            )
+            out = self._tool(spec, f"pushing {image.reference}", plan.registry)
+        found = _DIGEST.findall(out)
+        if not found or found[-1] != image.manifest_digest:
+            raise PublishError(
+                f"the registry stored {found[-1] if found else 'no digest'} for "
+                f"{image.platform}, the build record says {image.manifest_digest}",
+                where=plan.registry,
+                hint="the registry rewrote the manifest; use an OCI-compliant registry",
+            )
+        for tag in image.tags:
+            self._tag(image.reference, tag, plan)
+
+    def _tag(self, reference: str, tagged: str, plan: FrameworkPlan) -> None:
+        self.say(f"tagging {tagged}")
+        spec = crane_tag_spec(
+            self.tools.crane,
+            reference=reference,
+            tag=tagged.rsplit(":", 1)[1],
+            insecure=plan.insecure,
+            project=self.tools.project,
+            docker_config=self.tools.docker_config,
+        )
+        self._tool(spec, f"tagging {tagged}", plan.registry)
 
     # -- the manifest list ------------------------------------------------------------------------
 
@@ -520,20 +787,94 @@ class Publisher:
         self.say(f"pushed {plan.reference}@{found[-1]}")
         return found[-1]
 
-    def _read_back(self, plan: FrameworkPlan, pushed: Mapping[str, str], list_digest: str) -> None:
+    def _read_back(self, plan: FrameworkPlan, list_digest: str) -> None:
         by_digest = f"{plan.repo}@{list_digest}"
         verbose = self._network(
             manifest_inspect_argv(self.docker, by_digest, insecure=plan.insecure, verbose=True),
             f"reading back {by_digest}",
             plan.registry,
         )
-        check_listed(plan, pushed, parse_verbose_list(verbose, where=by_digest))
+        check_listed(plan, parse_verbose_list(verbose, where=by_digest))
         tagged = self._network(
             manifest_inspect_argv(self.docker, plan.reference, insecure=plan.insecure),
             f"reading back {plan.reference}",
             plan.registry,
         )
-        check_tagged(plan, pushed, parse_list(tagged, where=plan.reference), list_digest)
+        check_tagged(plan, parse_list(tagged, where=plan.reference), list_digest)
+
+    # -- signatures and attestations --------------------------------------------------------------
+
+    def _write_provenance(self, plan: FrameworkPlan) -> dict[str, Blob]:
+        """dist/<framework>/<arch>.provenance.json: the SLSA v1 predicate of each arch."""
+        revision = source_revision(self.tools.project)
+        written: dict[str, Blob] = {}
+        for image in plan.images:
+            predicate = provenance_predicate(
+                image.record, source_revision=revision, tool_images=self.tools.tool_images
+            )
+            path = plan.record_path.parent / f"{image.arch}.provenance.json"
+            self.store.write_record(path, predicate)
+            written[image.arch] = Blob(digest=sha256_digest(canonical_json(predicate)), size=0)
+        return written
+
+    def _sign(
+        self, plan: FrameworkPlan, list_digest: str, provenance: Mapping[str, Blob]
+    ) -> dict[str, Any]:
+        signer, cosign = self.tools.signer, self.tools.cosign
+        if signer is None or cosign is None:
+            return {"mode": "none"}
+        common: _Access = {
+            "insecure": plan.insecure,
+            "project": self.tools.project,
+            "docker_config": self.tools.docker_config,
+        }
+        subjects = [f"{plan.repo}@{list_digest}", *(image.reference for image in plan.images)]
+        signed: list[str] = []
+        for subject in subjects:
+            if not self._passes(
+                cosign_verify_spec(cosign, signer=signer, reference=subject, **common)
+            ):
+                self.say(f"signing {subject}")
+                self._tool(
+                    cosign_sign_spec(cosign, signer=signer, reference=subject, **common),
+                    f"signing {subject}",
+                    plan.registry,
+                )
+            signed.append(subject)
+        attested: dict[str, list[str]] = {}
+        for image in plan.images:
+            predicates: list[tuple[str, Path]] = [
+                (PROVENANCE_TYPE, plan.record_path.parent / f"{image.arch}.provenance.json")
+            ]
+            if image.sbom is not None:
+                predicates.insert(0, (SBOM_TYPE, image.sbom))
+            for kind, predicate in predicates:
+                check = cosign_verify_spec(
+                    cosign, signer=signer, reference=image.reference, predicate_type=kind, **common
+                )
+                if not self._passes(check):
+                    self.say(f"attesting {kind} for {image.reference}")
+                    self._tool(
+                        cosign_attest_spec(
+                            cosign,
+                            signer=signer,
+                            reference=image.reference,
+                            predicate=predicate,
+                            predicate_type=kind,
+                            **common,
+                        ),
+                        f"attesting {kind} for {image.reference}",
+                        plan.registry,
+                    )
+                attested.setdefault(image.arch, []).append(kind)
+        described: dict[str, Any] = {"mode": signer.mode, "signed": signed, "attested": attested}
+        if signer.mode == "key" and signer.public_key is not None:
+            described["public_key"] = str(signer.public_key.relative_to(self.tools.project))
+        else:
+            described["identity"] = signer.identity
+            described["issuer"] = signer.issuer
+        del provenance
+        return described
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -568,11 +909,9 @@ class Publisher:
         )
 
 
-def check_listed(
-    plan: FrameworkPlan, pushed: Mapping[str, str], listed: Sequence[ListedImage]
-) -> None:
-    """The list read back by digest has exactly the planned platforms, each with the pushed
-    manifest digest and the build record's config digest."""
+def check_listed(plan: FrameworkPlan, listed: Sequence[ListedImage]) -> None:
+    """The list read back by digest has exactly the planned platforms, each with the build
+    record's manifest and config digests."""
     where = plan.reference
     by_platform = {entry.platform: entry for entry in listed}
     expected = {image.platform for image in plan.images}
@@ -591,10 +930,10 @@ def check_listed(
                 where=where,
                 hint=f"run `{publish_command(plan.framework)}`",
             )
-        if entry.manifest_digest != pushed[image.arch]:
+        if entry.manifest_digest != image.manifest_digest:
             raise PublishError(
-                f"{image.platform} in the list is {entry.manifest_digest}, but docker push "
-                f"reported {pushed[image.arch]}",
+                f"{image.platform} in the list is {entry.manifest_digest}, the build record "
+                f"says {image.manifest_digest}",
                 where=where,
                 hint=f"another publish raced this one; run `{publish_command(plan.framework)}`",
             )
@@ -607,14 +946,9 @@ def check_listed(
             )
 
 
-def check_tagged(
-    plan: FrameworkPlan,
-    pushed: Mapping[str, str],
-    pairs: Sequence[tuple[str, str]],
-    list_digest: str,
-) -> None:
+def check_tagged(plan: FrameworkPlan, pairs: Sequence[tuple[str, str]], list_digest: str) -> None:
     """The tag serves the list just pushed (same platforms and manifests)."""
-    expected = tuple(sorted((image.platform, pushed[image.arch]) for image in plan.images))
+    expected = tuple(sorted((image.platform, image.manifest_digest) for image in plan.images))
     if tuple(pairs) != expected:
         raise PublishError(
             f"{plan.reference} does not serve the list just pushed ({list_digest})",

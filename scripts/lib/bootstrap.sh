@@ -23,6 +23,29 @@ setup_project_key() {
   step keys "generated keys/buildkit.rsa (git-ignored, never commit it)"
 }
 
+# The cosign key pair keys/cosign.key (git-ignored) + keys/cosign.pub for offline signing. Its
+# password is random, kept in $BUILDKIT_CACHE/cosign.password (0600); the env file reads it into
+# COSIGN_PASSWORD when sourced (the file itself holds no secret).
+COSIGN_PASSWORD_FILE=$BUILDKIT_CACHE/cosign.password
+
+setup_cosign_key() {
+  local key=$ROOT/keys/cosign.key
+  if [ -f "$key" ] && [ -f "$ROOT/keys/cosign.pub" ]; then
+    step keys "ok (keys/cosign.key)"
+    return
+  fi
+  if [ ! -s "$COSIGN_PASSWORD_FILE" ]; then
+    (umask 077 && head -c 24 /dev/urandom | base64 >"$COSIGN_PASSWORD_FILE.tmp") &&
+      mv -f "$COSIGN_PASSWORD_FILE.tmp" "$COSIGN_PASSWORD_FILE" ||
+      die "cannot write $COSIGN_PASSWORD_FILE"
+  fi
+  (cd "$ROOT" && COSIGN_PASSWORD=$(cat "$COSIGN_PASSWORD_FILE") DOCKER_HOST=unix://$PODMAN_SOCK \
+    BUILDKIT_COSIGN_IMAGE=$COSIGN_IMAGE "$VENV/bin/buildkit" keygen --cosign >/dev/null) ||
+    die "buildkit keygen --cosign failed: cannot create keys/cosign.key"
+  [ -f "$key" ] || die "buildkit keygen --cosign did not create $key"
+  step keys "generated keys/cosign.key (git-ignored, password in $COSIGN_PASSWORD_FILE)"
+}
+
 # One file per machine, shared by every checkout: no checkout's .venv goes on PATH here
 # (with two checkouts the last setup would win and the other would run the wrong code).
 env_file() {
@@ -33,6 +56,9 @@ export BUILDKIT_CACHE=$BUILDKIT_CACHE
 export DOCKER_HOST=unix://$PODMAN_SOCK
 export BUILDKIT_APKO_IMAGE=$APKO_IMAGE
 export BUILDKIT_MELANGE_IMAGE=$MELANGE_IMAGE
+export BUILDKIT_COSIGN_IMAGE=$COSIGN_IMAGE
+export BUILDKIT_CRANE_IMAGE=$CRANE_IMAGE
+[ -r $COSIGN_PASSWORD_FILE ] && COSIGN_PASSWORD=\$(cat $COSIGN_PASSWORD_FILE) && export COSIGN_PASSWORD
 export BUILDKIT_BOOTSTRAP_URL=$BOOTSTRAP_URL
 export BUILDKIT_BOOTSTRAP_KEY_URL=$BOOTSTRAP_URL/$BOOTSTRAP_KEY_NAME
 export BUILDKIT_BUSYBOX_AMD64=$(busybox_dir amd64)/bin/busybox

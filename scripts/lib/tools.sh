@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# apko and melange: static binaries from toolchain/build-tools.sh, wrapped in minimal images
+# apko, melange, cosign and crane: static binaries from toolchain/build-tools.sh, in minimal images
 # built reproducibly (podman build --timestamp 0) and pushed to the local registry, pinned by
 # the digest the registry reports (sourced by scripts/setup).
 
@@ -9,6 +9,8 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 MANIFEST_TYPES="application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
 APKO_IMAGE=""
 MELANGE_IMAGE=""
+COSIGN_IMAGE=""
+CRANE_IMAGE=""
 
 setup_tools() {
   local build=$ROOT/toolchain/build-tools.sh versions=$ROOT/toolchain/versions.env
@@ -26,6 +28,12 @@ setup_tools() {
   [ -x "$melange_bin" ] || die "build-tools.sh left no $melange_bin"
   APKO_IMAGE=$(tool_image apko "$APKO_VERSION" "$apko_bin")
   MELANGE_IMAGE=$(tool_image melange "$MELANGE_VERSION" "$melange_bin" /usr/bin/bwrap)
+  local cosign_bin=$BUILDKIT_CACHE/tools/cosign-$COSIGN_VERSION/cosign
+  local crane_bin=$BUILDKIT_CACHE/tools/crane-$CRANE_VERSION/crane
+  [ -x "$cosign_bin" ] || die "build-tools.sh left no $cosign_bin"
+  [ -x "$crane_bin" ] || die "build-tools.sh left no $crane_bin"
+  COSIGN_IMAGE=$(tool_image cosign "$COSIGN_VERSION" "$cosign_bin")
+  CRANE_IMAGE=$(tool_image crane "$CRANE_VERSION" "$crane_bin")
 }
 
 # Host files copied into an image, with the shared libraries each needs (as ldd lists them).

@@ -149,7 +149,7 @@ def test_a_melange_typo_fails_before_melange_with_file_and_line(built: Demo) -> 
 
 def test_publish_to_a_registry_that_is_down_records_nothing(built: Demo) -> None:
     line = fails(built, 1, "publish", BUILDKIT_REGISTRY="127.0.0.1:9")
-    assert "the registry is unreachable after 4 attempts" in line
+    assert "the registry is unreachable (connection refused)" in line
     assert "nothing was recorded as published" in line
     assert not (built.root / "dist" / "demo" / "publish.json").exists()
 

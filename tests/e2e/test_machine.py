@@ -78,7 +78,15 @@ def test_registry_answers_the_v2_api() -> None:
     assert headers.get("Docker-Distribution-Api-Version") == "registry/2.0"
 
 
-@pytest.mark.parametrize("variable", ["BUILDKIT_APKO_IMAGE", "BUILDKIT_MELANGE_IMAGE"])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "BUILDKIT_APKO_IMAGE",
+        "BUILDKIT_MELANGE_IMAGE",
+        "BUILDKIT_COSIGN_IMAGE",
+        "BUILDKIT_CRANE_IMAGE",
+    ],
+)
 def test_tool_image_is_pinned_by_a_digest_the_registry_holds(variable: str) -> None:
     ref = _env(variable)
     name, _, digest = ref.partition("@")

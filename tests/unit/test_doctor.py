@@ -19,18 +19,24 @@ D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 APKO = f"127.0.0.1:5000/buildkit-tools/apko@{D1}"
 MELANGE = f"127.0.0.1:5000/buildkit-tools/melange@{D2}"
+D3 = "sha256:" + "3" * 64
+D4 = "sha256:" + "4" * 64
+COSIGN = f"127.0.0.1:5000/buildkit-tools/cosign@{D3}"
+CRANE = f"127.0.0.1:5000/buildkit-tools/crane@{D4}"
 SERVER = '{"Version":"4.3.1","Components":[{"Name":"Podman Engine"}]}'
 BINFMT_OK = "enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\noffset 0\nmagic 7f45\n"
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("APKO_IMAGE", "MELANGE_IMAGE", "ENGINE", "REGISTRY", "CACHE"):
+    for name in ("APKO_IMAGE", "MELANGE_IMAGE", "COSIGN_IMAGE", "CRANE_IMAGE", "ENGINE",
+                 "REGISTRY", "CACHE"):  # fmt: skip
         monkeypatch.delenv(f"BUILDKIT_{name}", raising=False)
     root = tmp_path / "proj"
     root.mkdir()
     (root / "buildkit.toml").write_text(
-        f'[tools]\napko = "{APKO}"\nmelange = "{MELANGE}"\n'
+        f'[tools]\napko = "{APKO}"\nmelange = "{MELANGE}"\ncosign = "{COSIGN}"\n'
+        f'crane = "{CRANE}"\n'
         '[project]\narchs = ["x86_64", "aarch64"]\n'
     )
     return root
@@ -40,7 +46,7 @@ def engine_table(
     *, digests: dict[str, str] | None = None, uname: str = "aarch64"
 ) -> list[tuple[tuple[str, ...], object]]:
     """docker answering as podman; images present with ``digests`` (default: their pins)."""
-    have = digests if digests is not None else {APKO: D1, MELANGE: D2}
+    have = digests if digests is not None else {APKO: D1, MELANGE: D2, COSIGN: D3, CRANE: D4}
 
     def inspect(args: tuple[str, ...], log: Path | None) -> Completed:
         ref = args[-1]
@@ -51,8 +57,11 @@ def engine_table(
     def run(args: tuple[str, ...], log: Path | None) -> Completed:
         if "uname" in args:
             return ok(uname + "\n")
-        tool = "apko" if APKO in args else "melange"
-        return ok(f"{tool}\n\nGitVersion:    v{'1.2.39' if tool == 'apko' else '0.59.1'}\n")
+        if CRANE in args:
+            return ok("v0.22.1\n")  # crane prints its version alone
+        versions = {APKO: "apko v1.2.39", MELANGE: "melange v0.59.1", COSIGN: "cosign v3.1.3"}
+        tool, version = next(v for ref, v in versions.items() if ref in args).split()
+        return ok(f"{tool}\n\nGitVersion:    {version}\n")
 
     return [
         (("docker", "version"), ok(SERVER)),
@@ -117,6 +126,8 @@ def test_a_ready_machine_passes_and_shows_versions_and_digests(
         "Podman Engine 4.3.1",
         "apko v1.2.39",
         "melange v0.59.1",
+        "cosign v3.1.3",
+        "crane v0.22.1",
         "native",
         "uname -m: aarch64",
         "answers 200",

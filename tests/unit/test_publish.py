@@ -1,11 +1,14 @@
-"""Publishing against a simulated docker CLI: the exact commands, refusals before any push,
-the dry run, publish.json, credentials kept out of messages, and bounded retries."""
+"""Publishing against a simulated docker CLI and crane: the exact commands, apko's bytes in an
+OCI layout, refusals before any push, the dry run, publish.json, several tags, credentials kept
+out of messages, and bounded retries. (Signing runs for real in tests/e2e/test_publish.py.)"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,14 +26,23 @@ from buildkit.project.config import load_project
 from buildkit.project.layout import framework_paths, load_project_framework
 from buildkit.registry import Fault, RetryPolicy, classify, parse_verbose_list, redact
 from buildkit.store import Store
-from buildkit.toolchain import Completed, Engine
-from buildkit.usecases.publishing import FrameworkPlan, Publisher, make_target, prepare
+from buildkit.toolchain import Completed, Engine, parse_image_ref
+from buildkit.usecases.publishing import (
+    FrameworkPlan,
+    Publisher,
+    Tools,
+    make_target,
+    oci_layout,
+    ping,
+    prepare,
+)
 
 ARCHS = ("x86_64", "aarch64")
 OCI = {"x86_64": "amd64", "aarch64": "arm64"}
 REG = "127.0.0.1:5000"
 REF = f"{REG}/buildkit/demo"
 SECRET = "hunter2-s3cret"
+CRANE = f"{REG}/buildkit-tools/crane@sha256:{'c' * 64}"
 DEMO_YAML = """\
 contents:
   repositories:
@@ -59,56 +71,74 @@ def _fail(stderr: str) -> Completed:
 
 
 class FakeDocker:
-    """Local images, a registry, local manifest lists; faults on demand."""
+    """A registry behind crane (run in a container) and docker manifest; faults on demand."""
 
-    def __init__(self, tarballs: dict[str, tuple[str, str]]) -> None:
-        self.tarballs = tarballs  # tarball path -> (loaded name, image id)
+    def __init__(self) -> None:
         self.calls: list[list[str]] = []
-        self.images: dict[str, str] = {}  # local name -> image id
-        self.pushed: dict[str, str] = {}  # tag ref -> manifest digest
+        self.blobs: set[str] = set()  # blob digests the registry holds
         self.configs: dict[str, str] = {}  # manifest digest -> config digest
         self.local_lists: dict[str, dict[str, dict[str, str]]] = {}
         self.remote: dict[str, list[dict[str, Any]]] = {}  # list digest or tag ref -> entries
+        self.tags: dict[str, str] = {}  # tag ref -> manifest digest (per-arch tags)
         self.down = 0  # the next this many registry calls find it down
+        self.down_text = 'Get "https://127.0.0.1:5000/v2/": read tcp: connection reset by peer'
         self.fail_with: str | None = None  # every registry call fails with this text
-        self.uploads = 0  # layers uploaded (a re-push of an existing image uploads none)
+        self.uploads = 0  # blobs uploaded (a re-push of an existing image uploads none)
 
     def __call__(
         self, argv: Sequence[str], *, log: Path | None = None, timeout: float | None = None
     ) -> Completed:
         args = list(argv)
         self.calls.append(args)
-        if args[1] in ("push", "manifest") and args[2:3] != ["rm"] and args[2:3] != ["annotate"]:
+        remote = args[1] == "run" or (args[1] == "manifest" and args[2] not in ("rm", "annotate"))
+        if remote:
             if self.fail_with is not None:
                 return _fail(self.fail_with)
             if self.down > 0:
                 self.down -= 1
-                return _fail('Get "https://127.0.0.1:5000/v2/": dial tcp: connection refused')
+                return _fail(self.down_text)
         handler: Callable[[list[str]], Completed] = getattr(self, "_" + args[1])
         return handler(args)
 
     def _image(self, args: list[str]) -> Completed:
-        ref = args[-1]
-        return _ok(self.images[ref] + "\n") if ref in self.images else _fail("No such image")
+        # `image inspect --format {{json .RepoDigests}} REF`: the tool image is present.
+        return _ok(json.dumps([args[-1]])) if args[-1] == CRANE else _fail("No such image")
 
-    def _load(self, args: list[str]) -> Completed:
-        name, image_id = self.tarballs[args[-1]]
-        self.images[f"localhost/{name}"] = image_id
-        return _ok(f"Loaded image: localhost/{name}")
+    def _run(self, args: list[str]) -> Completed:
+        tool = args[args.index(CRANE) + 1 :]
+        mounts = {
+            m.split(":")[1]: Path(m.split(":")[0])
+            for i, m in enumerate(args)
+            if i and args[i - 1] == "-v"
+        }
+        words = [w for w in tool if not w.startswith("--")]
+        if words[0] == "push":
+            return self._crane_push(mounts[words[1]], words[2])
+        if words[0] == "tag":
+            source, tag = words[1], words[2]
+            repo, digest = source.split("@")
+            target = f"{repo}:{tag}"
+            if digest in self.remote:
+                self.remote[target] = self.remote[digest]
+            self.tags[target] = digest
+            return _ok()
+        raise AssertionError(f"unexpected crane command {tool}")
 
-    def _tag(self, args: list[str]) -> Completed:
-        self.images[args[3]] = self.images[args[2]]
-        return _ok()
-
-    def _push(self, args: list[str]) -> Completed:
-        ref = args[-1]
-        config = self.images[ref]
-        digest = _digest("manifest of " + config)
-        if digest not in self.configs:
-            self.uploads += 1
-        self.configs[digest] = config
-        self.pushed[ref] = digest
-        return _ok(f"{ref.rsplit(':', 1)[1]}: digest: {digest} size: 427\n")
+    def _crane_push(self, layout: Path, ref: str) -> Completed:
+        index = json.loads((layout / "index.json").read_text())
+        digest = index["manifests"][0]["digest"]
+        blobs = layout / "blobs" / "sha256"
+        raw = (blobs / digest.removeprefix("sha256:")).read_bytes()
+        assert _digest_bytes(raw) == digest  # the manifest blob is apko's, byte for byte
+        manifest = json.loads(raw)
+        for blob in [manifest["config"], *manifest["layers"]]:
+            data = (blobs / blob["digest"].removeprefix("sha256:")).read_bytes()
+            assert _digest_bytes(data) == blob["digest"]
+            if blob["digest"] not in self.blobs:
+                self.blobs.add(blob["digest"])
+                self.uploads += 1
+        self.configs[digest] = manifest["config"]["digest"]
+        return _ok(f"{ref.split('@', maxsplit=1)[0]}@{digest}\n")
 
     def _manifest(self, args: list[str]) -> Completed:
         verb, rest = args[2], [a for a in args[3:] if not a.startswith("--")]
@@ -136,7 +166,7 @@ class FakeDocker:
 
     def _push_list(self, ref: str) -> Completed:
         entries = [
-            {"digest": self.pushed[source], "platform": platform}
+            {"digest": source.split("@")[1], "platform": platform}
             for source, platform in self.local_lists.pop(ref).items()
         ]
         digest = _digest(json.dumps(entries, sort_keys=True))
@@ -155,12 +185,16 @@ class FakeDocker:
                 [
                     {
                         "Descriptor": {"digest": e["digest"], "platform": e["platform"]},
-                        "SchemaV2Manifest": {"config": {"digest": self.configs[e["digest"]]}},
+                        "OCIManifest": {"config": {"digest": self.configs[e["digest"]]}},
                     }
                     for e in entries
                 ]
             )
         )
+
+
+def _digest_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,13 +225,44 @@ def _write_lock(root: Path, version: str = "1.36.1-r0") -> Lockfile:
     return lock
 
 
-def _write_record(root: Path, arch: str, lock: Lockfile) -> tuple[str, str]:
-    """A build record whose tarball is in the store; returns (tarball path, image id)."""
+def apko_tarball(arch: str) -> tuple[bytes, str, str, str]:
+    """A tarball laid out as apko writes one; returns (bytes, manifest, config, layer digest)."""
+    config = json.dumps({"architecture": OCI[arch], "os": "linux"}).encode()
+    layer = f"layer bytes of {arch}".encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "size": len(config), "digest": _digest_bytes(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "size": len(layer), "digest": _digest_bytes(layer)}],
+        }
+    ).encode()  # fmt: skip
+    members = {
+        _digest_bytes(config): config,
+        _digest_bytes(layer).removeprefix("sha256:") + ".tar.gz": layer,
+        "manifest.json": b"[]",
+        _digest_bytes(manifest): manifest,
+        "index.json": b"{}",
+    }
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue(), _digest_bytes(manifest), _digest_bytes(config), _digest_bytes(layer)
+
+
+def _write_record(root: Path, arch: str, lock: Lockfile) -> None:
+    """A build record whose tarball (apko's layout) is in the store."""
     project = load_project(root)
     framework = load_project_framework(project, framework_paths(project, ["demo"])[0])
     store = Store(project.dist_dir)
-    blob = store.put_bytes(f"image tarball for {arch}".encode())
-    config = _digest(f"config {arch}")
+    data, manifest, config, layer = apko_tarball(arch)
+    blob = store.put_bytes(data)
+    sbom = store.put_bytes(json.dumps({"spdxVersion": "SPDX-2.3", "arch": arch}).encode())
     record = ImageRecord(
         framework="demo",
         arch=arch,
@@ -208,18 +273,23 @@ def _write_record(root: Path, arch: str, lock: Lockfile) -> tuple[str, str]:
         },
         source_date_epoch=0,
         tarball=blob,
-        sboms={},
+        sboms={f"sbom-{arch}.spdx.json": sbom},
         image=ImageSummary(
             tag=f"buildkit/demo:latest-{OCI[arch]}",
             platform=f"linux/{OCI[arch]}",
-            manifest_digest=_digest(f"apko manifest {arch}"),
+            manifest_digest=manifest,
             config_digest=config,
             diff_ids=(_digest(f"layer {arch}"),),
-            layers=(Blob(digest=_digest(f"gz {arch}"), size=1),),
+            layers=(Blob(digest=layer, size=1),),
         ),
     )
     store.write_record(store.record_path("demo", f"{arch}.json"), record.to_dict())
-    return str(store.path(blob)), config
+
+
+def _image(root: Path, arch: str) -> dict[str, Any]:
+    data = json.loads((root / "dist" / "demo" / f"{arch}.json").read_text())
+    image: dict[str, Any] = data["outputs"]["image"]
+    return image
 
 
 @pytest.fixture
@@ -229,6 +299,8 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "buildkit.toml").write_text(
         '[project]\narchs = ["x86_64", "aarch64"]\nframeworks = ["demo"]\n'
         f'[publish]\nregistry = "{REG}"\nrepository = "buildkit"\ntag = "latest"\n'
+        'signing = "none"\n'
+        f'[tools]\ncrane = "{CRANE}"\n'
     )
     lock = _write_lock(tmp_path)
     for arch in ARCHS:
@@ -238,32 +310,43 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake(project: Path) -> FakeDocker:
-    store = Store(project / "dist")
-    tarballs = {}
-    for arch in ARCHS:
-        data = json.loads(store.record_path("demo", f"{arch}.json").read_text())
-        blob = Blob.from_dict(data["outputs"]["tarball"], "test")
-        image = data["outputs"]["image"]
-        tarballs[str(store.path(blob))] = (image["tag"], image["config_digest"])
-    return FakeDocker(tarballs)
+    return FakeDocker()
 
 
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("BUILDKIT_REGISTRY", "BUILDKIT_REPOSITORY", "BUILDKIT_TAG"):
+    for name in (
+        "BUILDKIT_REGISTRY",
+        "BUILDKIT_REPOSITORY",
+        "BUILDKIT_TAG",
+        "BUILDKIT_SIGNING",
+        "BUILDKIT_CRANE_IMAGE",
+        "BUILDKIT_COSIGN_IMAGE",
+        "DOCKER_CONFIG",
+    ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("buildkit.commands.publish.ping", lambda registry: None)
 
 
-def _plans(root: Path, **target: str) -> list[FrameworkPlan]:
+def _plans(root: Path, **target: Any) -> list[FrameworkPlan]:
     project = load_project(root, env={})
     return prepare(project, (), make_target(project, **target))
 
 
 def _publisher(root: Path, fake: FakeDocker, sleeps: list[float] | None = None) -> Publisher:
     engine = Engine(name="docker", binary="docker", version="28.2.2", runner=fake)
+    tools = Tools(
+        crane=parse_image_ref(CRANE, False),
+        cosign=None,
+        signer=None,
+        project=root,
+        docker_config=None,
+        tool_images={"crane": CRANE},
+    )
     return Publisher(
         engine=engine,
         docker="docker",
         store=Store(root / "dist"),
+        tools=tools,
         sleep=(sleeps if sleeps is not None else []).append,
     )
 
@@ -278,44 +361,40 @@ def _publish(root: Path, fake: FakeDocker, **kwargs: Any) -> None:
 # The command plan
 
 
+def _crane_push(
+    arch: str, project: Path, *, registry: str = REG, insecure: bool = True
+) -> list[str]:
+    return ["push", *(["--insecure"] if insecure else []), "/layout",
+            f"{registry}/buildkit/demo@{_image(project, arch)['manifest_digest']}"]  # fmt: skip
+
+
+def _tool_args(call: list[str]) -> list[str]:
+    return call[call.index(CRANE) + 1 :]
+
+
 def test_publish_runs_exactly_the_planned_commands_for_two_archs(
     project: Path, fake: FakeDocker
 ) -> None:
     _publish(project, fake)
-    tarball = {
-        arch: next(p for p, v in fake.tarballs.items() if OCI[arch] in v[0]) for arch in ARCHS
-    }
-    per_arch = []
-    for arch in ARCHS:
-        target = f"{REF}:latest-{OCI[arch]}"
-        per_arch += [
-            ["docker", "image", "inspect", "--format", "{{.Id}}", target],
-            ["docker", "load", "-i", tarball[arch]],
-            [
-                "docker",
-                "image",
-                "inspect",
-                "--format",
-                "{{.Id}}",
-                f"localhost/buildkit/demo:latest-{OCI[arch]}",
-            ],
-            ["docker", "tag", f"localhost/buildkit/demo:latest-{OCI[arch]}", target],
-            ["docker", "push", target],
-        ]
+    runs = [c for c in fake.calls if c[1] == "run"]
+    assert [_tool_args(c) for c in runs] == [_crane_push(a, project) for a in ARCHS]
+    for run in runs:
+        assert run[run.index("--network") + 1] == "host"
+        assert any(m.endswith(":/layout:ro") for m in run)
+    amd, arm = (f"{REF}@{_image(project, a)['manifest_digest']}" for a in ARCHS)
     list_digest = next(k for k in fake.remote if k.startswith("sha256:"))
-    assert fake.calls == [
-        *per_arch,
+    assert [c for c in fake.calls if c[1] == "manifest"] == [
         ["docker", "manifest", "rm", f"{REF}:latest"],
-        ["docker", "manifest", "create", "--insecure", f"{REF}:latest",
-         f"{REF}:latest-amd64", f"{REF}:latest-arm64"],
-        ["docker", "manifest", "annotate", f"{REF}:latest", f"{REF}:latest-amd64",
+        ["docker", "manifest", "create", "--insecure", f"{REF}:latest", amd, arm],
+        ["docker", "manifest", "annotate", f"{REF}:latest", amd,
          "--os", "linux", "--arch", "amd64"],
-        ["docker", "manifest", "annotate", f"{REF}:latest", f"{REF}:latest-arm64",
+        ["docker", "manifest", "annotate", f"{REF}:latest", arm,
          "--os", "linux", "--arch", "arm64", "--variant", "v8"],
         ["docker", "manifest", "push", "--insecure", "--purge", f"{REF}:latest"],
         ["docker", "manifest", "inspect", "--insecure", "--verbose", f"{REF}@{list_digest}"],
         ["docker", "manifest", "inspect", "--insecure", f"{REF}:latest"],
     ]  # fmt: skip
+    assert not any(c[1] in ("load", "tag", "push") for c in fake.calls)  # no engine image
 
 
 @pytest.mark.parametrize(
@@ -332,24 +411,72 @@ def test_insecure_only_for_loopback_and_configured_registries(
     project: Path, fake: FakeDocker, registry: str, insecure_list: str, insecure: bool
 ) -> None:
     toml = project / "buildkit.toml"
-    toml.write_text(toml.read_text() + insecure_list)
+    toml.write_text(toml.read_text().replace("[tools]", insecure_list + "[tools]"))
     _publish(project, fake, registry=registry)
     manifest_calls = [c for c in fake.calls if c[1] == "manifest" and c[2] != "annotate"]
     flagged = [c for c in manifest_calls if "--insecure" in c]
     assert flagged == (manifest_calls[1:] if insecure else [])  # all but `rm`
-    assert not any(
-        "--insecure" in c or "--tls-verify=false" in c for c in fake.calls if c[1] == "push"
-    )
-    assert fake.calls[4] == ["docker", "push", f"{registry}/buildkit/demo:latest-amd64"]
+    pushes = [_tool_args(c) for c in fake.calls if c[1] == "run"]
+    assert pushes == [_crane_push(a, project, registry=registry, insecure=insecure) for a in ARCHS]
 
 
-def test_command_line_overrides_registry_repository_and_tag(
+def test_command_line_overrides_registry_repository_and_tags(
     project: Path, fake: FakeDocker
 ) -> None:
-    _publish(project, fake, registry="localhost:5000", repository="team/images", tag="1.0")
+    _publish(
+        project, fake, registry="localhost:5000", repository="team/images",
+        tags=["1.0", "latest", "git-abc1234"], arch_tags=True,
+    )  # fmt: skip
     record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
-    assert record["list"]["reference"] == "localhost:5000/team/images/demo:1.0"
-    assert record["images"]["aarch64"]["reference"] == "localhost:5000/team/images/demo:1.0-arm64"
+    repo = "localhost:5000/team/images/demo"
+    assert record["list"]["tags"] == ["1.0", "latest", "git-abc1234"]
+    assert record["list"]["references"] == [f"{repo}:{t}" for t in ("1.0", "latest", "git-abc1234")]
+    for tag in record["list"]["references"]:  # every tag serves the same list
+        assert fake.remote[tag] == fake.remote[record["list"]["digest"]]
+    arm = record["images"]["aarch64"]
+    assert arm["reference"] == f"{repo}@{_image(project, 'aarch64')['manifest_digest']}"
+    assert arm["tags"] == [f"{repo}:1.0-arm64", f"{repo}:latest-arm64", f"{repo}:git-abc1234-arm64"]
+    assert fake.tags[f"{repo}:latest-arm64"] == arm["manifest_digest"]
+
+
+def test_per_arch_tags_are_off_by_default(project: Path, fake: FakeDocker) -> None:
+    _publish(project, fake)
+    assert fake.tags == {}
+    record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
+    assert record["images"]["x86_64"]["tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("publish", "tags"),
+    [
+        ('tag = "1.0"', ("1.0",)),
+        ('tags = ["1.0", "latest", "1.0"]', ("1.0", "latest")),
+        ("", ("latest",)),
+    ],
+)
+def test_publish_tags_come_from_buildkit_toml(
+    tmp_path: Path, publish: str, tags: tuple[str, ...]
+) -> None:
+    (tmp_path / "buildkit.toml").write_text(f"[publish]\n{publish}\n")
+    project = load_project(tmp_path, env={})
+    assert project.tags == tags
+    assert make_target(project).tags == tags
+    assert make_target(project, tags=["x", "y"]).tags == ("x", "y")
+
+
+@pytest.mark.parametrize(
+    ("publish", "message"),
+    [
+        ('tag = "a"\ntags = ["b"]', "both tag and tags"),
+        ("tags = []", "non-empty list"),
+        ('signing = "sometimes"', "publish.signing must be one of key, keyless, none"),
+        ('arch_tags = "yes"', "publish.arch_tags must be true or false"),
+    ],
+)
+def test_bad_publish_settings_are_one_line(tmp_path: Path, publish: str, message: str) -> None:
+    (tmp_path / "buildkit.toml").write_text(f"[publish]\n{publish}\n")
+    with pytest.raises(BuildkitError, match=message):
+        load_project(tmp_path, env={})
 
 
 def test_bad_target_names_are_refused_before_anything_runs(project: Path) -> None:
@@ -366,7 +493,9 @@ def _tamper_tarball(root: Path) -> None:
     data = json.loads(store.record_path("demo", "aarch64.json").read_text())
     path = store.path(Blob.from_dict(data["outputs"]["tarball"], "t"))
     os.chmod(path, 0o644)
-    path.write_bytes(b"image tarball for aarch6X")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
 
 
 def _drop_record(root: Path) -> None:
@@ -420,14 +549,6 @@ def test_refusals_happen_before_any_command(
     assert not (project / "dist" / "demo" / "publish.json").exists()
 
 
-def test_a_loaded_image_with_another_id_is_refused(project: Path, fake: FakeDocker) -> None:
-    path = next(iter(fake.tarballs))
-    fake.tarballs[path] = (fake.tarballs[path][0], _digest("something else"))
-    with pytest.raises(PublishError, match="the loaded image has ID"):
-        _publish(project, fake)
-    assert not any(c[1] == "push" for c in fake.calls)
-
-
 def test_a_record_for_another_arch_is_refused(project: Path, fake: FakeDocker) -> None:
     dist = project / "dist" / "demo"
     (dist / "aarch64.json").write_bytes((dist / "x86_64.json").read_bytes())
@@ -453,14 +574,16 @@ def test_dry_run_prints_the_plan_and_touches_nothing(
 
     monkeypatch.setattr(Engine, "detect", no_engine)
     before = _tree(project)
-    assert cli.run(["-C", str(project), "publish", "--dry-run"]) == 0
+    assert cli.run(["-C", str(project), "publish", "--dry-run", "--tag", "a", "--tag", "b"]) == 0
     assert _tree(project) == before
     out = capsys.readouterr().out
-    assert f"{REF}:latest (dry run" in out
-    annotate = f"annotate {REF}:latest {REF}:latest-arm64 --os linux --arch arm64 --variant v8"
-    assert f"$ docker manifest {annotate}" in out
-    assert f"$ docker manifest push --insecure --purge {REF}:latest" in out
-    assert _digest("config aarch64") in out
+    arm = f"{REF}@{_image(project, 'aarch64')['manifest_digest']}"
+    assert f"{REF}:a (dry run" in out
+    assert f"also {REF}:b" in out
+    assert f"$ docker manifest annotate {REF}:a {arm} --os linux --arch arm64 --variant v8" in out
+    assert f"$ docker manifest push --insecure --purge {REF}:a" in out
+    assert f"{CRANE} push --insecure /layout {arm}" in out
+    assert _image(project, "aarch64")["config_digest"] in out
 
 
 def test_cli_publishes_and_prints_the_list_digest(
@@ -474,7 +597,9 @@ def test_cli_publishes_and_prints_the_list_digest(
     monkeypatch.setattr(Engine, "detect", classmethod(lambda cls, project: engine))
     assert cli.run(["-C", str(project), "publish"]) == 0
     record = json.loads((project / "dist" / "demo" / "publish.json").read_text())
-    assert f"{REF}:latest@{record['list']['digest']}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{REF}@{record['list']['digest']}" in out
+    assert f"tag {REF}:latest" in out
 
 
 def test_publish_json_is_canonical_and_ties_images_to_their_builds(
@@ -484,19 +609,32 @@ def test_publish_json_is_canonical_and_ties_images_to_their_builds(
     raw = (project / "dist" / "demo" / "publish.json").read_bytes()
     record = json.loads(raw)
     assert raw == canonical_json(record)
+    digest = next(iter(k for k in fake.remote if k.startswith("sha256:")))
     assert record["list"] == {
-        "reference": f"{REF}:latest",
-        "digest": next(iter(k for k in fake.remote if k.startswith("sha256:"))),
+        "repository": REF,
+        "digest": digest,
+        "reference": f"{REF}@{digest}",
+        "tags": ["latest"],
+        "references": [f"{REF}:latest"],
     }
-    arm = record["images"]["aarch64"]
+    arm, image = record["images"]["aarch64"], _image(project, "aarch64")
     assert arm == {
         "platform": "linux/arm64/v8",
-        "reference": f"{REF}:latest-arm64",
-        "manifest_digest": fake.pushed[f"{REF}:latest-arm64"],
-        "config_digest": _digest("config aarch64"),
+        "reference": f"{REF}@{image['manifest_digest']}",
+        "tags": [],
+        "manifest_digest": image["manifest_digest"],
+        "config_digest": image["config_digest"],
         "build": {"action_key": "k" * 64, "tarball": arm["build"]["tarball"]},
+        "sbom": arm["sbom"],
+        "provenance": arm["provenance"],
     }
+    assert record["signing"] == {"mode": "none"}
     assert record["images"]["x86_64"]["platform"] == "linux/amd64"
+    link = project / "dist" / "demo" / "aarch64.spdx.json"
+    assert link.is_symlink()
+    assert os.readlink(link) == f"../sha256/{arm['sbom'].removeprefix('sha256:')}"
+    provenance = json.loads((project / "dist" / "demo" / "aarch64.provenance.json").read_text())
+    assert provenance["runDetails"]["metadata"]["invocationId"] == "k" * 64
 
 
 def test_publishing_again_changes_nothing_and_uploads_nothing(
@@ -504,11 +642,10 @@ def test_publishing_again_changes_nothing_and_uploads_nothing(
 ) -> None:
     _publish(project, fake)
     first = (project / "dist" / "demo" / "publish.json").read_bytes()
-    uploads, fake.calls = fake.uploads, []
+    assert fake.uploads == 4  # config and layer of each arch
     _publish(project, fake)
     assert (project / "dist" / "demo" / "publish.json").read_bytes() == first
-    assert fake.uploads == uploads
-    assert not any(c[1] in ("load", "tag") for c in fake.calls)  # already in the engine
+    assert fake.uploads == 4
 
 
 def test_a_stale_local_list_is_removed_before_create(project: Path, fake: FakeDocker) -> None:
@@ -551,6 +688,25 @@ def test_a_registry_that_comes_back_is_retried_with_backoff(
     assert (project / "dist" / "demo" / "publish.json").exists()
 
 
+def test_connection_refused_is_not_retried(project: Path, fake: FakeDocker) -> None:
+    fake.down = 1000
+    fake.down_text = 'Get "http://127.0.0.1:5000/v2/": dial tcp: connection refused'
+    sleeps: list[float] = []
+    with pytest.raises(PublishError, match=r"unreachable \(.*connection refused\)") as info:
+        _publish(project, fake, sleeps=sleeps)
+    assert sleeps == []
+    assert "after" not in str(info.value)
+    assert not (project / "dist" / "demo" / "publish.json").exists()
+
+
+@pytest.mark.parametrize("registry", ["127.0.0.1:9", "no-such-host.invalid:5000"])
+def test_ping_fails_at_once_with_one_line(registry: str) -> None:
+    with pytest.raises(PublishError, match="the registry is unreachable") as info:
+        ping(registry, timeout=2)
+    assert "\n" not in str(info.value)
+    assert "nothing was recorded as published" in str(info.value)
+
+
 def test_a_registry_that_stays_down_fails_after_bounded_retries(
     project: Path, fake: FakeDocker
 ) -> None:
@@ -569,8 +725,9 @@ def test_unauthorized_is_not_retried_and_says_to_log_in(project: Path, fake: Fak
     with pytest.raises(PublishError) as info:
         _publish(project, fake, sleeps=sleeps)
     assert sleeps == []
+    amd = f"{REF}@{_image(project, 'x86_64')['manifest_digest']}"
     assert str(info.value) == (
-        f"{REG}: pushing {REF}:latest-amd64: the registry refused the request (unauthorized: "
+        f"{REG}: pushing {amd}: the registry refused the request (unauthorized: "
         f"authentication required) (run `docker login {REG}` with an account that may push there)"
     )
 
@@ -597,7 +754,9 @@ def test_credentials_in_client_output_never_reach_the_message(
 @pytest.mark.parametrize(
     ("text", "fault"),
     [
-        ('Get "https://127.0.0.1:5097/v2/": dial tcp: connection refused', Fault.UNREACHABLE),
+        ('Get "https://127.0.0.1:5097/v2/": dial tcp: connection refused', Fault.DOWN),
+        ("dial tcp: lookup registry.invalid: no such host", Fault.DOWN),
+        ("read tcp 127.0.0.1:5000: connection reset by peer", Fault.UNREACHABLE),
         ("received unexpected HTTP status: 503 Service Unavailable", Fault.UNREACHABLE),
         ("net/http: TLS handshake timeout", Fault.UNREACHABLE),
         ("timed out after 600.0s", Fault.UNREACHABLE),
@@ -648,13 +807,38 @@ def test_a_single_image_where_a_list_was_expected_is_refused() -> None:
 
 
 def test_a_failed_local_command_is_one_redacted_line(project: Path, fake: FakeDocker) -> None:
-    def broken_load(args: list[str]) -> Completed:
-        return _fail(f"first line\nError: open https://u:{SECRET}@x/blob: no space left on device")
+    def broken_annotate(args: list[str]) -> Completed:
+        if args[2] == "annotate":
+            return _fail(f"first line\nError: open https://u:{SECRET}@x/list: no space left")
+        return FakeDocker._manifest(fake, args)
 
-    fake._load = broken_load  # type: ignore[method-assign]
+    fake._manifest = broken_annotate  # type: ignore[method-assign]
     with pytest.raises(PublishError) as info:
         _publish(project, fake)
     message = str(info.value)
-    assert message.startswith(str(next(iter(fake.tarballs))))
-    assert message.endswith("failed: open https://***@x/blob: no space left on device")
+    assert message.endswith("failed: open https://***@x/list: no space left")
     assert SECRET not in message
+
+
+def test_the_oci_layout_holds_apkos_blobs_byte_for_byte(tmp_path: Path) -> None:
+    data, manifest, config, layer = apko_tarball("aarch64")
+    tarball = tmp_path / "image.tar"
+    tarball.write_bytes(data)
+    layout = oci_layout(tarball, tmp_path / "layout", manifest)
+    blobs = layout / "blobs" / "sha256"
+    assert sorted(p.name for p in blobs.iterdir()) == sorted(
+        d.removeprefix("sha256:") for d in (manifest, config, layer)
+    )
+    for blob in blobs.iterdir():
+        assert _digest_bytes(blob.read_bytes()) == f"sha256:{blob.name}"
+    index = json.loads((layout / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == manifest
+    assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+
+
+def test_a_tarball_without_its_manifest_blob_is_refused(tmp_path: Path) -> None:
+    data, *_ = apko_tarball("x86_64")
+    tarball = tmp_path / "image.tar"
+    tarball.write_bytes(data)
+    with pytest.raises(PublishError, match="has no manifest blob"):
+        oci_layout(tarball, tmp_path / "layout", _digest("another manifest"))

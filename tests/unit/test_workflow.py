@@ -113,8 +113,18 @@ def test_publish_receives_every_archs_dist_and_runs_the_publish_session() -> Non
     assert upload["with"]["path"].splitlines()[0] == "dist/"
     (download,) = [s for s in steps("publish") if s.get("uses", "").startswith("actions/down")]
     assert download["with"] == {"pattern": "dist-*", "path": "dist/", "merge-multiple": True}
-    assert [argv[2] for argv in nox_sessions("publish")] == ["publish"]
+    publish, verify = nox_sessions("publish")
+    assert publish[2] == "publish"
+    assert publish.count("--tag") == 3  # git-<sha>, and the version + latest or edge
+    assert verify[2:5] == ["verify", "--", "--published"]
     assert JOBS["publish"]["permissions"]["packages"] == "write"
+
+
+def test_publish_signs_keyless_with_the_jobs_oidc_token() -> None:
+    job = JOBS["publish"]
+    assert job["permissions"]["id-token"] == "write"
+    assert job["env"]["BUILDKIT_SIGNING"] == "keyless"
+    assert "release.yml@" in job["env"]["BUILDKIT_CERTIFICATE_IDENTITY"]
     assert DOCUMENT["permissions"] == {"contents": "read"}  # everything else reads only
 
 
