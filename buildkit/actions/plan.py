@@ -38,13 +38,19 @@ NEWEST_PACKAGE = "newest-locked-package"  # the SOURCE_DATE_EPOCH input when non
 _PEM_SPKI = b"-----BEGIN PUBLIC KEY-----"
 
 
+LOCAL_REGISTRY = "localhost"  # local image names: never a public registry's namespace
+
+
 def image_tag(repository: str, framework: str, tag: str) -> str:
-    """The reference apko names the image with: ``buildkit/demo:latest``."""
-    return f"{repository}/{framework}:{tag}"
+    """The reference apko names the image with: ``localhost/buildkit/demo:latest``. A bare
+    ``buildkit/demo`` would mean ``docker.io/buildkit/demo`` to every engine and to the
+    tarball's own index; ``localhost/`` is what podman names loaded images anyway."""
+    return f"{LOCAL_REGISTRY}/{repository}/{framework}:{tag}"
 
 
 def loaded_tag(tag: str, arch: str) -> str:
-    """What ``docker load`` of apko's tarball names the image: ``buildkit/demo:latest-amd64``."""
+    """What ``docker load`` of apko's tarball names the image:
+    ``localhost/buildkit/demo:latest-amd64``."""
     return f"{tag}-{oci_arch(arch)}"
 
 

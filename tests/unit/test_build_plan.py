@@ -155,7 +155,11 @@ class FakeTools:
                 folder = package_dir(job.cache_dir, package["url"])
                 assert any(folder.glob("*.ctl.tar.gz")), f"{package['name']} not cached"
                 assert any(folder.glob("*.dat.tar.gz")), f"{package['name']} not cached"
-        tag = f"index.docker.io/{job.tag}-{oci_arch(job.arch)}"
+        # As go-containerregistry names it: a first component that is a host (localhost, or
+        # with "." or ":") is the registry; otherwise Docker Hub's is implied.
+        first = job.tag.split("/", 1)[0]
+        host = first == "localhost" or "." in first or ":" in first
+        tag = f"{'' if host else 'index.docker.io/'}{job.tag}-{oci_arch(job.arch)}"
         content = f"{job.arch} {source_date_epoch}".encode() + self.salt
         write_docker_archive(
             job.output,
@@ -378,7 +382,7 @@ def test_a_first_build_runs_each_tool_once_per_arch(project: Project) -> None:
     for arch in ARCHS:
         record = project.record(arch)
         project.store.verify(record.tarball)
-        assert record.image.tag == f"buildkit/demo:latest-{oci_arch(arch)}"
+        assert record.image.tag == f"localhost/buildkit/demo:latest-{oci_arch(arch)}"
         assert record.source_date_epoch == BASE_TIME  # the newest locked package
         assert set(record.sboms) == {f"sbom-{arch}.spdx.json", "sbom-index.spdx.json"}
         assert record.inputs["source_date_epoch"] == NEWEST_PACKAGE
@@ -494,7 +498,7 @@ def test_a_failing_melange_names_its_action(project: Project) -> None:
 def test_an_image_with_an_unexpected_tag_is_refused(project: Project) -> None:
     built_and_locked(project)
     shutil.rmtree(project.root / "dist" / "actions")
-    with pytest.raises(ToolFailedError, match="expected buildkit/demo:latest-amd64"):
+    with pytest.raises(ToolFailedError, match="expected localhost/buildkit/demo:latest-amd64"):
         project.build(Factory(FakeTools(wrong_tag=True)), archs=("x86_64",))
 
 
