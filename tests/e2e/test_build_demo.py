@@ -32,7 +32,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     yield demo
     repository = demo.env["BUILDKIT_REPOSITORY"]
     for _arch, oci, _platform in ARCHS:
-        docker("rmi", "-f", f"{repository}/demo:latest-{oci}")
+        docker("rmi", "-f", f"localhost/{repository}/demo:latest-{oci}")
 
 
 def test_lock_names_the_local_package_by_its_built_identity(demo: Demo) -> None:
@@ -55,7 +55,7 @@ def test_lock_names_the_local_package_by_its_built_identity(demo: Demo) -> None:
 def test_each_tarball_loads_as_its_arch_tag_and_prints_the_greeting(
     demo: Demo, arch: str, oci: str, platform: str
 ) -> None:
-    tag = f"{demo.env['BUILDKIT_REPOSITORY']}/demo:latest-{oci}"
+    tag = f"localhost/{demo.env['BUILDKIT_REPOSITORY']}/demo:latest-{oci}"
     record = demo.record(arch)
     assert record["outputs"]["image"]["tag"] == tag
     loaded = docker("load", "-i", str(demo.tarball(arch)))
@@ -74,7 +74,7 @@ def test_each_tarball_loads_as_its_arch_tag_and_prints_the_greeting(
 
 
 def test_the_image_runs_as_a_non_root_user(demo: Demo) -> None:
-    tag = f"{demo.env['BUILDKIT_REPOSITORY']}/demo:latest-amd64"
+    tag = f"localhost/{demo.env['BUILDKIT_REPOSITORY']}/demo:latest-amd64"
     docker("load", "-i", str(demo.tarball("x86_64")))
     ran = docker("run", "--rm", "--entrypoint", "id", tag)
     assert ran.stdout.startswith("uid=65532(nonroot) gid=65532(nonroot)"), ran.stdout + ran.stderr

@@ -36,7 +36,8 @@ def _session_argv(line: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_adding_a_local_package_and_a_framework_as_the_guide_says(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    demo = make_demo(tmp_path_factory.mktemp("walkthrough"))
+    # Signing is test_publish.py's subject; the walkthrough publishes unsigned.
+    demo = make_demo(tmp_path_factory.mktemp("walkthrough"), BUILDKIT_SIGNING="none")
     steps = walkthrough()
     for name, block in steps.files.items():
         path = demo.root / name
