@@ -25,16 +25,17 @@ import hashlib
 import os
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
-from buildkit.apk.package import ApkLayout, read_layout
+from buildkit.apk.package import ApkLayout, Section, read_layout_file
 from buildkit.errors import ChecksumError
-from buildkit.fsutil import atomic_write_bytes
+from buildkit.fsutil import atomic_write_bytes, atomic_writer
 from buildkit.hints import lock_command
 from buildkit.lockfile import LockedPackage, LockKey
 from buildkit.toolchain import WORKDIR
+
+_CHUNK = 1 << 20
 
 
 def query_escape(text: str) -> str:
@@ -72,21 +73,37 @@ def key_file(root: Path, url: str, pem: bytes) -> Path:
     return cache_path(root, url) / f"{name}.etag"
 
 
-@dataclass(frozen=True, kw_only=True)
-class CachedMembers:
-    """The files one package becomes in apko's cache."""
+def cache_package_file(
+    root: Path, package: LockedPackage, path: Path, *, where: str, framework: str = "FRAMEWORK"
+) -> ApkLayout:
+    """Verify the package file at ``path`` against its lock entry and copy its members into
+    apko's cache files, in bounded memory whatever its size: the layout is read from the
+    file's head, the data member hashed as it streams (and checked against the lock entry
+    before anything is written), and each missing cache file copied from its byte range in
+    chunks."""
 
-    folder: Path
-    files: tuple[tuple[str, bytes], ...]  # (file name, bytes)
+    layout = read_layout_file(path, where=where)
+    _check(package, layout, where=where, framework=framework)
+    folder = package_dir(root, package.url)
+    with path.open("rb") as source:
+        for name, section in _members(layout):
+            target = folder / name
+            if target.exists():
+                continue
+            source.seek(section.start)
+            left = section.size
+            with atomic_writer(target) as out:
+                while left > 0:
+                    block = source.read(min(left, _CHUNK))
+                    if not block:
+                        raise ChecksumError(f"{where} changed while it was read", where=where)
+                    out.write(block)
+                    left -= len(block)
+    return layout
 
 
-def split_package(
-    root: Path, package: LockedPackage, data: bytes, *, where: str, framework: str = "FRAMEWORK"
-) -> tuple[CachedMembers, ApkLayout]:
-    """Verify ``data`` against its lock entry and cut it into apko's cache files."""
-
+def _check(package: LockedPackage, layout: ApkLayout, *, where: str, framework: str) -> None:
     changed = f"the package changed since it was locked: run `{lock_command(framework)}`"
-    layout = read_layout(data, where=where)
     if layout.identity != package.checksum:
         raise ChecksumError(
             f"package {package.name} has identity {layout.identity}, the lockfile says "
@@ -105,30 +122,16 @@ def split_package(
         raise ChecksumError(
             f"package {package.name}: .PKGINFO datahash does not match its data", where=where
         )
-    control_hex = base64.b64decode(package.checksum.removeprefix("Q1")).hex()
-    files = [(f"{control_hex}.ctl.tar.gz", _slice(data, layout.control.start, layout.control.end))]
+
+
+def _members(layout: ApkLayout) -> list[tuple[str, Section]]:
+    """apko's cache file names for the package's members, with their byte ranges."""
+    control_hex = base64.b64decode(layout.identity.removeprefix("Q1")).hex()
+    members = [(f"{control_hex}.ctl.tar.gz", layout.control)]
     if layout.signature is not None:
-        files.append(
-            (
-                f"{control_hex}.sig.tar.gz",
-                _slice(data, layout.signature.start, layout.signature.end),
-            )
-        )
-    files.append(
-        (
-            f"{layout.pkginfo.datahash}.dat.tar.gz",
-            _slice(data, layout.data.start, layout.data.end),
-        )
-    )
-    return CachedMembers(folder=package_dir(root, package.url), files=tuple(files)), layout
-
-
-def write_members(members: CachedMembers) -> None:
-    """Write the files that are not there yet (names are content hashes: present = done)."""
-    for name, content in members.files:
-        target = members.folder / name
-        if not target.exists():
-            atomic_write_bytes(target, content)
+        members.append((f"{control_hex}.sig.tar.gz", layout.signature))
+    members.append((f"{layout.pkginfo.datahash}.dat.tar.gz", layout.data))
+    return members
 
 
 def write_keys(root: Path, keys: Sequence[LockKey]) -> None:
@@ -143,10 +146,6 @@ def write_keys(root: Path, keys: Sequence[LockKey]) -> None:
             os.utime(target)
         else:
             atomic_write_bytes(target, pem)
-
-
-def _slice(data: bytes, start: int, end: int) -> bytes:
-    return data[start : end + 1]
 
 
 def _hex(checksum: str) -> str:

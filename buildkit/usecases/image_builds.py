@@ -190,11 +190,11 @@ def prepare_cache(context: BuildContext, action: ImageAction) -> int:
     root = context.project.cache_dir / APKO_CACHE
     times: list[int | None] = []
     for package in action.packages:
-        data, where = package_bytes(context, action, package)
-        members, layout = apko_cache.split_package(
-            root, package, data, where=where, framework=action.framework.name
+        # By path, never whole in memory: a JRE package is tens of megabytes.
+        path = package_path(context, action, package)
+        layout = apko_cache.cache_package_file(
+            root, package, path, where=str(path), framework=action.framework.name
         )
-        apko_cache.write_members(members)
         times.append(layout.pkginfo.builddate)
     apko_cache.write_keys(root, action.lock.keyring)
     if action.source_date_epoch is not None:
@@ -202,28 +202,26 @@ def prepare_cache(context: BuildContext, action: ImageAction) -> int:
     return newest_build_time(times)
 
 
-def package_bytes(
-    context: BuildContext, action: ImageAction, package: LockedPackage
-) -> tuple[bytes, str]:
-    """A locked package's bytes: from the project for a local path, else the package cache
-    (filled by ``lock``), else fetched from its URL and verified against the lock's keyring."""
+def package_path(context: BuildContext, action: ImageAction, package: LockedPackage) -> Path:
+    """A locked package's file: in the project for a local path, else in the package cache
+    (filled by ``lock``), else fetched from its URL, verified against the lock's keyring and
+    cached. Its bytes are checked against the lock entry by the caller."""
 
     if is_local(package):
         path = context.project.root / package.url
-        try:
-            return path.read_bytes(), str(path)
-        except FileNotFoundError:
+        if not path.is_file():
             raise LockError(
                 f"locked local package {package.name} is missing",
                 where=str(path),
                 hint=f"run `{lock_command(action.framework.name)}`: it builds the local "
                 "packages and locks them again",
-            ) from None
+            )
+        return path
     cache = PackageCache(context.project.cache_dir / "packages")
-    data = cache.get(package.checksum)
-    if data is None:
-        data = _fetch(action, package, cache)
-    return data, str(cache.path_for(package.checksum))
+    path = cache.path_for(package.checksum)
+    if not path.is_file():
+        _fetch(action, package, cache)
+    return path
 
 
 def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> bytes:
