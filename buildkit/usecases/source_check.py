@@ -35,10 +35,13 @@ from buildkit.repo import RepoClient
 class SourceCheck:
     """Keys and indexes for one run, each read and parsed once."""
 
-    def __init__(self, project: ProjectConfig, *, client: RepoClient | None = None) -> None:
-        self.client = client or RepoClient(
-            base_dir=project.root, cache_dir=project.cache_dir, prefer_cached=True
-        )
+    @classmethod
+    def of(cls, project: ProjectConfig) -> SourceCheck:
+        """Offline first: the machine cache's copies, fetched only when missing."""
+        return cls(RepoClient(base_dir=project.root, cache_dir=project.cache_dir, prefer_cached=True))
+
+    def __init__(self, client: RepoClient) -> None:
+        self.client = client
         self._keyrings: dict[str, Keyring] = {}
         self._records: dict[tuple[str, str, str], Mapping[str, IndexRecord] | None] = {}
 
