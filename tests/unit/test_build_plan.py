@@ -366,6 +366,22 @@ def test_a_lockfile_without_an_arch_of_the_config_is_refused_for_every_arch(
     assert ("apko", "x86_64") not in factory.tools.calls
 
 
+@pytest.mark.parametrize("command", ["build", "verify"])
+def test_a_hand_edited_lockfile_is_refused_before_any_tool_runs(
+    project: Project, command: str
+) -> None:
+    built_and_locked(project)
+    path = project.root / "lockfiles" / "demo.lock.json"
+    path.write_text(path.read_text().replace('"version": "1-r0"', '"version": "2-r0"', 1))
+    factory = Factory()
+    with pytest.raises(LockError, match=r"contents\.packages\[0\] \(base 2-r0, x86_64\): "):
+        if command == "build":
+            project.build(factory)
+        else:
+            verify_project(project.config(), tools=factory)
+    assert factory.made == 0
+
+
 def test_a_local_package_rebuilt_after_the_lock_makes_the_lock_stale(project: Project) -> None:
     built_and_locked(project)
     config = project.root / "packages" / "hello.yaml"
