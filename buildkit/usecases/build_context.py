@@ -120,7 +120,7 @@ class BuildContext:
 
         public = self.project.signing_key.with_name(self.project.signing_key.name + ".pub")
         try:
-            return public_key_fingerprint(public.read_bytes())
+            return public_key_fingerprint(public.read_bytes(), where=str(public))
         except FileNotFoundError:
             return "none"
 

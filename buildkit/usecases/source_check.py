@@ -38,7 +38,9 @@ class SourceCheck:
     @classmethod
     def of(cls, project: ProjectConfig) -> SourceCheck:
         """Offline first: the machine cache's copies, fetched only when missing."""
-        return cls(RepoClient(base_dir=project.root, cache_dir=project.cache_dir, prefer_cached=True))
+        return cls(
+            RepoClient(base_dir=project.root, cache_dir=project.cache_dir, prefer_cached=True)
+        )
 
     def __init__(self, client: RepoClient) -> None:
         self.client = client

@@ -374,11 +374,13 @@ def test_a_hand_edited_lockfile_is_refused_before_any_tool_runs(
     path = project.root / "lockfiles" / "demo.lock.json"
     path.write_text(path.read_text().replace('"version": "1-r0"', '"version": "2-r0"', 1))
     factory = Factory()
+    run: Callable[[], object] = (
+        (lambda: project.build(factory))
+        if command == "build"
+        else (lambda: verify_project(project.config(), tools=factory))
+    )
     with pytest.raises(LockError, match=r"contents\.packages\[0\] \(base 2-r0, x86_64\): "):
-        if command == "build":
-            project.build(factory)
-        else:
-            verify_project(project.config(), tools=factory)
+        run()
     assert factory.made == 0
 
 
