@@ -27,7 +27,7 @@ from buildkit.actions.lock_check import (
 from buildkit.apk.index import IndexRecord
 from buildkit.apk.keys import Keyring
 from buildkit.framework import Framework
-from buildkit.lockfile import Lockfile
+from buildkit.lockfile import Lockfile, LockKey
 from buildkit.project.config import ProjectConfig
 from buildkit.repo import RepoClient
 
@@ -44,23 +44,28 @@ class SourceCheck:
 
     def __init__(self, client: RepoClient) -> None:
         self.client = client
-        self._keyrings: dict[str, Keyring] = {}
+        self._keyrings: dict[str, tuple[Keyring, tuple[LockKey, ...]]] = {}
         self._records: dict[tuple[str, str, str], Mapping[str, IndexRecord] | None] = {}
 
     def check_entries(self, framework: Framework, lock: Lockfile, path: Path) -> None:
         """Config, keyring, repositories, archs, URLs and remote identities."""
-        pems = {location: self.client.key(location) for location in framework.contents.keyring}
-        keys, entries = keyring_entries(framework, pems)
-        self._keyrings[framework.name] = Keyring.from_pems(keys)
-        check_lock_entries(framework, lock, path=path, keys=entries)
+        check_lock_entries(framework, lock, path=path, keys=self._keyring(framework)[1])
         self._identities(framework, lock, path, local=False)
 
     def check_local(self, framework: Framework, lock: Lockfile, path: Path) -> None:
         """Identities in local repositories (after :meth:`check_entries` for ``framework``)."""
         self._identities(framework, lock, path, local=True)
 
+    def _keyring(self, framework: Framework) -> tuple[Keyring, tuple[LockKey, ...]]:
+        """The config's keys (each checked to be a public key) and their lock entries."""
+        if framework.name not in self._keyrings:
+            pems = {place: self.client.key(place) for place in framework.contents.keyring}
+            keys, entries = keyring_entries(framework, pems)
+            self._keyrings[framework.name] = Keyring.from_pems(keys), entries
+        return self._keyrings[framework.name]
+
     def _identities(self, framework: Framework, lock: Lockfile, path: Path, *, local: bool) -> None:
-        keyring = self._keyrings[framework.name]
+        keyring = self._keyring(framework)[0]
 
         def records(repo: str, arch: str) -> Mapping[str, IndexRecord] | None:
             if is_remote_url(repo) == local:
