@@ -102,6 +102,18 @@ def package_repository(framework: Framework, package: LockedPackage) -> Reposito
     return None
 
 
+def packages_by_index(
+    framework: Framework, lock: Lockfile
+) -> dict[tuple[str, str], tuple[LockedPackage, ...]]:
+    """(repository URL, arch) -> the locked packages whose URL lies in it (in lock order)."""
+    found: dict[tuple[str, str], list[LockedPackage]] = {}
+    for package in lock.packages:
+        repo = package_repository(framework, package)
+        if repo is not None:
+            found.setdefault((repo.url, package.architecture), []).append(package)
+    return {key: tuple(packages) for key, packages in found.items()}
+
+
 # --------------------------------------------------------------------------------------------
 # The checks
 

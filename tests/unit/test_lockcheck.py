@@ -20,10 +20,16 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from buildkit.actions.lock_check import control_checksum, package_repository
+from buildkit.actions.lock_check import (
+    control_checksum,
+    package_repository,
+    packages_by_index,
+)
+from buildkit.apk.index import ApkIndex
 from buildkit.apk.keys import SigningKey, generate_keypair
 from buildkit.apk.package import read_layout
 from buildkit.errors import LockError
@@ -62,9 +68,9 @@ class Case:
             base_dir=self.root, cache_dir=self.cache, prefer_cached=True, fetcher=NoNetwork()
         )
 
-    def check(self, lock: Lockfile) -> None:
+    def check(self, lock: Lockfile, *, memo: Path | None = None) -> None:
         """Both passes, as ``build`` runs them (local identities after the melange step)."""
-        sources = SourceCheck(self.client())
+        sources = SourceCheck(self.client(), memo=memo)
         sources.check_entries(self.framework, lock, self.path)
         sources.check_local(self.framework, lock, self.path)
 
@@ -350,3 +356,55 @@ def test_control_checksum_is_the_identity_s_sha1() -> None:
     assert control_checksum("Q1" + "A" * 27 + "=") == "sha1-" + "A" * 27 + "="
     assert control_checksum("Q1short") == ""
     assert control_checksum("sha1-" + "A" * 27 + "=") == ""
+
+
+# --- the memo of passed identity checks ------------------------------------------------------
+
+
+def _parses(case: Case, memo: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Run both passes with a memo; how many indexes were parsed."""
+    parsed: list[str] = []
+    client = case.client()
+    real = client.index
+
+    def counting(repo: str, arch: str, **kwargs: Any) -> ApkIndex:
+        parsed.append(f"{repo}/{arch}")
+        return real(repo, arch, **kwargs)
+
+    monkeypatch.setattr(client, "index", counting)
+    sources = SourceCheck(client, memo=memo)
+    sources.check_entries(case.framework, case.lock, case.path)
+    sources.check_local(case.framework, case.lock, case.path)
+    return len(parsed)
+
+
+def test_a_passed_check_is_remembered_and_an_index_is_not_parsed_again(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memo = tmp_path / "memo"
+    indexes = len(packages_by_index(case.framework, case.lock))  # each repository and arch
+    assert indexes == (4 if case.remote else 2)
+    assert _parses(case, memo, monkeypatch) == indexes
+    assert len(list(memo.glob("*.json"))) == indexes
+    assert _parses(case, memo, monkeypatch) == 0
+
+
+def test_a_damaged_memo_entry_is_not_believed(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memo = tmp_path / "memo"
+    _parses(case, memo, monkeypatch)
+    for entry in memo.glob("*.json"):
+        entry.write_bytes(entry.read_bytes().replace(b"Q1", b"Q2", 1))
+    assert _parses(case, memo, monkeypatch) == len(packages_by_index(case.framework, case.lock))
+
+
+@pytest.mark.parametrize(("edit", "message"), [row[1:] for row in EDITS], ids=[r[0] for r in EDITS])
+def test_a_remembered_check_does_not_excuse_an_edit(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Edit, message: str
+) -> None:
+    memo = tmp_path / "memo"
+    _parses(case, memo, monkeypatch)
+    edited = edit(case, case.lock)
+    with pytest.raises(LockError, match=message):
+        case.check(edited, memo=memo)
