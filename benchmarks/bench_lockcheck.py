@@ -56,7 +56,9 @@ class _Served:
     def __init__(self, body: bytes) -> None:
         self.body = body
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> SimpleNamespace:
+    def get(
+        self, url: str, headers: dict[str, str] | None = None, **options: object
+    ) -> SimpleNamespace:
         return SimpleNamespace(status=200, body=self.body, etag=None, last_modified=None)
 
 

@@ -46,7 +46,9 @@ ARCHS = ("x86_64", "aarch64")
 
 
 class NoNetwork(HttpFetcher):
-    def get(self, url: str, headers: dict[str, str] | None = None) -> object:  # type: ignore[override]
+    def get(  # type: ignore[override]
+        self, url: str, headers: dict[str, str] | None = None, **options: object
+    ) -> object:
         raise AssertionError(f"the check went to the network for {url}")
 
 
