@@ -240,8 +240,10 @@ def check_identities(
         where = f"{repo.url}/{package.architecture}/{INDEX_NAME}" if repo else ""
         record = records.get(package.checksum)
         if record is None:
+            listed = sorted({r.version for r in records.values() if r.name == package.name})
+            now = f" (it lists {package.name} {', '.join(listed)})" if listed else ""
             raise check.fail(
-                entry, f"{where} lists no package with its checksum {package.checksum}"
+                entry, f"{where} lists no package with its checksum {package.checksum}{now}"
             )
         if (record.name, record.version) != (package.name, package.version):
             raise check.fail(

@@ -246,7 +246,7 @@ EDITS: list[tuple[str, Edit, str]] = [
             )
         ),
         r"contents\.packages\[\d+\] \(.*\): \S+/APKINDEX\.tar\.gz lists no package with its "
-        r"checksum Q1A+=",
+        r"checksum Q1A+= \(it lists (\S+) [^,]+\)",
     ),
     (
         "control checksum changed",
