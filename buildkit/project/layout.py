@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,8 +76,11 @@ def check_inside_project(framework: Framework, root: Path) -> None:
     for kind, text, path in local:
         resolved = path.resolve()
         if resolved != top and top not in resolved.parents:
+            written = Path(os.path.normpath(path.absolute()))
+            linked = written == top or top in written.parents  # inside, but a link out
             raise ConfigError(
-                f"{kind} {text} is outside the project folder {root}",
+                f"{kind} {text} {f'links to {resolved}, which is' if linked else 'is'} "
+                f"outside the project folder {root}",
                 where=framework.config_name,
                 hint="apko runs in a container that sees only the project folder: put it "
                 "under the project and name it relative to it (like ./packages)",

@@ -261,3 +261,26 @@ def _exit_code(call: Callable[[], int]) -> int:
         return call()
     except SystemExit as exc:
         return int(exc.code or 0)
+
+
+def test_an_include_that_is_a_symlink_out_of_the_project_is_outside(
+    template: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """apko's container does not follow a link out of the mounted project folder either."""
+    root = tmp_path / "project"
+    shutil.copytree(template, root)
+    (tmp_path / "outside.yaml").write_text("archs: [x86_64]\n")
+    (root / "base.yaml").symlink_to(tmp_path / "outside.yaml")
+    (root / "frameworks" / "app.yaml").write_text(framework(head="include: base.yaml\n"))
+    _isolate(monkeypatch, tmp_path / "cache")
+    capsys.readouterr()
+    assert main(["-C", str(root), "lock"]) == 2
+    last = capsys.readouterr().err.rstrip("\n").splitlines()[-1]
+    assert re.search(
+        r"include \S*/project/base\.yaml links to \S*/outside\.yaml, which is outside the "
+        r"project folder",
+        last,
+    ), last
