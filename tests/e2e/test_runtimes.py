@@ -35,7 +35,9 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.apk.keys import generate_keypair
+from buildkit.apk.atom import parse_atom
+from buildkit.apk.index import parse_index
+from buildkit.apk.keys import Keyring, generate_keypair
 from tests.helpers.demo import ARCHS, Demo, docker
 from tests.helpers.paths import PROJECT_ROOT
 
@@ -44,6 +46,7 @@ pytestmark = pytest.mark.e2e
 FRAMEWORKS = ("python3-11-local", "java17-local", "password-generator-local")
 APP = "password-generator-local"
 REGISTRY = "127.0.0.1:5000"
+RUNTIMES = "http://127.0.0.1:8041/os"
 APPLETS = "sleep 0 && cat /etc/os-release"
 HELLO = """\
 import javax.net.ssl.TrustManagerFactory;
@@ -120,6 +123,37 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         for arch, oci, _platform in ARCHS:
             docker("rmi", "-f", f"localhost/{repository}/{framework}:latest-{oci}")
             docker("rmi", "-f", result.image(framework, arch))
+
+
+def _served(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return bytes(response.read())
+
+
+@pytest.mark.parametrize("arch", [arch for arch, _oci, _platform in ARCHS])
+def test_the_runtime_repository_is_signed_and_meets_every_dependency_itself(arch: str) -> None:
+    """scripts/runtime_repo.py's output as served: signed by the served key, holding what the
+    runtime frameworks ask for, and every package's dependencies met inside it."""
+    # The frameworks name this address; scripts/setup also exports it as BUILDKIT_RUNTIMES_URL.
+    base = os.environ.get("BUILDKIT_RUNTIMES_URL", RUNTIMES)
+    key_url = f"{base}/buildkit-runtimes.rsa.pub"
+    keyring = Keyring.from_pems({key_url.rsplit("/", 1)[-1]: _served(key_url)})
+    url = f"{base}/{arch}/APKINDEX.tar.gz"
+    index = parse_index(_served(url), where=url, keyring=keyring)
+    assert index.signers == ("buildkit-runtimes.rsa.pub",)
+    records = {record.name: record for record in index.records}
+    wanted = {"wolfi-baselayout", "ca-certificates-bundle", "glibc-locale-posix", "python-3.11"}
+    wanted |= {"openjdk-17-jre", "openjdk-17-default-jvm", "busybox", "libc6", "java-cacerts"}
+    assert wanted <= set(records)
+    assert any(p.startswith("cmd:install=") for p in records["busybox"].provides)
+    offered = set(records) | {parse_atom(p).name for r in index.records for p in r.provides}
+    unmet = sorted(
+        f"{r.name} -> {d}"
+        for r in index.records
+        for d in r.depends
+        if parse_atom(d).name not in offered
+    )
+    assert unmet == []
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
