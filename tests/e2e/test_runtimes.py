@@ -251,13 +251,15 @@ def test_the_password_generator_serves_over_http_and_stops_on_sigterm_within_2s(
         answer = json.loads(body)
         assert answer["length"] == 24
         assert len(answer["password"]) == 24
+        # `docker stop --time 2`: SIGTERM, then SIGKILL after 2 s. Exit code 0 means the app
+        # ended on SIGTERM within those 2 s (a SIGKILL would give 137), as the engine judges
+        # it; the command's own wall time also counts the engine's teardown, slow under load.
         begin = time.monotonic()
-        stopped = docker("stop", "--time", "10", name)
+        stopped = docker("stop", "--time", "2", name)
         took = time.monotonic() - begin
         assert stopped.returncode == 0, stopped.stderr
         state = docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
-        assert took < 2.0, f"docker stop took {took:.1f}s: SIGTERM did not end the app"
-        assert state == "0", f"exit code {state}: the app did not exit cleanly on SIGTERM"
+        assert state == "0", f"exit code {state} after {took:.1f}s: SIGTERM did not end the app"
     finally:
         docker("rm", "--force", name)
 
