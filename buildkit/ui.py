@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.text import Text
 
 from buildkit.errors import BuildkitError, ToolFailedError
-from buildkit.registry import redact
+from buildkit.redaction import redact
 from buildkit.toolchain.failure import meaningful_lines
 
 out = Console(highlight=False, soft_wrap=True)

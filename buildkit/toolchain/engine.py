@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from buildkit.errors import ToolchainError, ToolFailedError
-from buildkit.registry import redact
+from buildkit.redaction import redact
 from buildkit.toolchain import spec as cmd
 from buildkit.toolchain.containers import RUN_LABEL, named_runs_needed, orphans, run_owner
 from buildkit.toolchain.images import ImageRef

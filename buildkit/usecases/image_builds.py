@@ -28,13 +28,14 @@ from buildkit.apk.keys import Keyring
 from buildkit.digest import Blob
 from buildkit.errors import ConfigError, LockError, ToolFailedError
 from buildkit.framework import Framework, key_name
+from buildkit.fsutil import read_input
 from buildkit.hints import build_command, lock_command
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
 from buildkit.oci import loaded_name_matches
 from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 from buildkit.project.records import cached_record, save_record
 from buildkit.project.unlocked import skip_unlocked
-from buildkit.repo import HttpFetcher, PackageCache
+from buildkit.repo import FetchLimits, HttpFetcher, PackageCache
 from buildkit.toolchain import ApkoBuild
 from buildkit.usecases import apko_cache
 from buildkit.usecases.build_context import BuildContext
@@ -211,7 +212,7 @@ def package_bytes(
     if is_local(package):
         path = context.project.root / package.url
         try:
-            return path.read_bytes(), str(path)
+            return read_input(path, "package"), str(path)
         except FileNotFoundError:
             raise LockError(
                 f"locked local package {package.name} is missing",
@@ -222,13 +223,14 @@ def package_bytes(
     cache = PackageCache(context.project.cache_dir / "packages")
     data = cache.get(package.checksum)
     if data is None:
-        data = _fetch(action, package, cache)
+        data = _fetch(action, package, cache, context.project.fetch_limits)
     return data, str(cache.path_for(package.checksum))
 
 
-def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> bytes:
-
-    data = HttpFetcher().get(package.url).body
+def _fetch(
+    action: ImageAction, package: LockedPackage, cache: PackageCache, limits: FetchLimits
+) -> bytes:
+    data = HttpFetcher(limits=limits).get(package.url, what="package").body
     keyring = Keyring.from_pems(
         {key_name(key.url): key.content.encode() for key in action.lock.keyring if key.content}
     )

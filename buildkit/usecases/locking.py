@@ -42,6 +42,7 @@ from buildkit.apk.package import ApkLayout
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository, key_name
+from buildkit.fsutil import read_input
 from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import (
     UNSIGNED,
@@ -63,7 +64,7 @@ from buildkit.project.layout import (
     lockfile_path,
     packages_for_frameworks,
 )
-from buildkit.repo import RepoClient, index_location, package_location, repo_sources
+from buildkit.repo import FetchLimits, RepoClient, index_location, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
 from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
@@ -272,6 +273,7 @@ class ClientSettings:
     base_dir: Path
     cache_dir: Path
     allow_untrusted: bool
+    limits: FetchLimits
 
     @classmethod
     def of(cls, client: RepoClient) -> ClientSettings:
@@ -279,7 +281,10 @@ class ClientSettings:
 
     def client(self) -> RepoClient:
         return RepoClient(
-            base_dir=self.base_dir, cache_dir=self.cache_dir, allow_untrusted=self.allow_untrusted
+            base_dir=self.base_dir,
+            cache_dir=self.cache_dir,
+            allow_untrusted=self.allow_untrusted,
+            limits=self.limits,
         )
 
 
@@ -630,6 +635,7 @@ def lock_project(
         base_dir=project.root,
         cache_dir=project.cache_dir,
         allow_untrusted=options.allow_untrusted,
+        limits=project.fetch_limits,
     )
     paths = framework_paths(project, options.names)
     frameworks = [load_project_framework(project, path) for path in paths]
@@ -695,9 +701,11 @@ def lock_project(
 
 def _read_existing(path: Path) -> tuple[bytes | None, Lockfile | None, str | None]:
     try:
-        data = path.read_bytes()
+        data = read_input(path, "lockfile")
     except FileNotFoundError:
         return None, None, None
+    except OSError as exc:
+        raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
     try:
         return data, Lockfile.from_json(data, where=str(path)), None
     except LockError as err:
