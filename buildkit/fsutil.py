@@ -162,14 +162,19 @@ def read_input(path: Path, kind: str, *, limit: int | None = None) -> bytes:
     the path is not a regular file (opened non-blocking: a FIFO never hangs the read) or is
     larger than the limit (never read past it)."""
     limit = input_limit(kind) if limit is None else limit
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            what = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            raise InputRejectedError(
-                errno.EINVAL, f"{what}, not a regular file; point it at a file", str(path)
-            )
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        what = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise InputRejectedError(
+            errno.EINVAL, f"{what}, not a regular file; point it at a file", str(path)
+        )
+    with os.fdopen(fd, "rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         size = human_size(max(info.st_size, len(data)))

@@ -498,7 +498,9 @@ class RepoClient:
 
     def index_missing(self, repo: str, arch: str) -> bool:
         """A local repository without an index for ``arch`` (apko skips those)."""
-        return not is_remote(repo) and not self.local_path(index_location(repo, arch)).is_file()
+        # Not is_file(): a FIFO or folder there is an error to report, not a missing index.
+        path = self.local_path(index_location(repo, arch))
+        return not is_remote(repo) and not path.exists()
 
     def index(self, repo: str, arch: str, *, keyring: Keyring | None = None) -> ApkIndex:
         """The verified, parsed index of ``repo`` for ``arch``."""
