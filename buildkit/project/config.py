@@ -6,7 +6,7 @@ Environment variables override the file for CI and mirrors:
 ``BUILDKIT_TAG`` (one tag: replaces ``[publish] tags``), ``BUILDKIT_SIGNING``,
 ``BUILDKIT_COSIGN_KEY``, ``BUILDKIT_SOURCE_DATE_EPOCH``, ``BUILDKIT_CACHE``; the limits
 (``[limits]``): ``BUILDKIT_FETCH_TIMEOUT``, ``BUILDKIT_MAX_INDEX_SIZE``, ``BUILDKIT_MAX_KEY_SIZE``,
-``BUILDKIT_MAX_PACKAGE_SIZE``, ``BUILDKIT_TOOL_TIMEOUT``.
+``BUILDKIT_MAX_PACKAGE_SIZE``, ``BUILDKIT_TOOL_TIMEOUT``, ``BUILDKIT_LOCK_MEMORY_LIMIT``.
 """
 
 from __future__ import annotations
@@ -69,7 +69,14 @@ _KNOWN: Mapping[str, frozenset[str]] = {
     "paths": frozenset({"dist", "packages", "lockfiles", "frameworks", "cache"}),
     "scan": frozenset({"databases", "ignore"}),
     "limits": frozenset(
-        {"fetch_timeout", "max_index_size", "max_key_size", "max_package_size", "tool_timeout"}
+        {
+            "fetch_timeout",
+            "max_index_size",
+            "max_key_size",
+            "max_package_size",
+            "tool_timeout",
+            "lock_memory_limit",
+        }
     ),
 }
 DEFAULT_TOOL_TIMEOUT = 3600.0  # seconds for one apko, melange, crane or cosign run
@@ -131,6 +138,7 @@ class ProjectConfig:
     # [limits]: every network read (total deadline, size per kind) and every tool run
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT
+    lock_memory_limit: int | None = None  # RSS of one lock worker process; None: no limit
 
     def registry_is_insecure(self, registry: str | None = None) -> bool:
         """Plain HTTP is allowed for loopback registries and those configured as insecure."""
@@ -352,6 +360,9 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
         fetch_limits=_fetch_limits(env, limits, where),
         tool_timeout=_seconds(env, limits, "tool_timeout", "BUILDKIT_TOOL_TIMEOUT", where)
         or DEFAULT_TOOL_TIMEOUT,
+        lock_memory_limit=_size(
+            env, limits, "lock_memory_limit", "BUILDKIT_LOCK_MEMORY_LIMIT", where
+        ),
     )
 
 

@@ -27,7 +27,6 @@ import difflib
 import gc
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -70,6 +69,7 @@ from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns
 from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.usecases.package_builds import build_local_packages
 from buildkit.usecases.staleness import remember_sections
+from buildkit.usecases.worker_death import RssWatch, death_cause
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -305,8 +305,12 @@ class ArchRunner:
     attributes); a worker that dies says so, with the signal that ended it when known.
     """
 
-    def __init__(self, arch: str, client: RepoClient, *, in_process: bool) -> None:
+    def __init__(
+        self, arch: str, client: RepoClient, *, in_process: bool, watch: RssWatch | None = None
+    ) -> None:
         self.arch = arch
+        self._watch = watch
+        self._known: dict[int, multiprocessing.process.BaseProcess] = {}
         self._local = ArchLocker(client, arch) if in_process else None
         self._pool = (
             None
@@ -323,7 +327,7 @@ class ArchRunner:
         if self._pool is None:
             assert self._local is not None
             return _done(self._local.load(jobs, versions))
-        return self._result(self._pool.submit(_worker_load, jobs, versions))
+        return self._result(self._submitted(self._pool.submit(_worker_load, jobs, versions)))
 
     def lock(
         self, work: Sequence[tuple[ArchJob, ArchConstraints]]
@@ -331,7 +335,16 @@ class ArchRunner:
         if self._pool is None:
             assert self._local is not None
             return _done(self._local.lock(work))
-        return self._result(self._pool.submit(_worker_lock, work))
+        return self._result(self._submitted(self._pool.submit(_worker_lock, work)))
+
+    def _submitted(self, future: Future[T]) -> Future[T]:
+        """Remember the worker processes (their exit status explains a death later) and put
+        them under the RSS watch."""
+        for pid, process in getattr(self._pool, "_processes", {}).items():
+            self._known[pid] = process
+            if self._watch is not None:
+                self._watch.watch(pid)
+        return future
 
     def _result(self, future: Future[T]) -> Callable[[], T]:
         def result() -> T:
@@ -339,11 +352,22 @@ class ArchRunner:
                 return future.result()
             except BrokenProcessPool:
                 raise BuildkitError(
-                    f"the {self.arch} lock worker exited unexpectedly{_death(self._pool)}",
+                    f"the {self.arch} lock worker exited unexpectedly{self._death()}",
                     hint="nothing was written; `dmesg` shows why the kernel ended it",
                 ) from None
 
         return result
+
+    def _death(self) -> str:
+        """Why the worker died (" (killed by SIGKILL, signal 9: out of memory ...)"), as far
+        as its exit status, the RSS watch and the kernel's log tell."""
+        for pid, process in self._known.items():
+            process.join(timeout=5)  # the pool is ending it; its status is due at once
+            if process.exitcode is not None and process.exitcode < 0:
+                killed = self._watch is not None and pid in self._watch.killed
+                limit = self._watch.limit if killed and self._watch is not None else None
+                return death_cause(process.exitcode, pid, rss_limit=limit)
+        return ""
 
     def close(self) -> None:
         # Results are in (or an error is on its way up): nothing the worker still holds
@@ -362,16 +386,6 @@ T = TypeVar("T")
 
 def _done(value: T) -> Callable[[], T]:
     return lambda: value
-
-
-def _death(pool: ProcessPoolExecutor | None) -> str:
-    """ ", killed by SIGKILL" and the like, when the worker's exit status says so."""
-    for process in getattr(pool, "_processes", {}).values():
-        code = process.exitcode
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name
-            return f" (killed by {name}{', likely out of memory' if name == 'SIGKILL' else ''})"
-    return ""
 
 
 def _process_context() -> ForkServerContext | SpawnContext:
@@ -409,17 +423,22 @@ def _worker_lock(
 
 @contextlib.contextmanager
 def _runners(
-    archs: Sequence[str], client: RepoClient, *, parallel: bool
+    archs: Sequence[str], client: RepoClient, *, parallel: bool, memory_limit: int | None = None
 ) -> Iterator[dict[str, ArchRunner]]:
+    """One runner per arch; worker processes (when parallel) are killed past
+    ``memory_limit`` bytes of RSS, and their death then says so."""
     in_process = not (parallel and len(archs) > 1 and (os.cpu_count() or 1) > 1)
+    watch = RssWatch(memory_limit) if memory_limit and not in_process else None
     runners: dict[str, ArchRunner] = {}
     try:
         for arch in archs:
-            runners[arch] = ArchRunner(arch, client, in_process=in_process)
+            runners[arch] = ArchRunner(arch, client, in_process=in_process, watch=watch)
         yield runners
     finally:
         for runner in runners.values():
             runner.close()
+        if watch is not None:
+            watch.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,7 +683,15 @@ def lock_project(
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
         reporter.info(f"locking {', '.join(fw.name for fw in todo)} ({', '.join(archs)})")
-        with paused_gc(), _runners(archs, client, parallel=options.parallel) as runners:
+        with (
+            paused_gc(),
+            _runners(
+                archs,
+                client,
+                parallel=options.parallel,
+                memory_limit=project.lock_memory_limit,
+            ) as runners,
+        ):
             fresh = _lock_frameworks(
                 todo,
                 client,

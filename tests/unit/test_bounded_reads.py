@@ -29,6 +29,7 @@ from buildkit.errors import (
 from buildkit.project.config import load_project
 from buildkit.repo import FetchLimitError
 from buildkit.usecases.locking import LockOptions, lock_project
+from buildkit.usecases.worker_death import death_cause, oom_killed
 from tests.helpers.hostile_server import Hostile, HostileServer, serving_hostile
 from tests.helpers.repos import Pkg, make_repo
 
@@ -106,8 +107,10 @@ def _project(tmp_path: Path, url: str, archs: tuple[str, ...] = ("x86_64",)) -> 
     return root
 
 
-def _lock(root: Path, *, parallel: bool = False) -> None:
-    lock_project(load_project(root), LockOptions(parallel=parallel, packages=False))
+def _lock(root: Path, *, parallel: bool = False, cache: bool = True) -> None:
+    # cache=False: the resolution cache's key reads every index in this process first.
+    options = LockOptions(parallel=parallel, packages=False, cache=cache)
+    lock_project(load_project(root), options)
 
 
 @pytest.fixture
@@ -164,7 +167,7 @@ def test_a_lock_worker_reports_the_limit_it_hit_intact(
         server.routes["/os/aarch64/APKINDEX.tar.gz"] = Hostile("endless")
         root = _project(tmp_path, server.url, archs=("x86_64", "aarch64"))
         with pytest.raises(FetchLimitError) as caught:
-            _lock(root, parallel=True)
+            _lock(root, parallel=True, cache=False)
     assert "the index is larger than the 1 MiB limit" in str(caught.value)
     assert caught.value.where == f"{server.url}/os/aarch64/APKINDEX.tar.gz"
 
@@ -282,3 +285,61 @@ def test_limits_come_from_buildkit_toml_and_the_environment_wins(
     assert config.fetch_limits.index == 2 << 30
     assert config.fetch_limits.key == 4096
     assert config.tool_timeout == 600
+
+
+# --------------------------------------------------------------------------------------------
+# A lock worker that dies says why
+
+
+@pytest.mark.parametrize(
+    ("exitcode", "rss_limit", "oom", "says"),
+    [
+        (-9, None, False, " (killed by SIGKILL, signal 9)"),
+        (-9, None, True, " (killed by SIGKILL, signal 9: out of memory, the kernel's"),
+        (-9, 256 << 20, False, "signal 9: out of memory, past its 256 MiB limit"),
+        (-15, None, True, " (killed by SIGTERM, signal 15)"),  # only SIGKILL is the OOM killer's
+        (-11, None, False, " (killed by SIGSEGV, signal 11)"),
+        (-77, None, False, " (killed by signal 77, signal 77)"),
+        (3, None, False, " (exit status 3)"),
+        (None, None, False, ""),
+    ],
+)
+def test_a_dead_workers_cause_is_named(
+    exitcode: int | None, rss_limit: int | None, oom: bool, says: str
+) -> None:
+    cause = death_cause(exitcode, 4242, rss_limit=rss_limit, oom=lambda _pid: oom)
+    assert says in cause
+    assert bool(says) == bool(cause)
+
+
+@pytest.mark.parametrize(
+    ("line", "killed"),
+    [
+        ("3,1234,567,-;Out of memory: Killed process 4242 (python3) total-vm:1kB", True),
+        ("6,99,1,-;oom-kill:constraint=CONSTRAINT_MEMCG,task=python3,pid=4242,uid=0", True),
+        ("3,1,1,-;Memory cgroup out of memory: Killed process 4242 (python3)", True),
+        ("3,1,1,-;Out of memory: Killed process 42424 (python3)", False),
+        ("6,99,1,-;oom-kill:constraint=CONSTRAINT_NONE,task=x,pid=14242,uid=0", False),
+    ],
+)
+def test_the_kernels_oom_record_is_matched_by_pid(line: str, killed: bool) -> None:
+    assert oom_killed(4242, iter([line])) is killed
+
+
+@pytest.mark.usefixtures("limits")
+def test_a_worker_past_the_memory_limit_is_reported_as_out_of_memory(
+    tmp_path: Path, served: Path, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_repo(served / "os", "aarch64", PACKAGES, signing_key)
+    monkeypatch.setenv("BUILDKIT_MAX_INDEX_SIZE", "4G")  # the index limit would come too late
+    monkeypatch.setenv("BUILDKIT_FETCH_TIMEOUT", "120")
+    monkeypatch.setenv("BUILDKIT_LOCK_MEMORY_LIMIT", "300M")
+    with serving_hostile(served) as server:
+        server.routes["/os/aarch64/APKINDEX.tar.gz"] = Hostile("endless")
+        root = _project(tmp_path, server.url, archs=("x86_64", "aarch64"))
+        with pytest.raises(BuildkitError) as caught:
+            _lock(root, parallel=True, cache=False)
+    assert str(caught.value).startswith(
+        "the aarch64 lock worker exited unexpectedly (killed by SIGKILL, signal 9: out of "
+        "memory, past its 300 MiB limit (BUILDKIT_LOCK_MEMORY_LIMIT))"
+    )
