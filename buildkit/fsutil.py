@@ -108,7 +108,7 @@ INPUT_LIMITS: Mapping[str, tuple[int, str]] = {
     "key": (1 * MiB, "BUILDKIT_MAX_KEY_SIZE"),  # PEM keys (a 4096-bit one is 3 KiB)
     "lockfile": (64 * MiB, "BUILDKIT_MAX_LOCKFILE_SIZE"),
     "index": (512 * MiB, "BUILDKIT_MAX_INDEX_SIZE"),  # a local APKINDEX.tar.gz
-    "package": (2048 * MiB, "BUILDKIT_MAX_PACKAGE_SIZE"),  # a local .apk
+    "package": (1024 * MiB, "BUILDKIT_MAX_PACKAGE_SIZE"),  # a local .apk
 }
 _KINDS = {
     stat.S_IFIFO: "a FIFO",

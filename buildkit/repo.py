@@ -94,7 +94,7 @@ class FetchLimits:
     deadline: float = 600.0  # seconds for one whole request
     index: int = 512 * MiB  # an APKINDEX.tar.gz (Wolfi's is about 30 MiB)
     key: int = 1 * MiB  # a public key (a PEM is under 1 KiB)
-    package: int = 2048 * MiB  # one .apk (held in memory while it is verified)
+    package: int = 1024 * MiB  # one .apk (held in memory while it is verified)
     other: int = 256 * MiB  # anything else (security databases)
 
     def size(self, what: str) -> int:
@@ -111,6 +111,11 @@ _SIZE_SETTING = {
 }
 _DEADLINE_SETTING = "BUILDKIT_FETCH_TIMEOUT or [limits] fetch_timeout"
 _CHUNK = 1 << 16
+# Lock fetches packages from several threads. A body grows past _LARGE only while holding
+# _LARGE_BODY, so a process holds at most one body over _LARGE at a time: its memory is
+# bounded by threads x _LARGE + the largest limit, whatever the servers send.
+_LARGE = 64 * MiB
+_LARGE_BODY = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,19 +274,29 @@ def _read_bounded(
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(url, what, limit, f"the server announces {human_size(int(declared))}")
     body = bytearray()
+    large = False
     try:
         while chunk := response.read1(_CHUNK):
+            if not large and len(body) + len(chunk) > _LARGE:
+                large = _LARGE_BODY.acquire(timeout=deadline.remaining())
+                if not large:  # the deadline passed while another large body grew
+                    raise _too_slow(url, deadline.seconds, len(body))
             body += chunk
             if len(body) > limit:
                 raise _too_large(url, what, limit, "the body goes on past it")
             if deadline.expired:
                 break
+        if deadline.expired:
+            raise _too_slow(url, deadline.seconds, len(body))
+        return bytes(body)  # still holding _LARGE_BODY: the copy counts as the large body
     except (OSError, http.client.HTTPException):
         if not deadline.expired:
             raise
-    if deadline.expired:
-        raise _too_slow(url, deadline.seconds, len(body))
-    return bytes(body)
+        raise _too_slow(url, deadline.seconds, len(body)) from None
+    finally:
+        body.clear()  # an error's traceback keeps this frame: free the bytes now
+        if large:
+            _LARGE_BODY.release()
 
 
 def _too_large(url: str, what: str, limit: int, why: str) -> FetchLimitError:
