@@ -149,6 +149,13 @@ class SecDbError(BuildkitError):
     """A security database (secdb, security.json) or a scan ignore file is malformed."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached buildkit: it unwinds like an interrupt (containers already removed,
+    see ``buildkit.toolchain.engine.containers_stopped_on_signals``) and exits 143."""
+
+    exit_code = 143
+
+
 def os_error(exc: OSError) -> FileSystemError:
     """One line for a file's OSError: the file it names, the system's reason."""
     where = str(exc.filename)
