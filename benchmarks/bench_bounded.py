@@ -9,7 +9,8 @@ own fetching), once per case and limit:
 
 - ``endless-index``: every APKINDEX.tar.gz is an endless body;
 - ``endless-package``: the indexes are honest, every .apk is an endless body;
-- ``stalled-index``: every APKINDEX.tar.gz trickles one byte every 5 s.
+- ``stalled-index``: every APKINDEX.tar.gz trickles one byte every 5 s;
+- ``honest``: nothing hostile, the baseline (interpreter start, worker processes, a lock).
 
 Each endless case runs with a small size limit (``--small``) and with the default limits; the
 stalled case with a short deadline (``--deadline``). The peak RSS is the largest sum, over
@@ -106,7 +107,7 @@ def _project(root: Path, url: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", default="endless-index,endless-package,stalled-index")
+    parser.add_argument("--cases", default="honest,endless-index,endless-package,stalled-index")
     parser.add_argument("--small", default="16M", help="the small size limit (default 16M)")
     parser.add_argument("--deadline", type=float, default=10.0, help="stalled case, seconds")
     args = parser.parse_args()
@@ -124,7 +125,6 @@ def main() -> None:
         (served / "keys" / "bench.rsa.pub").write_bytes(public.read_bytes())
         base_env = {
             **os.environ,
-            "BUILDKIT_CACHE": str(root / "cache"),
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         }
         for name in (*SIZE_VARIABLES, "BUILDKIT_FETCH_TIMEOUT"):
@@ -133,10 +133,12 @@ def main() -> None:
         print("| case | limit | exit | time | peak RSS, lock + workers | message |")
         print("|---|---|---|---|---|---|")
         for case in args.cases.split(","):
-            kind = case.split("-")[1]
+            kind = case.split("-")[-1]
             mode: Mode = "endless" if case.startswith("endless") else "stalled"
             runs: list[tuple[str, dict[str, str]]]
-            if mode == "endless":
+            if case == "honest":
+                runs = [("defaults", {})]
+            elif mode == "endless":
                 default = defaults.index if kind == "index" else defaults.package
                 runs = [
                     (human_size(small), {name: str(small) for name in SIZE_VARIABLES}),
@@ -151,7 +153,7 @@ def main() -> None:
                 ]
             for label, extra in runs:
                 with serving_hostile(served) as server:
-                    for arch in ARCHS:
+                    for arch in ARCHS if case != "honest" else ():
                         path = (
                             f"/os/{arch}/APKINDEX.tar.gz"
                             if kind == "index"
@@ -160,8 +162,10 @@ def main() -> None:
                         server.routes[path] = Hostile(mode)
                         if kind == "package":
                             server.routes[f"/os/{arch}/lib-1.0-r0.apk"] = Hostile(mode)
-                    project = _project(root / case / label.split()[0], server.url)
-                    code, seconds, peak, line = _run(project, {**base_env, **extra})
+                    work = root / case / label.split()[0]
+                    project = _project(work, server.url)
+                    cache = {"BUILDKIT_CACHE": str(work / "cache")}  # nothing cached yet
+                    code, seconds, peak, line = _run(project, {**base_env, **extra, **cache})
                 message = line.replace(server.url, "URL").replace("|", "/")
                 print(
                     f"| {case} | {label} | {code} | {seconds:.1f} s | "
