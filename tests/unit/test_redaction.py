@@ -4,12 +4,15 @@ passwords, authorization values."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from buildkit.actions.plan import plan_package
 from buildkit.cli import main
 from buildkit.errors import FetchError
+from buildkit.melange import parse_package_config
 from buildkit.redaction import redact
 from buildkit.toolchain.process import run_process
 from tests.helpers.hostile_server import free_port
@@ -97,3 +100,26 @@ def test_a_tool_log_never_shows_a_password_on_its_command_line(tmp_path: Path) -
     run_process(["true", "--repository-append", f"https://bob:{SECRET}@repo.example/os"], log=log)
     assert SECRET not in log.read_text()
     assert "https://***@repo.example/os" in log.read_text()
+
+
+def test_a_package_record_keeps_no_repository_password(tmp_path: Path) -> None:
+    config_bytes = (
+        "package:\n  name: hello\n  version: 1.0.0\n  epoch: 0\n"
+        "environment:\n  contents:\n    repositories:\n"
+        f"      - https://bob:{SECRET}@repo.example/os\n"
+        f"    keyring:\n      - https://bob:{SECRET}@repo.example/os/key.rsa.pub\n"
+        "pipeline:\n  - runs: 'true'\n"
+    ).encode()
+    config = parse_package_config(config_bytes, path=tmp_path / "hello.yaml")
+    action = plan_package(
+        config,
+        config_bytes=config_bytes,
+        source_tree=None,
+        arch="x86_64",
+        melange_image="melange@sha256:" + "a" * 64,
+        source_date_epoch=0,
+        signing_key="none",
+        local_deps={},
+    )
+    assert SECRET not in json.dumps(action.inputs)
+    assert action.inputs["environment"]["repositories"] == ["https://***@repo.example/os"]
