@@ -7,11 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.toolchain import apko_spec, melange_spec, run_argv
+from buildkit.toolchain import ApkoBuild, MelangeBuild, apko_spec, melange_spec, run_argv
 from buildkit.toolchain.facade import secret_files
 from tests.helpers.toolchain import APKO, MELANGE, ROOT, P
-from tests.unit.test_toolchain_facade import APKO_JOB, MELANGE_JOB
 
+APKO_JOB = ApkoBuild(
+    config=P / "frameworks/demo.yaml",
+    tag="buildkit/demo:latest",
+    output=P / "dist/tmp/demo-x86_64.tar",
+    arch="x86_64",
+    sbom_dir=P / "dist/tmp/sbom",
+    lockfile=P / "lockfiles/demo.lock.json",
+)
+MELANGE_JOB = MelangeBuild(
+    config=P / "packages/hello.yaml",
+    arch="x86_64",
+    signing_key=P / "keys/buildkit.rsa",
+    out_dir=P / "packages",
+    keyring_append=(P / "keys/buildkit.rsa.pub",),
+)
 HIDDEN = (P / "keys/buildkit.rsa", P / "keys/cosign.key", P / "keys/cosign.password")
 
 
