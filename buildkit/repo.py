@@ -194,7 +194,7 @@ def _watched_opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
 
     class _HTTPSHandler(urllib.request.HTTPSHandler):
         def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(_HTTPS, req)
+            return self.do_open(_HTTPS, req)  # default context, as urllib's own handler
 
     return urllib.request.build_opener(_HTTPHandler(), _HTTPSHandler())
 
