@@ -1,0 +1,419 @@
+"""The reliability audit as a table: every bad input, its command, its exit code, its message.
+
+Each row applies one bad input to a copy of a small locked and built project (see
+tests/helpers/reliability.py) and runs the real command line on it. The rule for every row:
+the documented exit status, exactly one error line matching the row's pattern (the last
+line on stderr, no traceback), and nothing half-written: lockfiles, keys, configs, the local
+repository and every record, object and scratch file in ``dist/`` as they were. No row may
+start a container (``NoContainers`` fails it), except the rows that build with ``FakeApko``.
+
+Areas: the command line, buildkit.toml, environment variables, framework (apko) configs,
+lockfiles, keys, package (melange) configs, caches and the store, registry settings, and the
+``apk`` verbs. Issue 17's table (tests/unit/test_bad_input_cli.py) is not repeated here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildkit import repo as repo_module
+from buildkit.apk.keys import generate_keypair
+from buildkit.usecases import build_context
+from tests.helpers.reliability import (
+    FRAMEWORK,
+    LOCKFILE,
+    RECORD,
+    FakeApko,
+    NoContainers,
+    Project,
+    Setup,
+    isolate,
+    make_template,
+    writable,
+)
+
+ZEROS = "0" * 64
+APK = "repo/x86_64/replayout-1.0.0-r0.apk"
+APP = "frameworks/app.yaml"
+LOCAL = FRAMEWORK.replace("    - ./repo\n", "    - ./repo\n    - '@local ./packages'\n").replace(
+    "    - {package}\n", "    - {package}\n    - hello@local\n"
+)
+MELANGE = """\
+package:
+  name: hello
+  version: 1.0.0
+  epoch: 0
+environment:
+  contents:
+    keyring:
+      - ./repo/melange.rsa.pub
+    repositories:
+      - ./repo
+    packages:
+      - replayout
+pipeline:
+  - runs: echo hi
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(tmp_path_factory.mktemp("template"), tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def project(
+    template: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Project:
+    root = tmp_path / "project"
+    shutil.copytree(template, root, symlinks=True)
+    isolate(monkeypatch, tmp_path / "cache")
+    # Unreachable hosts are retried; the waits between tries are not what is tested here.
+    fast = repo_module.RetryPolicy(attempts=2, backoff=0.0, timeout=5.0)
+    monkeypatch.setattr(repo_module, "RetryPolicy", lambda: fast)
+    return Project(root=root, cache=tmp_path / "cache", capsys=capsys, monkeypatch=monkeypatch)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad inputs, as setups: small functions of the project
+
+
+def _nothing(project: Project) -> None:
+    pass
+
+
+def write(name: str, data: str | bytes) -> Setup:
+    def setup(project: Project) -> None:
+        project.write(name, data)
+
+    return setup
+
+
+def toml(text: str) -> Setup:
+    """buildkit.toml with the template's [project] table, then ``text``."""
+    return write("buildkit.toml", '[project]\narchs = ["x86_64"]\nframeworks = ["app"]\n' + text)
+
+
+def framework(text: str) -> Setup:
+    return write(APP, text)
+
+
+def app(package: str = "replayout", old: str = "", new: str = "") -> Setup:
+    """The framework requesting ``package``, with ``old`` replaced by ``new``."""
+    text = FRAMEWORK.format(package=package)
+    assert old in text
+    return write(APP, text.replace(old, new, 1) if old else text)
+
+
+def env(**values: str) -> Setup:
+    def setup(project: Project) -> None:
+        for name, value in values.items():
+            project.monkeypatch.setenv(name, value)
+
+    return setup
+
+
+def remove(name: str) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+    return setup
+
+
+def mkdir(name: str) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        if path.is_file():
+            path.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+
+    return setup
+
+
+def chain(*setups: Setup) -> Setup:
+    def setup(project: Project) -> None:
+        for each in setups:
+            each(project)
+
+    return setup
+
+
+def edit_lock(change: Callable[[dict[str, Any]], None]) -> Setup:
+    """The lockfile as JSON, changed by hand."""
+
+    def setup(project: Project) -> None:
+        lock = copy.deepcopy(project.read_json(LOCKFILE))
+        change(lock)
+        project.write(LOCKFILE, json.dumps(lock, indent=2) + "\n")
+
+    return setup
+
+
+def at(*path: str | int, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set (or, with ``value=DELETE``, remove) the item at ``path``."""
+
+    def change(data: dict[str, Any]) -> None:
+        node: Any = data
+        for key in path[:-1]:
+            node = node[key]
+        if value is DELETE:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+
+    return change
+
+
+DELETE = object()
+
+
+def package(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return at("contents", "packages", index, key, value=value)
+
+
+def edit_record(change: Callable[[dict[str, Any]], None], name: str = RECORD) -> Setup:
+    def setup(project: Project) -> None:
+        record = project.read_json(name)
+        change(record)
+        project.write(name, json.dumps(record, indent=2) + "\n")
+
+    return setup
+
+
+def damage_output(which: str, how: str = "flip") -> Setup:
+    """Damage a store object the build record names: flip a byte, truncate or remove it."""
+
+    def setup(project: Project) -> None:
+        outputs = project.record()["outputs"]
+        digest = outputs["tarball"]["digest"] if which == "tarball" else outputs["sboms"][which]["digest"]
+        path = project.blob(digest)
+        if how == "remove":
+            path.unlink()
+            return
+        with writable(path):
+            data = path.read_bytes()
+            if how == "flip":
+                data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+            else:
+                data = data[: len(data) // 2]
+            path.write_bytes(data)
+
+    return setup
+
+
+def melange(old: str = "", new: str = "", *, name: str = "packages/hello.yaml") -> Setup:
+    """A local package config (with one mistake), requested by the framework."""
+
+    def setup(project: Project) -> None:
+        assert old in MELANGE
+        project.write(name, MELANGE.replace(old, new, 1) if old else MELANGE)
+        project.write(APP, LOCAL.format(package="replayout"))
+
+    return setup
+
+
+def cycle(project: Project) -> None:
+    """Two local packages that need each other to build."""
+    for this, other in (("a", "b"), ("b", "a")):
+        text = MELANGE.replace("name: hello", f"name: {this}").replace(
+            "      - replayout\n", f"      - replayout\n      - {other}\n"
+        )
+        text = text.replace("      - ./repo\n", "      - ./repo\n      - '@local ./packages'\n")
+        project.write(f"packages/{this}.yaml", text)
+    project.write(APP, LOCAL.format(package="replayout").replace("hello@local", "a@local"))
+
+
+def other_key(name: str) -> Setup:
+    """A fresh key pair's public half written to ``name``."""
+
+    def setup(project: Project) -> None:
+        private, public = generate_keypair(project.cache / "other" / "other.rsa", bits=1024)
+        project.write(name, public.read_bytes())
+
+    return setup
+
+
+def public_key_as_private(project: Project) -> None:
+    project.write("keys/buildkit.rsa", project.path("keys/buildkit.rsa.pub").read_bytes())
+
+
+def flip(name: str, offset: int) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        data = path.read_bytes()
+        path.write_bytes(data[:offset] + bytes([data[offset] ^ 1]) + data[offset + 1 :])
+
+    return setup
+
+
+def copy_file(source: str, target: str) -> Setup:
+    def setup(project: Project) -> None:
+        project.write(target, project.path(source).read_bytes())
+
+    return setup
+
+
+def symlink(name: str, target: str) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)
+
+    return setup
+
+
+def scan_db(text: str) -> Setup:
+    return chain(write("db.json", text), toml('[scan.databases]\n"./repo" = "db.json"\n'))
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    name: str
+    area: str
+    argv: tuple[str, ...]
+    code: int
+    message: str  # a regular expression searched in the error line; {root}: the project
+    setup: Setup = _nothing
+    fake_apko: bool = False  # build with FakeApko; otherwise no container may start
+
+
+def row(area: str, name: str, argv: tuple[str, ...], code: int, message: str, setup: Setup = _nothing, *, fake_apko: bool = False) -> Row:
+    return Row(name=name, area=area, argv=argv, code=code, message=message, setup=setup, fake_apko=fake_apko)
+
+
+LOCK = ("lock",)
+BUILD = ("build",)
+DRY = ("publish", "--dry-run")
+SIGNED_APK = f"{APK}"
+BAD_YAML_BYTES = b"contents:\n  packages: [\xff\xfe]\n"
+
+ROWS = [
+    # ---- the command line: argparse's usage errors (exit 2) and checked values
+    row("cli", "unknown-verb", ("frobnicate",), 2, r"invalid choice: 'frobnicate'"),
+    row("cli", "lock-semantics-unknown", ("lock", "--semantics", "bogus"), 2, r"--semantics: invalid choice: 'bogus'"),
+    row("cli", "build-jobs-not-a-number", ("build", "-j", "abc"), 2, r"-j/--jobs: invalid int value: 'abc'"),
+    row("cli", "build-unknown-arch", ("build", "--arch", "sparc"), 2, r"unknown architecture 'sparc' \(use one of x86_64, aarch64"),
+    row("cli", "verify-unknown-arch", ("verify", "--arch", "mips"), 2, r"unknown architecture 'mips'"),
+    row("cli", "show-unknown-arch", ("show", "--arch", "sparc", "app"), 2, r"unknown architecture 'sparc'"),
+    row("cli", "resolve-unknown-arch", ("resolve", "--arch", "sparc", APP), 2, r"unknown architecture 'sparc'"),
+    row("cli", "scan-unknown-format", ("scan", "--format", "xml"), 2, r"--format: invalid choice: 'xml'"),
+    row("cli", "scan-unknown-fail-on", ("scan", "--fail-on", "sometimes"), 2, r"--fail-on: invalid choice: 'sometimes'"),
+    row("cli", "show-without-framework", ("show",), 2, r"the following arguments are required: FRAMEWORK"),
+    row("cli", "show-unknown-framework", ("show", "nope"), 2, r"lockfiles/nope\.lock\.json: no lockfile for framework 'nope' \(run `nox -s lock -- nope` first\)"),
+    row("cli", "lock-update-without-names", ("lock", "--update"), 2, r"--update: expected at least one argument"),
+    row("cli", "resolve-missing-config", ("resolve", "nope.yaml"), 2, r"{root}/nope\.yaml: config file nope\.yaml not found"),
+    row("cli", "resolve-broken-yaml", ("resolve", "r.yaml"), 2, r"^r\.yaml:2: invalid YAML", write("r.yaml", "a: [b\n")),
+    row("cli", "resolve-unknown-package", ("resolve", "r.yaml"), 2, r"r\.yaml \(framework r, arch x86_64\): nothing provides nopkg", write("r.yaml", FRAMEWORK.format(package="nopkg"))),
+    row("cli", "keygen-name-with-path", ("keygen", "../../evil"), 2, r"invalid key name '\.\./\.\./evil' \(use a plain file name"),
+    row("cli", "keygen-absolute-name", ("keygen", "/tmp/evil-key"), 2, r"invalid key name '/tmp/evil-key'"),
+    row("cli", "scan-db-missing", ("scan", "--db", "nope.json"), 2, r"{root}/nope\.json: cannot read security database: No such file"),
+    row("cli", "scan-ignore-file-missing", ("scan", "--ignore-file", "nope.toml"), 2, r"^nope\.toml: cannot read ignore file: No such file"),
+    row("cli", "scan-ignore-file-broken", ("scan", "--ignore-file", "ig.toml"), 2, r"^ig\.toml: invalid ignore file: Expected ']]'", write("ig.toml", "[[x\n")),
+    row("cli", "scan-sbom-missing", ("scan", "nope.json"), 2, r"^nope\.json: cannot read SBOM: No such file"),
+    row("cli", "scan-sbom-not-spdx", ("scan", "s.json"), 2, r"^s\.json: not an SPDX JSON document \(no spdxVersion\)", write("s.json", "{}")),
+    # ---- buildkit.toml
+    row("toml", "unknown-table", LOCK, 2, r"{root}/buildkit\.toml: unknown table \[projekt\] \(did you mean project\?", write("buildkit.toml", "[projekt]\n")),
+    row("toml", "project-not-a-table", LOCK, 2, r"buildkit\.toml: \[project\] must be a table", write("buildkit.toml", "project = 1\n")),
+    row("toml", "publish-not-a-table", LOCK, 2, r"buildkit\.toml: \[publish\] must be a table", write("buildkit.toml", 'publish = "x"\n')),
+    row("toml", "archs-a-string", LOCK, 2, r"buildkit\.toml: project\.archs must be a list of strings", write("buildkit.toml", '[project]\narchs = "x86_64"\n')),
+    row("toml", "archs-a-number", LOCK, 2, r"buildkit\.toml: project\.archs must be a list of strings", write("buildkit.toml", "[project]\narchs = [1]\n")),
+    row("toml", "archs-unknown", LOCK, 2, r"buildkit\.toml: unknown architecture 'sparc'", write("buildkit.toml", '[project]\narchs = ["sparc"]\n')),
+    row("toml", "frameworks-a-string", LOCK, 2, r"project\.frameworks must be a list of strings", write("buildkit.toml", '[project]\nframeworks = "app"\n')),
+    row("toml", "frameworks-unknown", BUILD, 2, r"{root}/frameworks: unknown framework 'nope' \(known: app\)", write("buildkit.toml", '[project]\narchs = ["x86_64"]\nframeworks = ["nope"]\n')),
+    row("toml", "signing-key-empty", LOCK, 2, r"project\.signing_key must be a non-empty string", write("buildkit.toml", '[project]\nsigning_key = ""\n')),
+    row("toml", "source-date-epoch-float", LOCK, 2, r"project\.source_date_epoch must be whole seconds since 1970 .*not 1\.5", write("buildkit.toml", "[project]\nsource_date_epoch = 1.5\n")),
+    row("toml", "source-date-epoch-text", LOCK, 2, r"project\.source_date_epoch must be whole seconds .*not 'abc'", write("buildkit.toml", '[project]\nsource_date_epoch = "abc"\n')),
+    row("toml", "duplicate-key", LOCK, 2, r"buildkit\.toml:3: invalid TOML: Cannot overwrite a value", write("buildkit.toml", '[project]\narchs=["x86_64"]\narchs=["aarch64"]\n')),
+    row("toml", "binary-bytes", LOCK, 2, r"buildkit\.toml:1: invalid TOML", write("buildkit.toml", b"\x00\x01\x02")),
+    row("toml", "engine-unknown", LOCK, 2, r"tools\.engine must be auto, docker or podman, not 'rkt'", toml('[tools]\nengine = "rkt"\n')),
+    row("toml", "engine-a-number", LOCK, 2, r"tools\.engine must be a non-empty string", toml("[tools]\nengine = 3\n")),
+    row("toml", "allow-unpinned-a-string", LOCK, 2, r"tools\.allow_unpinned must be true or false", toml('[tools]\nallow_unpinned = "yes"\n')),
+    row("toml", "apko-a-number", LOCK, 2, r"tools\.apko must be a non-empty string", toml("[tools]\napko = 5\n")),
+    row("toml", "apko-unpinned", BUILD, 1, r"image foo:latest is not pinned by digest \(pin it as foo@sha256:<digest>", chain(toml('[tools]\napko = "foo:latest"\n'), env(BUILDKIT_TAG="new"))),
+    row("toml", "melange-uppercase-name", BUILD, 2, r"tools\.melange .*bad repository name 'Foo/m'", chain(toml(f'[tools]\nmelange = "Foo/m@sha256:{ZEROS}"\n'), write("packages/hello.yaml", MELANGE))),
+    row("toml", "tools-unknown-key", LOCK, 2, r"unknown key tools\.apk \(did you mean apko\?", toml('[tools]\napk = "x"\n')),
+    row("toml", "tag-and-tags", LOCK, 2, r"\[publish\] has both tag and tags \(keep tags = \[\.\.\.\] only\)", toml('[publish]\ntag = "a"\ntags = ["b"]\n')),
+    row("toml", "tags-empty", LOCK, 2, r"publish\.tags must be a non-empty list of tags", toml("[publish]\ntags = []\n")),
+    row("toml", "arch-tags-a-string", LOCK, 2, r"publish\.arch_tags must be true or false", toml('[publish]\narch_tags = "no"\n')),
+    row("toml", "signing-unknown", LOCK, 2, r"publish\.signing must be one of key, keyless, none, not 'gpg'", toml('[publish]\nsigning = "gpg"\n')),
+    row("toml", "insecure-a-string", LOCK, 2, r"publish\.insecure must be a list of strings", toml('[publish]\ninsecure = "host"\n')),
+    row("toml", "oidc-issuer-a-number", LOCK, 2, r"publish\.certificate_oidc_issuer must be a non-empty string", toml("[publish]\ncertificate_oidc_issuer = 1\n")),
+    row("toml", "paths-a-number", LOCK, 2, r"paths\.dist must be a non-empty string", toml("[paths]\ndist = 3\n")),
+    row("toml", "paths-empty", LOCK, 2, r"paths\.dist must be a non-empty string", toml('[paths]\ndist = ""\n')),
+    row("toml", "paths-unknown-key", LOCK, 2, r"unknown key paths\.out \(known keys in \[paths\]", toml('[paths]\nout = "x"\n')),
+    row("toml", "scan-databases-a-list", LOCK, 2, r"scan\.databases must be a table of strings", toml('[scan]\ndatabases = ["x"]\n')),
+    row("toml", "scan-unknown-key", LOCK, 2, r"unknown key scan\.db", toml('[scan]\ndb = "x"\n')),
+    row("toml", "scan-ignore-a-number", LOCK, 2, r"scan\.ignore must be a non-empty string", toml("[scan]\nignore = 1\n")),
+    # ---- environment variables
+    row("env", "signing", LOCK, 2, r"^environment \(BUILDKIT_SIGNING\): publish\.signing must be one of key, keyless, none, not 'maybe'", env(BUILDKIT_SIGNING="maybe")),
+    row("env", "source-date-epoch-negative", LOCK, 2, r"^environment \(BUILDKIT_SOURCE_DATE_EPOCH\): .*not '-1'", env(BUILDKIT_SOURCE_DATE_EPOCH="-1")),
+    row("env", "source-date-epoch-fraction", LOCK, 2, r"^environment \(BUILDKIT_SOURCE_DATE_EPOCH\): .*not '1\.5'", env(BUILDKIT_SOURCE_DATE_EPOCH="1.5")),
+    row("env", "engine-capitalised", LOCK, 2, r"^environment \(BUILDKIT_ENGINE\): tools\.engine must be auto, docker or podman, not 'Docker'", env(BUILDKIT_ENGINE="Docker")),
+    row("env", "melange-image-unpinned", BUILD, 1, r"tools\.melange .*image m:latest is not pinned by digest", chain(env(BUILDKIT_MELANGE_IMAGE="m:latest"), write("packages/hello.yaml", MELANGE))),
+    row("env", "apko-image-short-digest", BUILD, 2, r"BUILDKIT_APKO_IMAGE: invalid image reference 'r/apko@sha256:abc': bad digest 'sha256:abc'", env(BUILDKIT_APKO_IMAGE="r/apko@sha256:abc")),
+    row("env", "apko-image-empty-digest", BUILD, 2, r"BUILDKIT_APKO_IMAGE: invalid image reference 'r/apko@': bad digest ''", env(BUILDKIT_APKO_IMAGE="r/apko@")),
+    # ---- registry settings (publish refuses them before reading any record)
+    row("registry", "registry-with-scheme", ("publish", "--dry-run", "--registry", "http://127.0.0.1:5000"), 2, r"^--registry: invalid image reference: bad registry 'http://127\.0\.0\.1:5000' \(use host\[:port\]\)"),
+    row("registry", "registry-port-not-a-number", ("publish", "--dry-run", "--registry", "127.0.0.1:notaport"), 2, r"bad registry '127\.0\.0\.1:notaport'"),
+    row("registry", "tag-with-space", ("publish", "--dry-run", "--tag", "a b"), 2, r"^--tag: invalid image reference: bad tag 'a b' \(use letters, digits"),
+    row("registry", "tag-empty", ("publish", "--dry-run", "--tag", ""), 2, r"bad tag ''"),
+    row("registry", "tag-too-long", ("publish", "--dry-run", "--tag", "x" * 200), 2, r"^--tag: invalid image reference: bad tag 'x+' \(.*up to 120 characters\)"),
+    row("registry", "tag-leading-dot", ("publish", "--dry-run", "--tag", ".x"), 2, r"bad tag '\.x'"),
+    row("registry", "repository-uppercase", ("publish", "--dry-run", "--repository", "Team"), 2, r"^--repository: invalid image reference: bad repository 'Team' \(use lowercase"),
+    row("registry", "repository-empty-component", ("publish", "--dry-run", "--repository", "a//b"), 2, r"bad repository 'a//b'"),
+    row("registry", "toml-registry-not-a-host", DRY, 2, r"\[publish\] registry \(buildkit\.toml / BUILDKIT_REGISTRY\): .*'myreg' as a Docker Hub namespace", toml('[publish]\nregistry = "myreg"\n')),
+    row("registry", "toml-repository-uppercase", DRY, 2, r"\[publish\] repository .*bad repository 'Team'", toml('[publish]\nrepository = "Team"\n')),
+    row("registry", "toml-tags-with-space", DRY, 2, r"\[publish\] tags .*bad tag 'a b'", toml('[publish]\ntags = ["a b"]\n')),
+    row("registry", "env-registry-not-a-host", DRY, 2, r"'myreg' as a Docker Hub namespace", env(BUILDKIT_REGISTRY="myreg")),
+    row("registry", "env-repository-uppercase", DRY, 2, r"bad repository 'UP/x'", env(BUILDKIT_REPOSITORY="UP/x")),
+    row("registry", "env-tag-with-space", DRY, 2, r"\[publish\] tags \(buildkit\.toml / BUILDKIT_TAG\): .*bad tag 'bad tag'", env(BUILDKIT_TAG="bad tag")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ROWS, ids=[case.name for case in ROWS])
+def test_a_bad_input_exits_non_zero_with_one_line_and_writes_nothing(
+    project: Project, case: Row
+) -> None:
+    tools = FakeApko() if case.fake_apko else NoContainers()
+    project.monkeypatch.setattr(build_context, "default_tools", lambda _project: tools)
+    case.setup(project)
+    before = project.snapshot()
+    done = project.run(*case.argv)
+    assert done.code == case.code, done.err
+    line = done.error_line
+    pattern = case.message.replace("{root}", re.escape(str(project.root)))
+    assert re.search(pattern, line), f"{pattern!r} not in {line!r}"
+    assert project.snapshot() == before
+
+
+def test_the_table_tries_at_least_120_distinct_bad_inputs_in_every_area() -> None:
+    names = Counter(f"{case.area}/{case.name}" for case in ROWS)
+    assert [name for name, count in names.items() if count > 1] == []
+    assert len(ROWS) >= 120
+    areas = Counter(case.area for case in ROWS)
+    assert set(areas) >= {"cli", "toml", "env", "framework", "lockfile", "keys", "packages", "cache", "registry", "apk"}
