@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -44,12 +45,14 @@ from typing import Any
 
 import yaml
 
+from buildkit.project.config import default_cache_dir
 from tests.helpers.demo import ARCHS, Demo, check_store, docker, make_demo
-from tests.helpers.paths import PROJECT_ROOT
+from tests.helpers.machine import read_env_file
 
 COMMANDS = ("lock", "build", "publish")
 LOCKFILE = "lockfiles/demo.lock.json"
 RUN_TIMEOUT = 900.0
+MACHINE_ENV = ("BUILDKIT_COSIGN_IMAGE", "BUILDKIT_CRANE_IMAGE")
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,18 +218,16 @@ class Harness:
     def __post_init__(self) -> None:
         self.registry = Registry(self.base / "registry")
         self.registry.start(empty=True)
+        machine = read_env_file(default_cache_dir() / "env")  # the pinned crane and cosign
         self.demo = make_demo(
             self.base,
+            **{n: machine[n] for n in MACHINE_ENV if n in machine and n not in os.environ},
             BUILDKIT_CACHE=str(self.base / "cache"),  # a kill never damages the shared cache
             BUILDKIT_REGISTRY=self.registry.address,
             BUILDKIT_REPOSITORY=f"kill-rerun-{uuid.uuid4().hex[:8]}",
+            COSIGN_PASSWORD=secrets.token_hex(16),  # for a cosign key pair of its own
         )
-        keys = PROJECT_ROOT / "keys"
-        if (keys / "cosign.key").is_file() and os.environ.get("COSIGN_PASSWORD"):
-            for name in ("cosign.key", "cosign.pub"):  # sign as the checkout does
-                shutil.copy(keys / name, self.demo.root / "keys" / name)
-        else:
-            self.demo.env["BUILDKIT_SIGNING"] = "none"
+        self.demo.ok("keygen", "--cosign")  # publish signs and attests as it does by default
 
     def close(self) -> None:
         self.registry.stop()
