@@ -248,8 +248,15 @@ class Harness:
             self.say(f"undisturbed {command}: {self.durations[command]:.1f}s")
 
     def reset(self, command: str) -> None:
-        """Undo ``command``'s outputs so that it has all its work ahead of it."""
+        """Undo ``command``'s outputs so that it has all its work ahead of it, after making
+        sure what it needs is there (an earlier kill's command may have wiped it: a lock
+        iteration removes the build records publish reads)."""
         root = self.demo.root
+        ready = len(self.reference) == len(COMMANDS)  # after the undisturbed run
+        for before in COMMANDS[: COMMANDS.index(command)] if ready else ():
+            done = self.run(before)  # a no-op when nothing is missing
+            if done.returncode != 0:
+                raise RuntimeError(f"{before} before {command} failed:\n{done.stderr[-2000:]}")
         if command == "lock":
             (root / LOCKFILE).unlink(missing_ok=True)
             for arch, _oci, _platform in ARCHS:
@@ -270,9 +277,11 @@ class Harness:
         command = command or rng.choice(COMMANDS)
         self.reset(command)
         delay = rng.uniform(0.05, 0.95) * self.durations[command]
-        delivered, elapsed = _run_and_kill(self.demo, command, delay)
-        if not delivered:  # it runs faster than the reference run did: aim within that
-            self.durations[command] = elapsed
+        delivered, elapsed, code = _run_and_kill(self.demo, command, delay)
+        if not delivered:
+            if code != 0:
+                raise RuntimeError(f"{command} failed undisturbed (exit {code})")
+            self.durations[command] = elapsed  # it runs faster now: aim within that
         problems = [f"after the kill: {p}" for p in self.damage()]
         started = time.monotonic()
         done = self.run(command)
@@ -308,18 +317,18 @@ class Harness:
         ]
 
 
-def _run_and_kill(demo: Demo, command: str, delay: float) -> tuple[bool, float]:
+def _run_and_kill(demo: Demo, command: str, delay: float) -> tuple[bool, float, int]:
     """Start ``command``, SIGKILL its whole session after ``delay`` seconds. (True when it was
-    still running then, the seconds it ran)."""
+    still running then, the seconds it ran, its exit status)."""
     started = time.monotonic()
     with _session([sys.executable, "-m", "buildkit", command], demo.root, demo.env) as process:
         try:
-            process.wait(timeout=delay)
+            code = process.wait(timeout=delay)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=60)
-            return True, time.monotonic() - started
-        return False, time.monotonic() - started
+            code = process.wait(timeout=60)
+            return True, time.monotonic() - started, code
+        return False, time.monotonic() - started, code
 
 
 @contextmanager
