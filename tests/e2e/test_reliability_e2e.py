@@ -106,10 +106,6 @@ ROWS = [
     Row(name="cosign-key-missing", argv=("publish",), code=1,
         message=r"{root}/keys/nope\.key: no cosign key nope\.key: signing needs the key pair",
         env={"BUILDKIT_COSIGN_KEY": "keys/nope.key"}),
-    Row(name="cosign-password-wrong", argv=("publish",), code=1,
-        message=r"^127\.0\.0\.1:5000: signing 127\.0\.0\.1:5000/\S+/demo@sha256:[0-9a-f]{64} "
-                r"failed: .*decrypt.*decryption failed",
-        env={"COSIGN_PASSWORD": "not-the-password"}),
     Row(name="verify-published-before-publishing", argv=("verify", "--published"), code=1,
         message=r"{root}/dist/demo/publish\.json: demo was never published from this dist/ "
                 r"\(run `nox -s publish` first\)"),
