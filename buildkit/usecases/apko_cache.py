@@ -13,16 +13,18 @@ Layout, as apko v1.2.39 reads it (pkg/apk/apk/cache.go, package_getter.go):
 - a key at URL ``.../<name>.rsa.pub`` lives in the folder ``cachePathFromURL(url)`` (a folder
   named like the key); offline, apko reads the newest file in it (``fetchOffline``).
 
-Everything written here is verified first (control SHA-1 = the locked identity, data SHA-256 =
-the locked data checksum = .PKGINFO's datahash) and written atomically, so several builds can
-share one cache folder.
+The folder is made afresh for each apko run (a scratch folder of the build) from packages
+verified against their lock entries just before: identity (control SHA-1), signature member
+SHA-1, data SHA-256 (= .PKGINFO's datahash) and the three byte ranges. A shared folder could
+not be trusted: apko never checks the uncompressed ``<datahash>.dat.tar`` it finds there, and
+``<control sha1>.sig.tar.gz`` is named by the control hash, which does not depend on the key
+that signed it, so a checkout with another key would reuse someone else's signature member.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,31 +82,49 @@ class CachedMembers:
     files: tuple[tuple[str, bytes], ...]  # (file name, bytes)
 
 
-def split_package(
-    root: Path, package: LockedPackage, data: bytes, *, where: str, framework: str = "FRAMEWORK"
-) -> tuple[CachedMembers, ApkLayout]:
-    """Verify ``data`` against its lock entry and cut it into apko's cache files."""
+def check_package(
+    package: LockedPackage, data: bytes, *, where: str, framework: str = "FRAMEWORK"
+) -> ApkLayout:
+    """Verify ``data`` against its lock entry: identity, the signature member's checksum, the
+    data checksum, .PKGINFO's datahash and the byte ranges. Raises ChecksumError naming the
+    first check that failed."""
 
     changed = f"the package changed since it was locked: run `{lock_command(framework)}`"
     layout = read_layout(data, where=where)
-    if layout.identity != package.checksum:
-        raise ChecksumError(
-            f"package {package.name} has identity {layout.identity}, the lockfile says "
-            f"{package.checksum}",
-            where=where,
-            hint=changed,
-        )
-    if layout.data_checksum != package.data.checksum:
-        raise ChecksumError(
-            f"package {package.name}: data checksum {layout.data_checksum} differs from the "
-            f"lockfile's {package.data.checksum}",
-            where=where,
-            hint=changed,
-        )
+    found = (
+        ("identity", layout.identity, package.checksum),
+        ("signature checksum", layout.signature_checksum, package.signature.checksum),
+        ("data checksum", layout.data_checksum, package.data.checksum),
+        ("control range", layout.control.range, package.control.range),
+        ("data range", layout.data.range, package.data.range),
+        (
+            "signature range",
+            layout.signature.range if layout.signature else "",
+            package.signature.range,
+        ),
+    )
+    for what, actual, locked in found:
+        if actual != locked:
+            raise ChecksumError(
+                f"package {package.name} has {what} {actual or 'none'}, the lockfile says "
+                f"{locked or 'none'}",
+                where=where,
+                hint=changed,
+            )
     if layout.pkginfo.datahash != _hex(layout.data_checksum):
         raise ChecksumError(
             f"package {package.name}: .PKGINFO datahash does not match its data", where=where
         )
+    return layout
+
+
+def split_package(
+    root: Path, package: LockedPackage, data: bytes, *, where: str, framework: str = "FRAMEWORK"
+) -> tuple[CachedMembers, ApkLayout]:
+    """Verify ``data`` against its lock entry (:func:`check_package`) and cut it into apko's
+    cache files."""
+
+    layout = check_package(package, data, where=where, framework=framework)
     control_hex = base64.b64decode(package.checksum.removeprefix("Q1")).hex()
     files = [(f"{control_hex}.ctl.tar.gz", _slice(data, layout.control.start, layout.control.end))]
     if layout.signature is not None:
@@ -124,25 +144,19 @@ def split_package(
 
 
 def write_members(members: CachedMembers) -> None:
-    """Write the files that are not there yet (names are content hashes: present = done)."""
+    """Write one package's files into a fresh cache folder."""
     for name, content in members.files:
-        target = members.folder / name
-        if not target.exists():
-            atomic_write_bytes(target, content)
+        atomic_write_bytes(members.folder / name, content)
 
 
 def write_keys(root: Path, keys: Sequence[LockKey]) -> None:
-    """Cache the keys the config names by URL, with the content the lock recorded; the newest
-    file wins offline, so an existing one is touched."""
+    """Cache the keys the config names by URL, with the content the lock recorded (offline,
+    apko reads the newest file of the key's folder: in a fresh folder, the only one)."""
     for key in keys:
         if not key.url.startswith(("http://", "https://")) or not key.content:
             continue
         pem = key.content.encode()
-        target = key_file(root, key.url, pem)
-        if target.exists():
-            os.utime(target)
-        else:
-            atomic_write_bytes(target, pem)
+        atomic_write_bytes(key_file(root, key.url, pem), pem)
 
 
 def _slice(data: bytes, start: int, end: int) -> bytes:

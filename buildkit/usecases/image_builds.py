@@ -106,7 +106,7 @@ def run_image(context: BuildContext, action: ImageAction) -> ImageRecord:
     """Build ``action`` unless its key has verified outputs; write its current record."""
     store = context.store
     with context.action(action.label) as outcome, store.lock(f"image-{action.key}"):
-        record = cached_record(store, action.key, ImageRecord)
+        record = cached_record(store, action.key, ImageRecord, warn=context.reporter.info)
         outcome.cached = record is not None
         if record is None:
             record = build_image(context, action)
@@ -117,9 +117,10 @@ def run_image(context: BuildContext, action: ImageAction) -> ImageRecord:
 def build_image(context: BuildContext, action: ImageAction) -> ImageRecord:
     """Run apko for ``action`` and put its outputs into the store (no records written)."""
 
-    sde = prepare_cache(context, action)
     log = context.log_path(action.label)
     with context.store.scratch_dir(f"apko-{action.framework.name}-{action.arch}") as work:
+        # A fresh offline cache for this run only, from packages verified just now.
+        sde = prepare_cache(context, action, work / APKO_CACHE)
         job = ApkoBuild(
             config=action.framework.path,
             tag=action.tag,
@@ -127,7 +128,7 @@ def build_image(context: BuildContext, action: ImageAction) -> ImageRecord:
             arch=action.arch,
             sbom_dir=work / "sbom",
             lockfile=action.lockfile,
-            cache_dir=context.project.cache_dir / APKO_CACHE,
+            cache_dir=work / APKO_CACHE,
             offline=True,
         )
         with context.timed_tool():
@@ -183,11 +184,11 @@ def _summary(action: ImageAction, image: ImageInfo, log: Path) -> ImageSummary:
 # The offline package cache apko reads
 
 
-def prepare_cache(context: BuildContext, action: ImageAction) -> int:
-    """Fill apko's cache folder with every locked package and key; return the build's
-    SOURCE_DATE_EPOCH (configured, else the newest locked package's build time)."""
+def prepare_cache(context: BuildContext, action: ImageAction, root: Path) -> int:
+    """Fill the fresh folder ``root`` with apko's offline cache: every locked package (verified
+    against its lock entry) and key; return the build's SOURCE_DATE_EPOCH (configured, else
+    the newest locked package's build time)."""
 
-    root = context.project.cache_dir / APKO_CACHE
     times: list[int | None] = []
     for package in action.packages:
         data, where = package_bytes(context, action, package)
@@ -205,30 +206,43 @@ def prepare_cache(context: BuildContext, action: ImageAction) -> int:
 def package_bytes(
     context: BuildContext, action: ImageAction, package: LockedPackage
 ) -> tuple[bytes, str]:
-    """A locked package's bytes: from the project for a local path, else the package cache
-    (filled by ``lock``), else fetched from its URL and verified against the lock's keyring."""
+    """A locked package's bytes, verified against its lock entry: from the project for a local
+    path, else the package cache (filled by ``lock``), else fetched from its URL and verified
+    against the lock's keyring. A cached copy that fails is discarded (with a warning naming
+    the file) and fetched again."""
 
+    framework = action.framework.name
     if is_local(package):
         path = context.project.root / package.url
         try:
-            return path.read_bytes(), str(path)
+            data = path.read_bytes()
         except FileNotFoundError:
             raise LockError(
                 f"locked local package {package.name} is missing",
                 where=str(path),
-                hint=f"run `{lock_command(action.framework.name)}`: it builds the local "
+                hint=f"run `{lock_command(framework)}`: it builds the local "
                 "packages and locks them again",
             ) from None
+        apko_cache.check_package(package, data, where=str(path), framework=framework)
+        return data, str(path)
     cache = PackageCache(context.project.cache_dir / "packages")
-    data = cache.get(package.checksum)
-    if data is None:
-        data = _fetch(action, package, cache)
-    return data, str(cache.path_for(package.checksum))
+    found = cache.checked(
+        package.checksum,
+        lambda data, where: apko_cache.check_package(
+            package, data, where=where, framework=framework
+        ),
+        what=f"cached package {package.name}",
+        warn=context.reporter.info,
+    )
+    where = str(cache.path_for(package.checksum))
+    return (found[0] if found else _fetch(action, package, cache)), where
 
 
 def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> bytes:
+    """Fetch, check against the lock entry, then verify the signature and cache it."""
 
     data = HttpFetcher().get(package.url).body
+    apko_cache.check_package(package, data, where=package.url, framework=action.framework.name)
     keyring = Keyring.from_pems(
         {key_name(key.url): key.content.encode() for key in action.lock.keyring if key.content}
     )

@@ -115,6 +115,8 @@ class FakeTools:
     fail: str | None = None  # "apko" or "melange": that tool fails
     wrong_tag: bool = False
     salt: bytes = b""  # changes every apko output (a non-reproducible tool)
+    # Each apko run's offline cache as apko saw it: path relative to the cache -> bytes.
+    caches: list[dict[str, bytes]] = field(default_factory=list)
 
     def melange_build(
         self, job: MelangeBuild, *, log: Path, source_date_epoch: int, network: str = "none"
@@ -149,6 +151,13 @@ class FakeTools:
         assert job.offline
         self._log(log, "apko")
         assert job.cache_dir is not None
+        self.caches.append(
+            {
+                path.relative_to(job.cache_dir).as_posix(): path.read_bytes()
+                for path in sorted(job.cache_dir.rglob("*"))
+                if path.is_file()
+            }
+        )
         lock = json.loads(job.lockfile.read_bytes()) if job.lockfile else {}
         for package in lock["contents"]["packages"]:
             if package["architecture"] == job.arch:  # apko reads these, and nothing else
@@ -647,8 +656,17 @@ def test_public_key_fingerprint_matches_the_crypto_library(keys: Path) -> None:
 
 
 def test_the_offline_cache_holds_keys_by_url(project: Project) -> None:
-    built_and_locked(project)
+    factory = built_and_locked(project)
     pem = (project.repo_key.parent / "repo.rsa.pub").read_bytes()
-    cached = key_file(project.cache / "apko-cache", REPO_KEY_URL, pem)
-    assert cached.read_bytes() == pem
+    cached = key_file(Path("."), REPO_KEY_URL, pem)
+    assert all(cache[cached.as_posix()] == pem for cache in factory.tools.caches)
     assert cached.parent.name == "repo.rsa.pub"
+
+
+def test_each_apko_run_gets_a_fresh_offline_cache_that_is_removed_afterwards(
+    project: Project,
+) -> None:
+    factory = built_and_locked(project)
+    assert len(factory.tools.caches) == 2  # one per arch
+    assert not (project.cache / "apko-cache").exists()  # nothing shared between runs
+    assert not any((project.root / "dist" / "tmp").iterdir())
