@@ -182,7 +182,7 @@ class RevalidatingCache:
         """The current bytes at ``url``; ``check`` (raising on bad bytes) runs before new
         bytes replace the cached copy, so a bad download never enters the cache."""
         data_path, meta_path = self._paths(url)
-        with file_lock(data_path.with_suffix(".lock")):
+        with self._locked(data_path):
             return self._get(url, data_path, meta_path, check)
 
     def _get(
@@ -212,9 +212,13 @@ class RevalidatingCache:
     def cached(self, url: str) -> tuple[bytes, dict[str, str]] | None:
         """The cached bytes and validators for ``url`` without asking the server (offline)."""
         data_path, meta_path = self._paths(url)
-        with file_lock(data_path.with_suffix(".lock")):
+        with self._locked(data_path):
             data, meta = self._checked(data_path, meta_path, url)
         return None if data is None else (data, meta)
+
+    def _locked(self, data_path: Path) -> Any:
+        """The entry's inter-process lock, kept beside the cache folder (``<cache>/locks``)."""
+        return file_lock(self.root.parent / "locks" / f"{self.root.name}-{data_path.stem}.lock")
 
     def _checked(
         self, data_path: Path, meta_path: Path, url: str
