@@ -256,6 +256,10 @@ class RevalidatingCache:
             return None, {}, f"malformed metadata {meta_path.name}"
         if not isinstance(meta, dict):
             return None, {}, f"malformed metadata {meta_path.name}"
+        if set(meta) == _OLD_META:
+            return None, {}, None  # written by an older buildkit: fetched again, quietly
+        if meta.get("checksum") != _meta_checksum(meta):
+            return None, {}, f"its metadata {meta_path.name} does not match its checksum"
         # Data and metadata are two files: trust them only when they belong together.
         if meta.get("url") != url:
             return None, {}, f"its metadata names another URL ({meta.get('url')})"
@@ -272,8 +276,19 @@ class RevalidatingCache:
             # Without Last-Modified, our own fetch time still lets the server answer 304.
             "last_modified": response.last_modified or formatdate(usegmt=True),
         }
+        meta["checksum"] = _meta_checksum(meta)
         atomic_write_bytes(data_path, response.body)
         atomic_write_bytes(meta_path, json.dumps(meta, sort_keys=True).encode("utf-8"))
+
+
+_OLD_META = frozenset({"url", "sha256", "etag", "last_modified"})
+
+
+def _meta_checksum(meta: dict[str, Any]) -> str:
+    """SHA-256 of the metadata without its own checksum: damaged validators (a later
+    Last-Modified, another ETag) would make the server answer 304 to a changed file."""
+    body = {key: value for key, value in meta.items() if key != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------

@@ -151,13 +151,12 @@ class FakeTools:
         assert job.offline
         self._log(log, "apko")
         assert job.cache_dir is not None
-        self.caches.append(
-            {
-                path.relative_to(job.cache_dir).as_posix(): path.read_bytes()
-                for path in sorted(job.cache_dir.rglob("*"))
-                if path.is_file()
-            }
-        )
+        seen = {
+            path.relative_to(job.cache_dir).as_posix(): path.read_bytes()
+            for path in sorted(job.cache_dir.rglob("*"))
+            if path.is_file()
+        }
+        self.caches.append(seen)
         lock = json.loads(job.lockfile.read_bytes()) if job.lockfile else {}
         for package in lock["contents"]["packages"]:
             if package["architecture"] == job.arch:  # apko reads these, and nothing else
@@ -169,7 +168,9 @@ class FakeTools:
         first = job.tag.split("/", 1)[0]
         host = first == "localhost" or "." in first or ":" in first
         tag = f"{'' if host else 'index.docker.io/'}{job.tag}-{oci_arch(job.arch)}"
-        content = f"{job.arch} {source_date_epoch}".encode() + self.salt
+        # What goes into the image is what apko finds in its cache, as with the real apko.
+        installed = hashlib.sha256(json.dumps({k: v.hex() for k, v in seen.items()}).encode())
+        content = f"{job.arch} {source_date_epoch} {installed.hexdigest()}".encode() + self.salt
         write_docker_archive(
             job.output,
             ["wrong:tag" if self.wrong_tag else tag],
@@ -235,6 +236,11 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path, keys: Path) -> Project:
+    return make_project(tmp_path, keys)
+
+
+def make_project(tmp_path: Path, keys: Path) -> Project:
+    """The small project in ``tmp_path``, its remote packages in the package cache."""
     root = tmp_path / "proj"
     for folder in ("keys", "packages", "frameworks", "lockfiles"):
         (root / folder).mkdir(parents=True)
