@@ -84,9 +84,7 @@ def _records(project: Project) -> dict[str, Any]:
 
 def _copy(built: Built, where: Path) -> Project:
     shutil.copytree(built.base, where, symlinks=True)
-    return Project(
-        root=where / "proj", cache=where / "cache", repo_key=built.project.repo_key
-    )
+    return Project(root=where / "proj", cache=where / "cache", repo_key=built.project.repo_key)
 
 
 def _package_record(project: Project) -> Any:
@@ -184,8 +182,7 @@ def test_a_flipped_byte_in_a_cache_file_is_repaired_and_the_image_is_the_same(
     try:
         build_project(case.config(), BuildOptions(jobs=1), tools=Factory(), reporter=said)
         verified = verify_project(case.config(), tools=Factory(), reporter=said)
-    except BuildkitError as err:  # allowed, if it is one clear line
-        assert "\n" not in str(err)
+    except BuildkitError as err:  # every case here can be repaired
         pytest.fail(f"{kind} @ {offset}: failed instead of repairing: {err}")
     assert verified.ok, verified.differences  # the rebuild from the caches is identical
     assert _records(case) == built.records, f"{kind} @ {offset}: records differ"
@@ -239,7 +236,8 @@ def test_a_private_key_that_does_not_match_its_public_key_is_refused_before_sign
         build_project(case.config(), BuildOptions(jobs=1), tools=Factory())
     line = str(info.value)
     assert "\n" not in line
-    assert str(private) in line and str(private) + ".pub" in line
+    assert str(private) in line
+    assert str(private) + ".pub" in line
     assert "does not match" in line
     assert not (case.root / "packages" / "x86_64").exists()  # nothing was signed
 
