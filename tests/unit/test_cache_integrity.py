@@ -32,6 +32,7 @@ from buildkit.lockfile import read_lockfile
 from buildkit.project.records import read_package_record
 from buildkit.repo import HttpFetcher, PackageCache, RepoClient, RetryPolicy
 from buildkit.usecases.building import BuildOptions, build_project
+from buildkit.usecases.scan_sources import PackageInfos
 from buildkit.usecases.verifying import verify_project
 from tests.helpers.http_server import FakeServer
 from tests.helpers.repos import Pkg, keyring_of, make_repo
@@ -302,3 +303,17 @@ def test_a_worker_hands_its_warnings_back(tmp_path: Path) -> None:
     client.warn("warning: one")
     assert client.take_warnings() == ("warning: one",)
     assert client.take_warnings() == ()
+
+
+def test_scan_reads_a_cached_control_member_only_when_it_hashes_to_the_identity(
+    built: Built, tmp_path: Path
+) -> None:
+    case = _copy(built, tmp_path / "case")
+    lockfile = read_lockfile(case.root / "lockfiles" / "demo.lock.json")
+    entry = next(p for p in lockfile.packages if p.name == "base" and p.architecture == "x86_64")
+    assert PackageInfos(case.config()).get(entry) is not None
+    bounds = entry.control.bounds()
+    assert bounds is not None
+    target = _remote_apk(case)
+    flip(target, (bounds[0] + bounds[1]) / 2 / target.stat().st_size)
+    assert PackageInfos(case.config()).get(entry) is None
