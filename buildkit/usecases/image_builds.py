@@ -25,8 +25,17 @@ from buildkit.actions.plan import (
 )
 from buildkit.actions.records import ImageRecord, ImageSummary
 from buildkit.apk.keys import Keyring
+from buildkit.apk.pkginfo import PkgInfo
 from buildkit.digest import Blob
-from buildkit.errors import ConfigError, LockError, ToolFailedError
+from buildkit.errors import (
+    ApkFormatError,
+    BuildkitError,
+    ChecksumError,
+    ConfigError,
+    LockError,
+    ToolFailedError,
+)
+from buildkit.events import damage_warning
 from buildkit.framework import Framework, key_name
 from buildkit.hints import build_command, lock_command
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
@@ -186,59 +195,53 @@ def _summary(action: ImageAction, image: ImageInfo, log: Path) -> ImageSummary:
 
 def prepare_cache(context: BuildContext, action: ImageAction, root: Path) -> int:
     """Fill the fresh folder ``root`` with apko's offline cache: every locked package (verified
-    against its lock entry) and key; return the build's SOURCE_DATE_EPOCH (configured, else
-    the newest locked package's build time)."""
+    against its lock entry while it is copied in) and key; return the build's
+    SOURCE_DATE_EPOCH (configured, else the newest locked package's build time)."""
 
-    times: list[int | None] = []
-    for package in action.packages:
-        data, where = package_bytes(context, action, package)
-        members, layout = apko_cache.split_package(
-            root, package, data, where=where, framework=action.framework.name
-        )
-        apko_cache.write_members(members)
-        times.append(layout.pkginfo.builddate)
+    times = [place_package(context, action, package, root).builddate for package in action.packages]
     apko_cache.write_keys(root, action.lock.keyring)
     if action.source_date_epoch is not None:
         return action.source_date_epoch
     return newest_build_time(times)
 
 
-def package_bytes(
-    context: BuildContext, action: ImageAction, package: LockedPackage
-) -> tuple[bytes, str]:
-    """A locked package's bytes, verified against its lock entry: from the project for a local
-    path, else the package cache (filled by ``lock``), else fetched from its URL and verified
-    against the lock's keyring. A cached copy that fails is discarded (with a warning naming
-    the file) and fetched again."""
+def place_package(
+    context: BuildContext, action: ImageAction, package: LockedPackage, root: Path
+) -> PkgInfo:
+    """Copy a locked package into apko's cache under ``root``, verified against its lock entry:
+    from the project for a local path, else the package cache (filled by ``lock``), else
+    fetched from its URL and verified against the lock's keyring. A cached copy that fails is
+    discarded (with a warning naming the file) and fetched again."""
 
     framework = action.framework.name
     if is_local(package):
         path = context.project.root / package.url
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        if not path.is_file():
             raise LockError(
                 f"locked local package {package.name} is missing",
                 where=str(path),
                 hint=f"run `{lock_command(framework)}`: it builds the local "
                 "packages and locks them again",
-            ) from None
-        apko_cache.check_package(package, data, where=str(path), framework=framework)
-        return data, str(path)
+            )
+        return apko_cache.copy_package(root, package, path, where=str(path), framework=framework)
     cache = PackageCache(context.project.cache_dir / "packages")
-    found = cache.checked(
-        package.checksum,
-        lambda data, where: apko_cache.check_package(
-            package, data, where=where, framework=framework
-        ),
-        what=f"cached package {package.name}",
-        warn=context.reporter.info,
-    )
-    where = str(cache.path_for(package.checksum))
-    return (found[0] if found else _fetch(action, package, cache)), where
+    path = cache.path_for(package.checksum)
+    if path.is_file():
+        try:
+            return apko_cache.copy_package(
+                root, package, path, where=str(path), framework=framework
+            )
+        except (ChecksumError, ApkFormatError, OSError) as err:
+            cache.discard(package.checksum)
+            reason = err.message if isinstance(err, BuildkitError) else str(err)
+            context.reporter.info(
+                damage_warning(path, f"cached package {package.name}", reason, "fetching it again")
+            )
+    _fetch(action, package, cache)
+    return apko_cache.copy_package(root, package, path, where=str(path), framework=framework)
 
 
-def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> bytes:
+def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> None:
     """Fetch, check against the lock entry, then verify the signature and cache it."""
 
     data = HttpFetcher().get(package.url).body
@@ -247,4 +250,3 @@ def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> 
         {key_name(key.url): key.content.encode() for key in action.lock.keyring if key.content}
     )
     cache.put(package.checksum, data, keyring=keyring, where=package.url)
-    return data

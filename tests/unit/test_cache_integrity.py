@@ -15,8 +15,11 @@ the package cache.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shutil
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +29,14 @@ import pytest
 
 import buildkit.usecases.image_builds
 from buildkit.apk.keys import SigningKey, generate_keypair
+from buildkit.apk.package import pack_package, read_layout
+from buildkit.apk.pkginfo import PkgInfo
 from buildkit.errors import BuildkitError
 from buildkit.events import BaseReporter
-from buildkit.lockfile import read_lockfile
+from buildkit.lockfile import LockedPackage, LockRange, read_lockfile
 from buildkit.project.records import read_package_record
 from buildkit.repo import HttpFetcher, PackageCache, RepoClient, RetryPolicy
+from buildkit.usecases.apko_cache import copy_package, package_dir
 from buildkit.usecases.building import BuildOptions, build_project
 from buildkit.usecases.scan_sources import PackageInfos
 from buildkit.usecases.verifying import verify_project
@@ -317,3 +323,47 @@ def test_scan_reads_a_cached_control_member_only_when_it_hashes_to_the_identity(
     target = _remote_apk(case)
     flip(target, (bounds[0] + bounds[1]) / 2 / target.stat().st_size)
     assert PackageInfos(case.config()).get(entry) is None
+
+
+def test_copying_a_package_into_apkos_cache_streams_its_data_member(tmp_path: Path) -> None:
+    """A 24 MiB (incompressible) data member is verified and copied with about one read
+    block of memory, and the files are apko's: control, signature and data members."""
+    generate_keypair(tmp_path / "k.rsa", bits=1024)
+    tree = tmp_path / "tree"
+    (tree / "opt").mkdir(parents=True)
+    (tree / "opt" / "blob").write_bytes(os.urandom(24 << 20))
+    info = PkgInfo(name="big", version="1-r0", arch="x86_64", builddate=1)
+    data = pack_package(tree, info, key=SigningKey.load(tmp_path / "k.rsa"), source_date_epoch=1)
+    source = tmp_path / "big-1-r0.apk"
+    source.write_bytes(data)
+    entry = _locked_entry("http://repo.invalid/os/x86_64/big-1-r0.apk", data)
+    del data
+    tracemalloc.start()
+    try:
+        copied = copy_package(tmp_path / "cache", entry, source, where=str(source))
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert copied.name == "big"
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB"
+    folder = package_dir(tmp_path / "cache", entry.url)
+    control = base64.b64decode(entry.checksum.removeprefix("Q1")).hex()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{control}.ctl.tar.gz", f"{control}.sig.tar.gz", f"{copied.datahash}.dat.tar.gz"]
+    )
+    assert sum(p.stat().st_size for p in folder.iterdir()) == source.stat().st_size
+
+
+def _locked_entry(url: str, data: bytes) -> LockedPackage:
+    layout = read_layout(data, where=url)
+    assert layout.signature is not None
+    return LockedPackage(
+        name=layout.pkginfo.name,
+        url=url,
+        version=layout.pkginfo.version,
+        architecture=layout.pkginfo.arch,
+        signature=LockRange(range=layout.signature.range, checksum=layout.signature_checksum),
+        control=LockRange(range=layout.control.range, checksum=layout.control_checksum),
+        data=LockRange(range=layout.data.range, checksum=layout.data_checksum),
+        checksum=layout.identity,
+    )
