@@ -139,12 +139,6 @@ def index_state(repo: Path, public_key: Path | None) -> tuple[bool, str | None]:
     return False, None
 
 
-def stale_index(repo: Path) -> bool:
-    """Whether the index is missing, damaged or does not list exactly the .apk files present
-    (without a key to check its signature with)."""
-    return index_state(repo, None)[0]
-
-
 def walk_packages(
     context: BuildContext,
     order: Sequence[PackageConfig],
