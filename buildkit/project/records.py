@@ -56,6 +56,17 @@ def unseal(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     return body
 
 
+# The top-level keys of an action record written before records carried record_digest.
+_UNSEALED = frozenset(
+    {"schema", "kind", "framework", "name", "arch", "action_key", "inputs", "outputs"}
+)
+
+
+def _unsealed_format(data: Mapping[str, Any]) -> bool:
+    """A record of the earlier, unsealed format (not damage: say nothing, build again)."""
+    return RECORD_DIGEST not in data and set(data) <= _UNSEALED
+
+
 def verify_blobs(
     store: Store, blobs: tuple[Blob, ...], where: str, *, warn: Warn = _ignore
 ) -> bool:
@@ -84,8 +95,8 @@ def cached_record(store: Store, key: str, kind: type[R], *, warn: Warn = _ignore
     path = store.action_path(key)
     try:
         data = store.read_record(path)
-        if data is None:
-            return None
+        if data is None or _unsealed_format(data):
+            return None  # none, or written before records were sealed: a plain miss
         record = _filed_under(kind.from_dict(unseal(data, str(path)), str(path)), key, path)
     except StoreError as err:
         warn(damage_warning(path, "action record", err.message, "building again"))

@@ -367,3 +367,17 @@ def _locked_entry(url: str, data: bytes) -> LockedPackage:
         data=LockRange(range=layout.data.range, checksum=layout.data_checksum),
         checksum=layout.identity,
     )
+
+
+def test_an_action_record_from_before_sealing_is_a_quiet_miss(built: Built, tmp_path: Path) -> None:
+    case = _copy(built, tmp_path / "case")
+    path = case.root / "dist" / "actions" / f"{case.record().action_key}.json"
+    data = json.loads(path.read_bytes())
+    del data["record_digest"]
+    path.write_text(json.dumps(data))
+    said = Lines()
+    factory = Factory()
+    build_project(case.config(), BuildOptions(jobs=1), tools=factory, reporter=said)
+    assert factory.tools.calls == [("apko", "x86_64")]
+    assert said.lines == []
+    assert _records(case) == built.records
