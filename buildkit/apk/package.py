@@ -43,8 +43,6 @@ _BLOCK = 512
 # about twice as slow for a few percent.
 _GZIP_LEVEL = 6
 _MAX_LINK_HOPS = 40  # Linux's MAXSYMLINKS
-_HEAD = 1 << 16  # what read_layout_file reads first: signature and control members fit in it
-_CHUNK = 1 << 20  # streaming reads
 _TOOL = f"buildkit ({__version__})"  # the creator named in packages' SBOMs
 
 
@@ -123,14 +121,8 @@ def _read_pkginfo(control: GzipMember, where: str) -> PkgInfo:
     )
 
 
-def _split(
-    data: bytes, where: str, size: int | None = None
-) -> tuple[GzipMember | None, GzipMember, Section]:
-    """(signature member, control member, data section), inflating only the first two.
-
-    ``data`` may be the head of a file of ``size`` bytes: it must hold the signature and
-    control members whole; the data section is then counted to the file's end."""
-    size = len(data) if size is None else size
+def _split(data: bytes, where: str) -> tuple[GzipMember | None, GzipMember, Section]:
+    """(signature member, control member, data section), inflating only the first two."""
     members = iter_members(data, where=where)
     first = next(members)
     signature: GzipMember | None = None
@@ -148,63 +140,21 @@ def _split(
         if following is None:
             raise ApkFormatError("truncated: the file ends after the signature member", where=where)
         control = following
-    if control.end + 1 >= size:
+    if control.end + 1 >= len(data):
         raise ApkFormatError(
             "truncated: no data member after the control member",
             where=where,
             hint="the file is incomplete; download it again",
         )
-    return signature, control, Section(control.end + 1, size - 1)
+    return signature, control, Section(control.end + 1, len(data) - 1)
 
 
 def read_layout(data: bytes, *, where: str) -> ApkLayout:
     """Locate the members and parse .PKGINFO; checks nothing (see :func:`verify_package`)."""
     signature, control, data_section = _split(data, where)
     view = memoryview(data)
-    data_sha256 = hashlib.sha256(view[data_section.start :]).digest()
-    return _layout(view, signature, control, data_section, data_sha256=data_sha256, where=where)
-
-
-def read_layout_file(path: Path, *, where: str, head: int = _HEAD) -> ApkLayout:
-    """:func:`read_layout` of the package file at ``path`` in bounded memory: only the head
-    holding the signature and control members is read whole (grown until it does); the data
-    member, which can be hundreds of megabytes, is streamed through SHA-256."""
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        while True:
-            handle.seek(0)
-            data = handle.read(head)
-            try:
-                signature, control, data_section = _split(data, where, size)
-                break
-            except ApkFormatError:
-                if len(data) >= size:
-                    raise
-                head *= 8  # the control member (a long .PKGINFO) goes on past this head
-        handle.seek(data_section.start)
-        digest = hashlib.sha256()
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return _layout(
-        memoryview(data),
-        signature,
-        control,
-        data_section,
-        data_sha256=digest.digest(),
-        where=where,
-    )
-
-
-def _layout(
-    view: memoryview,
-    signature: GzipMember | None,
-    control: GzipMember,
-    data_section: Section,
-    *,
-    data_sha256: bytes,
-    where: str,
-) -> ApkLayout:
     control_sha1 = _sha1(view[control.start : control.end + 1])
+    data_sha256 = hashlib.sha256(view[data_section.start :]).digest()
     signatures = _signatures(signature, where) if signature else ()
     return ApkLayout(
         signature=Section(signature.start, signature.end) if signature else None,

@@ -22,7 +22,6 @@ from buildkit.apk.package import (
     Section,
     extract_package,
     read_layout,
-    read_layout_file,
     verify_package,
 )
 from buildkit.apk.pkginfo import PkgInfo, render_pkginfo
@@ -131,31 +130,6 @@ def test_layout_sections_tile_the_file() -> None:
     assert layout.data == Section(987, len(data) - 1)
     assert (layout.pkginfo.name, layout.pkginfo.version) == ("hello-wolfi", "2.12-r1")
     assert layout.data.size + layout.control.size + layout.signature.size == len(data)
-
-
-@pytest.mark.parametrize("head", [16, 700, 1 << 16])
-@pytest.mark.parametrize(("relative", "key", "algorithm"), FIXTURE_APKS)
-def test_reading_a_package_file_by_its_head_gives_the_same_layout_as_reading_it_whole(
-    relative: str, key: str | None, algorithm: str, head: int
-) -> None:
-    """read_layout_file (bounded memory: the head, grown until it holds the control member,
-    and the data member streamed) agrees with read_layout on every real package."""
-    path = FIXTURES / relative
-    assert read_layout_file(path, where=relative, head=head) == read_layout(
-        path.read_bytes(), where=relative
-    )
-
-
-@pytest.mark.parametrize("cut", [100, 800, 987])  # in the signature, the control, at data
-def test_a_truncated_package_file_fails_as_the_whole_read_does(tmp_path: Path, cut: int) -> None:
-    data = _read(HELLO)[:cut]
-    path = tmp_path / "cut.apk"
-    path.write_bytes(data)
-    with pytest.raises(ApkFormatError) as whole:
-        read_layout(data, where="cut.apk")
-    with pytest.raises(ApkFormatError) as streamed:
-        read_layout_file(path, where="cut.apk", head=64)
-    assert streamed.value.message == whole.value.message
 
 
 def test_package_signed_by_alpine_is_refused_without_its_key() -> None:
