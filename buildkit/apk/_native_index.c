@@ -522,11 +522,190 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * index_names(records, accepted, first, providers, install_if): the name maps the resolver
+ * looks packages up by (buildkit.apk.index_records.index_names, whose pure-Python loop this
+ * must equal; tests/unit/test_apk_index_names.py checks that). For the record at position
+ * first + i whose arch is in accepted, the position (one int object per record, shared) is
+ * appended to providers[name], to providers[p] for each provide "p" or "p=v" with p not the
+ * record's own name, and to install_if[t] for each install_if atom, t its name as
+ * buildkit.resolve.universe.atom_name gives it (the regex ^!?([^<>=~@]+), else the text).
+ * Values already in the dicts must be lists. */
+
+static PyObject *ATTR_NAME, *ATTR_ARCH, *ATTR_PROVIDES, *ATTR_INSTALL_IF;
+
+static int
+append_to(PyObject *map, PyObject *key, PyObject *value)
+{
+    PyObject *list = PyDict_GetItemWithError(map, key); /* borrowed */
+    if (list == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        list = PyList_New(1);
+        if (list == NULL) {
+            return -1;
+        }
+        Py_INCREF(value);
+        PyList_SET_ITEM(list, 0, value);
+        int failed = PyDict_SetItem(map, key, list);
+        Py_DECREF(list);
+        return failed;
+    }
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_TypeError, "index_names: map values must be lists");
+        return -1;
+    }
+    return PyList_Append(list, value);
+}
+
+static int
+is_operator(Py_UCS4 c)
+{
+    return c == '<' || c == '>' || c == '=' || c == '~' || c == '@';
+}
+
+/* The name of an atom as ^!?([^<>=~@]+) captures it; the text itself when that does not
+ * match. New reference. */
+static PyObject *
+atom_name(PyObject *text)
+{
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t start = (length > 0 && PyUnicode_READ(kind, data, 0) == '!') ? 1 : 0;
+    Py_ssize_t end = start;
+    while (end < length && !is_operator(PyUnicode_READ(kind, data, end))) {
+        end++;
+    }
+    if (end == start) {
+        if (start == 0) {
+            Py_INCREF(text); /* no match at all */
+            return text;
+        }
+        start = 0; /* "!" then an operator: the regex backtracks and captures the "!" */
+    }
+    if (start == 0 && end == length) {
+        Py_INCREF(text);
+        return text;
+    }
+    return PyUnicode_Substring(text, start, end);
+}
+
+/* The part of a provide before its first "=" (the whole text without one). New reference. */
+static PyObject *
+provide_name(PyObject *text)
+{
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t at = PyUnicode_FindChar(text, '=', 0, length, 1);
+    if (at == -2) {
+        return NULL;
+    }
+    if (at < 0) {
+        Py_INCREF(text);
+        return text;
+    }
+    return PyUnicode_Substring(text, 0, at);
+}
+
+/* Each str of the tuple of strs attribute attr of record, through key_of, appended to map
+ * under that key unless it equals skip (NULL: skip nothing). */
+static int
+append_each(PyObject *record, PyObject *attr, PyObject *(*key_of)(PyObject *), PyObject *skip,
+            PyObject *map, PyObject *position)
+{
+    PyObject *values = PyObject_GetAttr(record, attr);
+    if (values == NULL) {
+        return -1;
+    }
+    if (!PyTuple_Check(values)) {
+        PyErr_Format(PyExc_TypeError, "index_names: %U must be a tuple", attr);
+        Py_DECREF(values);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
+        PyObject *text = PyTuple_GET_ITEM(values, i);
+        if (!PyUnicode_Check(text)) {
+            PyErr_Format(PyExc_TypeError, "index_names: %U must hold strs", attr);
+            Py_DECREF(values);
+            return -1;
+        }
+        PyObject *key = key_of(text);
+        if (key == NULL) {
+            Py_DECREF(values);
+            return -1;
+        }
+        int same = skip != NULL ? PyObject_RichCompareBool(key, skip, Py_EQ) : 0;
+        if (same < 0 || (!same && append_to(map, key, position) < 0)) {
+            Py_DECREF(key);
+            Py_DECREF(values);
+            return -1;
+        }
+        Py_DECREF(key);
+    }
+    Py_DECREF(values);
+    return 0;
+}
+
+static int
+index_one(PyObject *record, PyObject *accepted, Py_ssize_t position, PyObject *providers,
+          PyObject *install_if)
+{
+    PyObject *arch = PyObject_GetAttr(record, ATTR_ARCH);
+    if (arch == NULL) {
+        return -1;
+    }
+    int wanted = PySequence_Contains(accepted, arch);
+    Py_DECREF(arch);
+    if (wanted <= 0) {
+        return wanted;
+    }
+    PyObject *name = PyObject_GetAttr(record, ATTR_NAME);
+    PyObject *where = PyLong_FromSsize_t(position);
+    int failed = name == NULL || where == NULL || append_to(providers, name, where) < 0 ||
+                 append_each(record, ATTR_PROVIDES, provide_name, name, providers, where) < 0 ||
+                 append_each(record, ATTR_INSTALL_IF, atom_name, NULL, install_if, where) < 0;
+    Py_XDECREF(name);
+    Py_XDECREF(where);
+    return failed ? -1 : 0;
+}
+
+/* index_names(records, accepted, first, providers, install_if) -> None */
+static PyObject *
+index_names(PyObject *module, PyObject *args)
+{
+    PyObject *records, *accepted, *providers, *install_if;
+    Py_ssize_t first;
+    if (!PyArg_ParseTuple(args, "OOnO!O!", &records, &accepted, &first, &PyDict_Type,
+                          &providers, &PyDict_Type, &install_if)) {
+        return NULL;
+    }
+    PyObject *items = PySequence_Fast(records, "index_names: records must be a sequence");
+    if (items == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(items); i++) {
+        /* A strong reference: the list could shrink under us in a callback. */
+        PyObject *record = PySequence_Fast_GET_ITEM(items, i);
+        Py_INCREF(record);
+        int failed = index_one(record, accepted, first + i, providers, install_if);
+        Py_DECREF(record);
+        if (failed < 0) {
+            Py_DECREF(items);
+            return NULL;
+        }
+    }
+    Py_DECREF(items);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"layout", layout, METH_VARARGS,
      "layout(cls, keys, kinds, names, required, unique) -> capsule: where parse() puts each field."},
     {"parse", parse, METH_VARARGS,
      "parse(layout, data) -> list of records, or None if data is not the usual case."},
+    {"index_names", index_names, METH_VARARGS,
+     "index_names(records, accepted, first, providers, install_if): the resolver's name maps."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -538,5 +717,12 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__native_index(void)
 {
+    ATTR_NAME = PyUnicode_InternFromString("name");
+    ATTR_ARCH = PyUnicode_InternFromString("arch");
+    ATTR_PROVIDES = PyUnicode_InternFromString("provides");
+    ATTR_INSTALL_IF = PyUnicode_InternFromString("install_if");
+    if (ATTR_NAME == NULL || ATTR_ARCH == NULL || ATTR_PROVIDES == NULL || ATTR_INSTALL_IF == NULL) {
+        return NULL;
+    }
     return PyModule_Create(&module_def);
 }

@@ -11,3 +11,13 @@ def layout(
 
 def parse(layout: Layout, data: bytes, /) -> list[object] | None:
     """The records of UTF-8 APKINDEX text, or None if it is not the usual case."""
+
+def index_names(
+    records: object,
+    accepted: object,
+    first: int,
+    providers: dict[str, list[int]],
+    install_if: dict[str, list[int]],
+    /,
+) -> None:
+    """Add each record of an accepted arch to the name maps (see buildkit.apk.index_names)."""

@@ -16,13 +16,14 @@ each package is checked here, once, when resolution first considers it.
 from __future__ import annotations
 
 import functools
-import re
 import weakref
+from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from buildkit.apk.atom import Atom, parse_atom
 from buildkit.apk.index import IndexRecord
+from buildkit.apk.index_names import Positions, index_names
 from buildkit.apk.version import Version, is_valid_version, parse_version
 from buildkit.errors import AtomError, ResolveError, VersionError
 from buildkit.resolve.model import RepoSource
@@ -30,7 +31,6 @@ from buildkit.resolve.model import RepoSource
 # A version sort key: invalid versions sort below every valid one instead of failing.
 VersionKey = tuple[int] | tuple[int, Version]
 
-_ATOM_NAME = re.compile(r"^!?([^<>=~@]+)")
 _CACHE_SIZE = 4
 
 
@@ -174,41 +174,89 @@ def _valid_provide(name: str, version: str) -> bool:
     return _provided_name(name) and (not version or _valid_version(version))
 
 
-def atom_name(text: str) -> str:
-    """An atom's name without parsing it (``!so:libz.so.1>=1`` -> ``so:libz.so.1``)."""
-    match = _ATOM_NAME.match(text)
-    return match.group(1) if match else text
+class PkgLists:
+    """name -> the packages listed under it, in index order: a read-only mapping over record
+    positions whose :class:`Pkg` objects are made on first lookup (a resolution looks at a
+    few hundred of an index's 200k records)."""
+
+    __slots__ = ("_lists", "_pkg", "_positions")
+
+    def __init__(self, positions: Positions, pkg: Callable[[int], Pkg]) -> None:
+        self._positions = positions
+        self._pkg = pkg
+        self._lists: dict[str, list[Pkg]] = {}
+
+    def get(self, name: str, default: Sequence[Pkg] = ()) -> Sequence[Pkg]:
+        found = self._lists.get(name)
+        if found is None:
+            positions = self._positions.get(name)
+            if positions is None:
+                return default
+            found = self._lists[name] = [self._pkg(position) for position in positions]
+        return found
+
+    def __getitem__(self, name: str) -> Sequence[Pkg]:
+        if name not in self._positions:
+            raise KeyError(name)
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._positions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def values(self) -> Iterator[Sequence[Pkg]]:
+        return (self.get(name) for name in self._positions)
 
 
 class _Maps:
     """The lookup maps of one set of indexes for one arch.
 
-    Holds the records (through Pkg) but neither the index objects nor the RepoSources, so a
-    cache entry can be dropped when the caller lets go of its indexes.
+    Holds the records but neither the index objects nor the RepoSources, so a cache entry can
+    be dropped when the caller lets go of its indexes. The maps hold record positions
+    (buildkit.apk.index_names, compiled where possible); a position's Pkg is made once, when
+    a lookup first returns it, so that equal positions are the same Pkg.
     """
 
     def __init__(self, sources: Sequence[RepoSource], arch: str) -> None:
         self.tags = frozenset(s.tag for s in sources if s.tag)
-        # name -> packages listing it as own name or provide (valid or not), in index order
-        self.providers: dict[str, list[Pkg]] = {}
-        # install_if trigger name -> packages whose i: mentions it
-        self.install_if: dict[str, list[Pkg]] = {}
         self.names: dict[str, tuple[str, bool]] = {}
         self.versions: dict[str, VersionKey] = {}
-        accepted = {arch, "noarch", ""}
-        providers, install_if = self.providers, self.install_if
-        for rank, source in enumerate(sources):
-            for record in source.index.records:
-                if record.arch not in accepted:
-                    continue
-                pkg = Pkg(record, rank, source.tag)
-                providers.setdefault(record.name, []).append(pkg)
-                for provide in record.provides:
-                    name = provide.partition("=")[0]
-                    if name != record.name:
-                        providers.setdefault(name, []).append(pkg)
-                for trigger in record.install_if:
-                    install_if.setdefault(atom_name(trigger), []).append(pkg)
+        accepted = frozenset((arch, "noarch", ""))
+        providers: Positions = {}
+        install_if: Positions = {}
+        self._records: list[IndexRecord] = []
+        self._starts: list[int] = []  # each source's first position
+        self._tags = [source.tag for source in sources]
+        for source in sources:
+            records = source.index.records
+            self._starts.append(len(self._records))
+            index_names(
+                records,
+                accepted,
+                first=len(self._records),
+                providers=providers,
+                install_if=install_if,
+            )
+            self._records.extend(records)
+        self._pkgs: list[Pkg | None] = [None] * len(self._records)
+        # name -> packages listing it as own name or provide (valid or not), in index order
+        self.providers = PkgLists(providers, self.pkg)
+        # install_if trigger name -> packages whose i: mentions it
+        self.install_if = PkgLists(install_if, self.pkg)
+
+    def pkg(self, position: int) -> Pkg:
+        """The package of the record at ``position`` (the same object every time)."""
+        found = self._pkgs[position]
+        if found is None:
+            rank = bisect_right(self._starts, position) - 1
+            found = Pkg(self._records[position], rank, self._tags[rank])
+            self._pkgs[position] = found
+        return found
 
 
 class Universe:
