@@ -523,40 +523,60 @@ done:
 }
 
 /* ---------------------------------------------------------------------------------------
- * index_names(records, accepted, first, providers, install_if): the name maps the resolver
- * looks packages up by (buildkit.apk.index_records.index_names, whose pure-Python loop this
- * must equal; tests/unit/test_apk_index_names.py checks that). For the record at position
- * first + i whose arch is in accepted, the position (one int object per record, shared) is
- * appended to providers[name], to providers[p] for each provide "p" or "p=v" with p not the
- * record's own name, and to install_if[t] for each install_if atom, t its name as
- * buildkit.resolve.universe.atom_name gives it (the regex ^!?([^<>=~@]+), else the text).
- * Values already in the dicts must be lists. */
+ * The names index records answer to, for the resolver (buildkit.apk.index_names, whose
+ * pure-Python maps these lookups must equal; tests/unit/test_apk_index_names.py checks it).
+ *
+ * A record whose arch is in the accepted set is listed under its own name and under each
+ * provided name ("p" of a provide "p" or "p=v", unless p is its own name): the "providers"
+ * group; and under the name of each install_if atom, as ^!?([^<>=~@]+) captures it (else the
+ * whole atom): the "install_if" group. A Wolfi index gives 700k such names. A dict of lists
+ * costs a str, a list and a dict slot each, allocated and written all over memory: more
+ * than parsing the index, while a resolution looks up a few hundred names. So the names are
+ * only hashed (FNV-1a over code points, of the slice of the record's own strs: no copies)
+ * into one flat array, chained per hash bucket in record order; a lookup walks one chain
+ * and confirms each candidate against the record's str itself, so a hash collision can
+ * never list a wrong record.
+ *
+ * names_build(records, accepted, first) -> capsule, or None where a record is not the usual
+ * case (more than 65535 provides); names_lookup(capsule, name, group) -> the positions
+ * (first + index) listing name in group (0: providers, 1: install_if) in record order, or
+ * None when none does. */
 
 static PyObject *ATTR_NAME, *ATTR_ARCH, *ATTR_PROVIDES, *ATTR_INSTALL_IF;
 
-static int
-append_to(PyObject *map, PyObject *key, PyObject *value)
+#define NO_ENTRY UINT32_MAX
+enum field { FIELD_NAME = 0, FIELD_PROVIDE = 1, FIELD_INSTALL_IF = 2 };
+
+typedef struct {
+    uint64_t hash;
+    uint32_t position; /* index in records */
+    uint32_t next;     /* the next entry of the bucket, or NO_ENTRY */
+    uint16_t item;     /* which provide or install_if atom */
+    uint8_t field;
+} name_entry_t;
+
+typedef struct {
+    PyObject *records; /* a tuple (a copy of a list: positions must stay valid) */
+    Py_ssize_t first;
+    name_entry_t *entries;
+    size_t count, capacity;
+    uint32_t *heads, *tails;
+    size_t mask;
+} names_t;
+
+static const char NAMES_NAME[] = "buildkit.apk._native_index.names";
+
+static void
+names_free(PyObject *capsule)
 {
-    PyObject *list = PyDict_GetItemWithError(map, key); /* borrowed */
-    if (list == NULL) {
-        if (PyErr_Occurred()) {
-            return -1;
-        }
-        list = PyList_New(1);
-        if (list == NULL) {
-            return -1;
-        }
-        Py_INCREF(value);
-        PyList_SET_ITEM(list, 0, value);
-        int failed = PyDict_SetItem(map, key, list);
-        Py_DECREF(list);
-        return failed;
+    names_t *names = PyCapsule_GetPointer(capsule, NAMES_NAME);
+    if (names != NULL) {
+        Py_XDECREF(names->records);
+        PyMem_Free(names->entries);
+        PyMem_Free(names->heads);
+        PyMem_Free(names->tails);
+        PyMem_Free(names);
     }
-    if (!PyList_CheckExact(list)) {
-        PyErr_SetString(PyExc_TypeError, "index_names: map values must be lists");
-        return -1;
-    }
-    return PyList_Append(list, value);
 }
 
 static int
@@ -565,91 +585,116 @@ is_operator(Py_UCS4 c)
     return c == '<' || c == '>' || c == '=' || c == '~' || c == '@';
 }
 
-/* The name of an atom as ^!?([^<>=~@]+) captures it; the text itself when that does not
- * match. New reference. */
-static PyObject *
-atom_name(PyObject *text)
+/* The slice [*start, *end) of text that is the name of the key (field) it is. */
+static void
+key_slice(PyObject *text, int field, Py_ssize_t *start, Py_ssize_t *end)
 {
     const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
     const int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_ssize_t start = (length > 0 && PyUnicode_READ(kind, data, 0) == '!') ? 1 : 0;
-    Py_ssize_t end = start;
-    while (end < length && !is_operator(PyUnicode_READ(kind, data, end))) {
-        end++;
-    }
-    if (end == start) {
-        if (start == 0) {
-            Py_INCREF(text); /* no match at all */
-            return text;
+    *start = 0;
+    *end = length;
+    if (field == FIELD_PROVIDE) {
+        for (Py_ssize_t i = 0; i < length; i++) {
+            if (PyUnicode_READ(kind, data, i) == '=') {
+                *end = i;
+                break;
+            }
         }
-        start = 0; /* "!" then an operator: the regex backtracks and captures the "!" */
     }
-    if (start == 0 && end == length) {
-        Py_INCREF(text);
-        return text;
+    else if (field == FIELD_INSTALL_IF) {
+        Py_ssize_t from = (length > 0 && PyUnicode_READ(kind, data, 0) == '!') ? 1 : 0;
+        Py_ssize_t to = from;
+        while (to < length && !is_operator(PyUnicode_READ(kind, data, to))) {
+            to++;
+        }
+        if (to == from && from == 1) {
+            from = 0; /* "!" then an operator: the regex backtracks and captures the "!" */
+        }
+        if (to > from) { /* else no match: the whole text */
+            *start = from;
+            *end = to;
+        }
     }
-    return PyUnicode_Substring(text, start, end);
 }
 
-/* The part of a provide before its first "=" (the whole text without one). New reference. */
-static PyObject *
-provide_name(PyObject *text)
+static uint64_t
+hash_slice(PyObject *text, Py_ssize_t start, Py_ssize_t end)
 {
-    const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
-    Py_ssize_t at = PyUnicode_FindChar(text, '=', 0, length, 1);
-    if (at == -2) {
-        return NULL;
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    uint64_t hash = 14695981039346656037ULL;
+    for (Py_ssize_t i = start; i < end; i++) {
+        hash = (hash ^ PyUnicode_READ(kind, data, i)) * 1099511628211ULL;
     }
-    if (at < 0) {
-        Py_INCREF(text);
-        return text;
-    }
-    return PyUnicode_Substring(text, 0, at);
+    return hash ^ (hash >> 29);
 }
 
-/* Each str of the tuple of strs attribute attr of record, through key_of, appended to map
- * under that key unless it equals skip (NULL: skip nothing). */
 static int
-append_each(PyObject *record, PyObject *attr, PyObject *(*key_of)(PyObject *), PyObject *skip,
-            PyObject *map, PyObject *position)
+slices_equal(PyObject *a, Py_ssize_t a0, Py_ssize_t a1, PyObject *b, Py_ssize_t b0,
+             Py_ssize_t b1)
 {
-    PyObject *values = PyObject_GetAttr(record, attr);
-    if (values == NULL) {
-        return -1;
+    if (a1 - a0 != b1 - b0) {
+        return 0;
     }
-    if (!PyTuple_Check(values)) {
-        PyErr_Format(PyExc_TypeError, "index_names: %U must be a tuple", attr);
-        Py_DECREF(values);
-        return -1;
+    const int ak = PyUnicode_KIND(a), bk = PyUnicode_KIND(b);
+    const void *ad = PyUnicode_DATA(a), *bd = PyUnicode_DATA(b);
+    for (Py_ssize_t i = 0; i < a1 - a0; i++) {
+        if (PyUnicode_READ(ak, ad, a0 + i) != PyUnicode_READ(bk, bd, b0 + i)) {
+            return 0;
+        }
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
-        PyObject *text = PyTuple_GET_ITEM(values, i);
-        if (!PyUnicode_Check(text)) {
-            PyErr_Format(PyExc_TypeError, "index_names: %U must hold strs", attr);
-            Py_DECREF(values);
+    return 1;
+}
+
+static int
+add_entry(names_t *names, uint64_t hash, Py_ssize_t position, Py_ssize_t item, int field)
+{
+    if (names->count == names->capacity) {
+        size_t capacity = names->capacity ? names->capacity * 2 : 1024;
+        name_entry_t *grown = PyMem_Realloc(names->entries, capacity * sizeof(name_entry_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
             return -1;
         }
-        PyObject *key = key_of(text);
-        if (key == NULL) {
-            Py_DECREF(values);
-            return -1;
-        }
-        int same = skip != NULL ? PyObject_RichCompareBool(key, skip, Py_EQ) : 0;
-        if (same < 0 || (!same && append_to(map, key, position) < 0)) {
-            Py_DECREF(key);
-            Py_DECREF(values);
-            return -1;
-        }
-        Py_DECREF(key);
+        names->entries = grown;
+        names->capacity = capacity;
     }
-    Py_DECREF(values);
+    name_entry_t *entry = &names->entries[names->count++];
+    entry->hash = hash;
+    entry->position = (uint32_t)position;
+    entry->next = NO_ENTRY;
+    entry->item = (uint16_t)item;
+    entry->field = (uint8_t)field;
     return 0;
 }
 
+/* A str tuple attribute of record (new reference), or NULL with TypeError. */
+static PyObject *
+str_tuple(PyObject *record, PyObject *attr)
+{
+    PyObject *values = PyObject_GetAttr(record, attr);
+    if (values == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_Check(values)) {
+        PyErr_Format(PyExc_TypeError, "names_build: %U must be a tuple", attr);
+        Py_DECREF(values);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(values, i))) {
+            PyErr_Format(PyExc_TypeError, "names_build: %U must hold strs", attr);
+            Py_DECREF(values);
+            return NULL;
+        }
+    }
+    return values;
+}
+
+/* 1: added, 0: not an accepted arch, -1: error, -2: declined. */
 static int
-index_one(PyObject *record, PyObject *accepted, Py_ssize_t position, PyObject *providers,
-          PyObject *install_if)
+add_record(names_t *names, PyObject *record, PyObject *accepted, Py_ssize_t position)
 {
     PyObject *arch = PyObject_GetAttr(record, ATTR_ARCH);
     if (arch == NULL) {
@@ -660,43 +705,206 @@ index_one(PyObject *record, PyObject *accepted, Py_ssize_t position, PyObject *p
     if (wanted <= 0) {
         return wanted;
     }
+    int result = -1;
+    PyObject *provides = NULL, *install_if = NULL;
     PyObject *name = PyObject_GetAttr(record, ATTR_NAME);
-    PyObject *where = PyLong_FromSsize_t(position);
-    int failed = name == NULL || where == NULL || append_to(providers, name, where) < 0 ||
-                 append_each(record, ATTR_PROVIDES, provide_name, name, providers, where) < 0 ||
-                 append_each(record, ATTR_INSTALL_IF, atom_name, NULL, install_if, where) < 0;
-    Py_XDECREF(name);
-    Py_XDECREF(where);
-    return failed ? -1 : 0;
-}
-
-/* index_names(records, accepted, first, providers, install_if) -> None */
-static PyObject *
-index_names(PyObject *module, PyObject *args)
-{
-    PyObject *records, *accepted, *providers, *install_if;
-    Py_ssize_t first;
-    if (!PyArg_ParseTuple(args, "OOnO!O!", &records, &accepted, &first, &PyDict_Type,
-                          &providers, &PyDict_Type, &install_if)) {
-        return NULL;
+    if (name == NULL) {
+        goto done;
     }
-    PyObject *items = PySequence_Fast(records, "index_names: records must be a sequence");
-    if (items == NULL) {
-        return NULL;
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "names_build: name must be a str");
+        goto done;
     }
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(items); i++) {
-        /* A strong reference: the list could shrink under us in a callback. */
-        PyObject *record = PySequence_Fast_GET_ITEM(items, i);
-        Py_INCREF(record);
-        int failed = index_one(record, accepted, first + i, providers, install_if);
-        Py_DECREF(record);
-        if (failed < 0) {
-            Py_DECREF(items);
-            return NULL;
+    provides = str_tuple(record, ATTR_PROVIDES);
+    install_if = provides != NULL ? str_tuple(record, ATTR_INSTALL_IF) : NULL;
+    if (install_if == NULL) {
+        goto done;
+    }
+    if (PyTuple_GET_SIZE(provides) > UINT16_MAX || PyTuple_GET_SIZE(install_if) > UINT16_MAX) {
+        result = -2;
+        goto done;
+    }
+    const Py_ssize_t name_length = PyUnicode_GET_LENGTH(name);
+    if (add_entry(names, hash_slice(name, 0, name_length), position, 0, FIELD_NAME) < 0) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(provides); i++) {
+        PyObject *text = PyTuple_GET_ITEM(provides, i);
+        Py_ssize_t start, end;
+        key_slice(text, FIELD_PROVIDE, &start, &end);
+        if (slices_equal(text, start, end, name, 0, name_length)) {
+            continue; /* its own name: listed once */
+        }
+        if (add_entry(names, hash_slice(text, start, end), position, i, FIELD_PROVIDE) < 0) {
+            goto done;
         }
     }
-    Py_DECREF(items);
-    Py_RETURN_NONE;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(install_if); i++) {
+        PyObject *text = PyTuple_GET_ITEM(install_if, i);
+        Py_ssize_t start, end;
+        key_slice(text, FIELD_INSTALL_IF, &start, &end);
+        if (add_entry(names, hash_slice(text, start, end), position, i, FIELD_INSTALL_IF) < 0) {
+            goto done;
+        }
+    }
+    result = 1;
+done:
+    Py_XDECREF(name);
+    Py_XDECREF(provides);
+    Py_XDECREF(install_if);
+    return result;
+}
+
+/* names_build(records, accepted, first) -> capsule | None */
+static PyObject *
+names_build(PyObject *module, PyObject *args)
+{
+    PyObject *records, *accepted;
+    Py_ssize_t first;
+    if (!PyArg_ParseTuple(args, "OOn", &records, &accepted, &first)) {
+        return NULL;
+    }
+    names_t *names = PyMem_Calloc(1, sizeof(names_t));
+    if (names == NULL) {
+        return PyErr_NoMemory();
+    }
+    names->first = first;
+    names->records = PySequence_Tuple(records);
+    PyObject *capsule = NULL;
+    if (names->records == NULL) {
+        goto failed;
+    }
+    const Py_ssize_t count = PyTuple_GET_SIZE(names->records);
+    if (count >= (Py_ssize_t)UINT32_MAX) {
+        goto declined;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int added = add_record(names, PyTuple_GET_ITEM(names->records, i), accepted, i);
+        if (added == -2) {
+            goto declined;
+        }
+        if (added < 0) {
+            goto failed;
+        }
+    }
+    if (names->count >= NO_ENTRY / 2) {
+        goto declined;
+    }
+    size_t buckets = 1024;
+    while (buckets < names->count * 2) {
+        buckets *= 2;
+    }
+    names->mask = buckets - 1;
+    names->heads = PyMem_Malloc(buckets * sizeof(uint32_t));
+    names->tails = PyMem_Malloc(buckets * sizeof(uint32_t));
+    if (names->heads == NULL || names->tails == NULL) {
+        PyErr_NoMemory();
+        goto failed;
+    }
+    memset(names->heads, 0xff, buckets * sizeof(uint32_t)); /* NO_ENTRY */
+    for (size_t e = 0; e < names->count; e++) { /* in order: chains list records in order */
+        size_t bucket = names->entries[e].hash & names->mask;
+        if (names->heads[bucket] == NO_ENTRY) {
+            names->heads[bucket] = (uint32_t)e;
+        }
+        else {
+            names->entries[names->tails[bucket]].next = (uint32_t)e;
+        }
+        names->tails[bucket] = (uint32_t)e;
+    }
+    PyMem_Free(names->tails); /* only needed while linking */
+    names->tails = NULL;
+    capsule = PyCapsule_New(names, NAMES_NAME, names_free);
+    if (capsule == NULL) {
+        goto failed;
+    }
+    return capsule;
+
+declined:
+    capsule = Py_None;
+    Py_INCREF(Py_None);
+failed:
+    Py_XDECREF(names->records);
+    PyMem_Free(names->entries);
+    PyMem_Free(names->heads);
+    PyMem_Free(names->tails);
+    PyMem_Free(names);
+    return capsule;
+}
+
+/* names_lookup(capsule, name, group) -> list[int] | None */
+static PyObject *
+names_lookup(PyObject *module, PyObject *args)
+{
+    PyObject *capsule, *name;
+    int group;
+    if (!PyArg_ParseTuple(args, "OUi", &capsule, &name, &group)) {
+        return NULL;
+    }
+    names_t *names = PyCapsule_GetPointer(capsule, NAMES_NAME);
+    if (names == NULL) {
+        return NULL;
+    }
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(name);
+    const uint64_t hash = hash_slice(name, 0, length);
+    PyObject *found = NULL;
+    for (uint32_t e = names->heads[hash & names->mask]; e != NO_ENTRY;
+         e = names->entries[e].next) {
+        const name_entry_t *entry = &names->entries[e];
+        if (entry->hash != hash || (entry->field == FIELD_INSTALL_IF) != (group == 1)) {
+            continue;
+        }
+        PyObject *record = PyTuple_GET_ITEM(names->records, entry->position);
+        PyObject *text;
+        if (entry->field == FIELD_NAME) {
+            text = PyObject_GetAttr(record, ATTR_NAME);
+        }
+        else {
+            PyObject *values = PyObject_GetAttr(
+                record, entry->field == FIELD_PROVIDE ? ATTR_PROVIDES : ATTR_INSTALL_IF);
+            if (values == NULL) {
+                goto failed;
+            }
+            /* Records are frozen; should one have been changed anyway, nothing is read out
+             * of bounds: it just no longer matches. */
+            text = PyTuple_Check(values) && entry->item < PyTuple_GET_SIZE(values)
+                       ? PyTuple_GET_ITEM(values, entry->item)
+                       : Py_None;
+            Py_INCREF(text);
+            Py_DECREF(values);
+        }
+        if (text == NULL) {
+            goto failed;
+        }
+        if (!PyUnicode_Check(text)) {
+            Py_DECREF(text);
+            continue;
+        }
+        Py_ssize_t start, end;
+        key_slice(text, entry->field, &start, &end);
+        int same = slices_equal(text, start, end, name, 0, length);
+        Py_DECREF(text);
+        if (!same) {
+            continue;
+        }
+        if (found == NULL && (found = PyList_New(0)) == NULL) {
+            return NULL;
+        }
+        PyObject *position = PyLong_FromSsize_t(names->first + entry->position);
+        if (position == NULL || PyList_Append(found, position) < 0) {
+            Py_XDECREF(position);
+            goto failed;
+        }
+        Py_DECREF(position);
+    }
+    if (found == NULL) {
+        Py_RETURN_NONE;
+    }
+    return found;
+
+failed:
+    Py_XDECREF(found);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {
@@ -704,8 +912,10 @@ static PyMethodDef methods[] = {
      "layout(cls, keys, kinds, names, required, unique) -> capsule: where parse() puts each field."},
     {"parse", parse, METH_VARARGS,
      "parse(layout, data) -> list of records, or None if data is not the usual case."},
-    {"index_names", index_names, METH_VARARGS,
-     "index_names(records, accepted, first, providers, install_if): the resolver's name maps."},
+    {"names_build", names_build, METH_VARARGS,
+     "names_build(records, accepted, first) -> capsule | None: the names records answer to."},
+    {"names_lookup", names_lookup, METH_VARARGS,
+     "names_lookup(names, name, group) -> positions listing name (0: providers, 1: install_if)."},
     {NULL, NULL, 0, NULL},
 };
 

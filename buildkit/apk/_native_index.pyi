@@ -12,12 +12,10 @@ def layout(
 def parse(layout: Layout, data: bytes, /) -> list[object] | None:
     """The records of UTF-8 APKINDEX text, or None if it is not the usual case."""
 
-def index_names(
-    records: object,
-    accepted: object,
-    first: int,
-    providers: dict[str, list[int]],
-    install_if: dict[str, list[int]],
-    /,
-) -> None:
-    """Add each record of an accepted arch to the name maps (see buildkit.apk.index_names)."""
+Names = NewType("Names", object)
+
+def names_build(records: object, accepted: object, first: int, /) -> Names | None:
+    """The names records of an accepted arch answer to, hashed; None: not the usual case."""
+
+def names_lookup(names: Names, name: str, group: int, /) -> list[int] | None:
+    """Positions of the records listing ``name`` (group 0: providers, 1: install_if)."""

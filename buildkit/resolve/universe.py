@@ -19,11 +19,11 @@ import functools
 import weakref
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from buildkit.apk.atom import Atom, parse_atom
 from buildkit.apk.index import IndexRecord
-from buildkit.apk.index_names import Positions, index_names
+from buildkit.apk.index_names import NameIndex
 from buildkit.apk.version import Version, is_valid_version, parse_version
 from buildkit.errors import AtomError, ResolveError, VersionError
 from buildkit.resolve.model import RepoSource
@@ -175,51 +175,64 @@ def _valid_provide(name: str, version: str) -> bool:
 
 
 class PkgLists:
-    """name -> the packages listed under it, in index order: a read-only mapping over record
-    positions whose :class:`Pkg` objects are made on first lookup (a resolution looks at a
-    few hundred of an index's 200k records)."""
+    """name -> the packages listed under it, in index order: a read-only mapping over the
+    indexes' name lookups (buildkit.apk.index_names) whose :class:`Pkg` objects are made on
+    first lookup (a resolution looks at a few hundred of an index's 200k records)."""
 
-    __slots__ = ("_lists", "_pkg", "_positions")
+    __slots__ = ("_every", "_lists", "_lookups", "_pkg")
 
-    def __init__(self, positions: Positions, pkg: Callable[[int], Pkg]) -> None:
-        self._positions = positions
+    def __init__(
+        self,
+        lookups: Sequence[Callable[[str], list[int] | None]],
+        every: Callable[[], Iterable[str]],
+        pkg: Callable[[int], Pkg],
+    ) -> None:
+        self._lookups = lookups  # one per index, in repository order
+        self._every = every  # every name (slow: only error messages list them)
         self._pkg = pkg
-        self._lists: dict[str, list[Pkg]] = {}
+        self._lists: dict[str, list[Pkg] | None] = {}
 
-    def get(self, name: str, default: Sequence[Pkg] = ()) -> Sequence[Pkg]:
-        found = self._lists.get(name)
-        if found is None:
-            positions = self._positions.get(name)
-            if positions is None:
-                return default
-            found = self._lists[name] = [self._pkg(position) for position in positions]
+    def _find(self, name: str) -> list[Pkg] | None:
+        try:
+            return self._lists[name]
+        except KeyError:
+            pass
+        found: list[Pkg] | None = None
+        for lookup in self._lookups:
+            positions = lookup(name)
+            if positions:
+                found = found or []
+                found.extend(map(self._pkg, positions))
+        self._lists[name] = found
         return found
 
+    def get(self, name: str, default: Sequence[Pkg] = ()) -> Sequence[Pkg]:
+        found = self._find(name)
+        return default if found is None else found
+
     def __getitem__(self, name: str) -> Sequence[Pkg]:
-        if name not in self._positions:
+        found = self._find(name)
+        if found is None:
             raise KeyError(name)
-        return self.get(name)
+        return found
 
     def __contains__(self, name: object) -> bool:
-        return name in self._positions
+        return isinstance(name, str) and self._find(name) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._positions)
-
-    def __len__(self) -> int:
-        return len(self._positions)
+        return iter(self._every())
 
     def values(self) -> Iterator[Sequence[Pkg]]:
-        return (self.get(name) for name in self._positions)
+        return (self[name] for name in self._every())
 
 
 class _Maps:
     """The lookup maps of one set of indexes for one arch.
 
     Holds the records but neither the index objects nor the RepoSources, so a cache entry can
-    be dropped when the caller lets go of its indexes. The maps hold record positions
-    (buildkit.apk.index_names, compiled where possible); a position's Pkg is made once, when
-    a lookup first returns it, so that equal positions are the same Pkg.
+    be dropped when the caller lets go of its indexes. Names are looked up through each
+    index's :class:`NameIndex` (compiled where possible), by record position; a position's
+    Pkg is made once, when a lookup first returns it, so that it is the same Pkg every time.
     """
 
     def __init__(self, sources: Sequence[RepoSource], arch: str) -> None:
@@ -227,27 +240,24 @@ class _Maps:
         self.names: dict[str, tuple[str, bool]] = {}
         self.versions: dict[str, VersionKey] = {}
         accepted = frozenset((arch, "noarch", ""))
-        providers: Positions = {}
-        install_if: Positions = {}
         self._records: list[IndexRecord] = []
         self._starts: list[int] = []  # each source's first position
         self._tags = [source.tag for source in sources]
+        self._indexes: list[NameIndex] = []
         for source in sources:
             records = source.index.records
             self._starts.append(len(self._records))
-            index_names(
-                records,
-                accepted,
-                first=len(self._records),
-                providers=providers,
-                install_if=install_if,
-            )
+            self._indexes.append(NameIndex(records, accepted, first=len(self._records)))
             self._records.extend(records)
         self._pkgs: list[Pkg | None] = [None] * len(self._records)
         # name -> packages listing it as own name or provide (valid or not), in index order
-        self.providers = PkgLists(providers, self.pkg)
+        self.providers = PkgLists(
+            [index.providers for index in self._indexes], self._provided_names, self.pkg
+        )
         # install_if trigger name -> packages whose i: mentions it
-        self.install_if = PkgLists(install_if, self.pkg)
+        self.install_if = PkgLists(
+            [index.install_if for index in self._indexes], self._trigger_names, self.pkg
+        )
 
     def pkg(self, position: int) -> Pkg:
         """The package of the record at ``position`` (the same object every time)."""
@@ -257,6 +267,12 @@ class _Maps:
             found = Pkg(self._records[position], rank, self._tags[rank])
             self._pkgs[position] = found
         return found
+
+    def _provided_names(self) -> list[str]:
+        return list(dict.fromkeys(n for index in self._indexes for n in index.maps()[0]))
+
+    def _trigger_names(self) -> list[str]:
+        return list(dict.fromkeys(n for index in self._indexes for n in index.maps()[1]))
 
 
 class Universe:
