@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
@@ -43,6 +43,7 @@ from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError,
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository, key_name
 from buildkit.hints import lock_command, missing_lockfile, run
+from buildkit.lazy import lazy_module
 from buildkit.lockfile import (
     UNSIGNED,
     LockConfig,
@@ -67,8 +68,12 @@ from buildkit.repo import RepoClient, index_location, package_location, repo_sou
 from buildkit.resolve import RepoSource, Resolved, resolve
 from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
-from buildkit.usecases.package_builds import build_local_packages
 from buildkit.usecases.staleness import remember_sections
+
+if TYPE_CHECKING:
+    from buildkit.usecases import package_builds
+else:  # only when the frameworks request local packages (not on a warm lock --check)
+    package_builds = lazy_module("buildkit.usecases.package_builds")
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -625,7 +630,7 @@ def lock_project(
         # before resolution. The action cache makes this a no-op when nothing changed.
         local = packages_for_frameworks(project, options.names)
         if local:
-            build_local_packages(project, project.archs, local, reporter=reporter)
+            package_builds.build_local_packages(project, project.archs, local, reporter=reporter)
     client = RepoClient(
         base_dir=project.root,
         cache_dir=project.cache_dir,
