@@ -378,7 +378,11 @@ def _process_context() -> ForkServerContext | SpawnContext:
     # Not "fork": the parent may run threads (an HTTP server in tests, a progress bar), and
     # forking those mid-lock can deadlock the child.
     if "forkserver" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("forkserver")
+        context = multiprocessing.get_context("forkserver")
+        # The server imports this module once and each worker forks with it: otherwise
+        # every worker imports it anew before it can start (effective until it runs).
+        context.set_forkserver_preload([__name__])
+        return context
     return multiprocessing.get_context("spawn")
 
 
