@@ -27,6 +27,7 @@ import compileall
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -173,12 +174,19 @@ def find_apko(explicit: Path | None) -> Path | None:
     return found[-1] if found else None
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each timed run, in order
+
+
 def timed(argv: list[str], cwd: Path, env: dict[str, str], label: str) -> float:
-    """Wall time of one run. (Not CPU time: buildkit's per-arch workers are forkserver
-    children, which the parent's rusage does not count.)"""
+    """Wall time of one run; its CPU time goes to CPU. The CPU time counts the process and
+    the children it waited for: all of a warm buildkit run and of apko (threads), but not
+    a cold buildkit lock's per-arch workers (forkserver children, never its own)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
         raise SystemExit(f"{label} failed (exit {done.returncode}):\n{tail}")
@@ -214,17 +222,21 @@ def main() -> None:
     resolutions = args.out / "cache-buildkit" / "resolutions"
     times: dict[str, list[float]] = {"buildkit": [], "apko": []}
     warm: dict[str, list[float]] = {"lock --check": [], "re-lock": []}
+    cpu: dict[str, list[float]] = {"apko lock": [], "lock --check": [], "re-lock": []}
     for _ in range(args.runs):  # alternate, so both see the same machine load
         ours.unlink(missing_ok=True)
         shutil.rmtree(resolutions, ignore_errors=True)  # cold: nothing resolved before
         times["buildkit"].append(timed(buildkit, project, env, "buildkit lock"))
         if apko is not None:
             times["apko"].append(timed(apko_argv, project, env, "apko lock"))
+            cpu["apko lock"].append(CPU[-1])
         # Warm: nothing changed since the lock above. --check resolves keeping the pins
         # (its own cache entry, made by the first --check); a re-lock reuses the lock's.
         timed([*buildkit, "--check"], project, env, "buildkit lock --check (priming)")
         warm["lock --check"].append(timed([*buildkit, "--check"], project, env, "lock --check"))
+        cpu["lock --check"].append(CPU[-1])
         warm["re-lock"].append(timed(buildkit, project, env, "buildkit re-lock"))
+        cpu["re-lock"].append(CPU[-1])
     print(f"load average after:  {_load()}")
     print(f"{args.records} records x {len(ARCHS)} archs, {len(closure())} packages resolved")
     median = {name: statistics.median(runs) for name, runs in times.items() if runs}
@@ -240,6 +252,9 @@ def main() -> None:
             f"(runs: {_runs(runs)}); cold lock / warm: {median['buildkit'] / seconds:.1f}x; "
             f"under 0.5 s: {'yes' if seconds < 0.5 else 'NO'}"
         )
+    for name, runs in cpu.items():
+        if runs:
+            print(f"CPU time (user + sys) {name:12} median {statistics.median(runs):6.2f}s")
     if apko is None:
         print("apko lock: binary not found (build it with scripts/setup, or pass --apko)")
         return
