@@ -21,9 +21,11 @@ inode, size, mtime and ctime in nanoseconds) and reused while the signature is u
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +44,12 @@ def _signature(stat: os.stat_result) -> Signature:
 
 
 def _hex_sha256(path: Path) -> str:
-    with path.open("rb") as file:
+    """Streamed, so memory stays flat; opened non-blocking and only a regular file is read
+    (as ``fsutil.read_input`` reads inputs: a FIFO never hangs it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file; point it at a file", str(path))
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 

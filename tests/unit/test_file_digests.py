@@ -125,3 +125,10 @@ def test_a_memory_that_cannot_be_written_only_costs_speed(tmp_path: Path) -> Non
     digests = FileDigests(blocker / "files.json", clock=_later)
     assert digests.sha256(target) == _sha(b"package")
     digests.save()  # no error
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.apk"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        FileDigests(tmp_path / "memory.json", clock=_later).sha256(fifo)
