@@ -21,6 +21,7 @@ from typing import NoReturn, cast
 
 from buildkit import __version__
 from buildkit.errors import BuildkitError, UsageError, os_error
+from buildkit.hints import rerun
 from buildkit.ui import print_error
 
 COMMAND_MODULES = (
@@ -75,10 +76,11 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
     try:
-        return _call(_parse(build_parser(), sys.argv[1:] if argv is None else argv))
+        return _call(_parse(build_parser(), words))
     except BuildkitError as err:
-        print_error(err)
+        print_error(rerun(err, ["buildkit"], words))
         return err.exit_code
     except KeyboardInterrupt:
         print_error("interrupted")

@@ -17,6 +17,7 @@ import nox
 
 from buildkit.cli import run
 from buildkit.errors import BuildkitError
+from buildkit.hints import rerun
 from buildkit.ui import print_error
 
 UV_PROBE_MESSAGE = "uv binary not found."
@@ -43,7 +44,8 @@ def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
     try:
         code = run(list(argv))
     except BuildkitError as err:
-        print_error(err)
+        posargs = ["--", *session.posargs] if session.posargs else []
+        print_error(rerun(err, ["nox", "-s", session.name], posargs))
         session.error(f"buildkit {argv[0]} failed (exit {err.exit_code})")
     except SystemExit as done:  # --help / --version: argparse printed them and stops here
         if done.code not in (0, None):

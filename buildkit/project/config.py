@@ -221,6 +221,10 @@ def _source_date_epoch(
         f"project.source_date_epoch must be whole seconds since 1970 (an integer >= 0), "
         f"not {raw!r}",
         where=origin,
+        hint="`export BUILDKIT_SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)` or "
+        "`unset BUILDKIT_SOURCE_DATE_EPOCH`"
+        if from_env
+        else None,
     )
 
 
@@ -231,6 +235,9 @@ def _engine(env: Mapping[str, str], tools: Mapping[str, Any], where: str) -> str
         raise ConfigError(
             f"tools.engine must be auto, docker or podman, not {engine!r}",
             where="environment (BUILDKIT_ENGINE)" if from_env else where,
+            hint="`export BUILDKIT_ENGINE=podman` (or docker, auto), or `unset BUILDKIT_ENGINE`"
+            if from_env
+            else None,
         )
     return engine
 
@@ -243,7 +250,7 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
         raise ConfigError(
             "the project folder does not exist",
             where=str(root),
-            hint="run buildkit in the folder with buildkit.toml, or pass -C DIR",
+            hint="run `buildkit` in the folder with buildkit.toml, or name it with `-C DIR`",
         )
     path = root / CONFIG_NAME
     where = str(path)

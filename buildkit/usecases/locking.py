@@ -42,7 +42,7 @@ from buildkit.apk.package import ApkLayout
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository, key_name
-from buildkit.hints import lock_command, missing_lockfile, run
+from buildkit.hints import fixed_by, lock_command, missing_lockfile, run
 from buildkit.lockfile import (
     UNSIGNED,
     LockConfig,
@@ -58,6 +58,7 @@ from buildkit.lockfile import (
 )
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import (
+    framework_name,
     framework_paths,
     load_project_framework,
     lockfile_path,
@@ -158,9 +159,10 @@ class ArchLocker:
         warnings: list[str] = []
         for job in jobs:
             keyring = Keyring.from_pems(dict(job.pems))
-            sources = repo_sources(
-                job.repositories, self.client, self.arch, keyring, warn=warnings.append
-            )
+            with fixed_by(lock_command(job.framework)):
+                sources = repo_sources(
+                    job.repositories, self.client, self.arch, keyring, warn=warnings.append
+                )
             self._keyrings[job.framework], self._sources[job.framework] = keyring, sources
             if versions:
                 maps[job.framework] = version_columns(sources)
@@ -176,7 +178,8 @@ class ArchLocker:
         def layout(pair: tuple[ArchJob, Resolved]) -> ApkLayout:
             job, item = pair
             keyring = self._keyrings[job.framework]
-            return self.client.layout(item.record, item.source.name, self.arch, keyring=keyring)
+            with fixed_by(lock_command(job.framework)):
+                return self.client.layout(item.record, item.source.name, self.arch, keyring=keyring)
 
         with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
             layouts = list(pool.map(layout, items))
@@ -186,6 +189,10 @@ class ArchLocker:
         return {name: tuple(packages) for name, packages in locked.items()}
 
     def _resolve(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
+        with fixed_by(lock_command(job.framework)):
+            return self._resolve_job(job, limits)
+
+    def _resolve_job(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
         try:
             return resolve(
                 job.requests,
@@ -206,7 +213,8 @@ class ArchLocker:
                 err.message,
                 where=err.where,
                 hint=f"local repositories without an {self.arch} index: {', '.join(missing)}; "
-                "build the local packages first",
+                f"build the local packages first: {run(lock_command(job.framework))} without "
+                "--skip-packages",
             ) from None
 
 
@@ -519,6 +527,13 @@ def load_keyring(
 ) -> tuple[dict[str, bytes], tuple[LockKey, ...]]:
     """The keyring named in the config (file name -> PEM) and its lock entries, sorted by
     name as apko sorts them."""
+    with fixed_by(lock_command(framework.name)):
+        return _load_keyring(framework, client)
+
+
+def _load_keyring(
+    framework: Framework, client: RepoClient
+) -> tuple[dict[str, bytes], tuple[LockKey, ...]]:
     pems: dict[str, bytes] = {}
     places: dict[str, str] = {}
     entries: list[LockKey] = []
@@ -560,7 +575,8 @@ def check_arch_skew(framework: Framework, per_arch: Mapping[str, Sequence[Locked
         raise ResolveError(
             f"package versions differ between archs: {listing}",
             where=framework.config_name,
-            hint="wait for the repository to catch up, pin versions, or pass --allow-arch-skew",
+            hint="wait for the repository to catch up, pin versions, or resolve each arch on "
+            f"its own: {run(lock_command(framework.name, '--allow-arch-skew'))}",
         )
 
 
@@ -623,9 +639,12 @@ def lock_project(
     if options.packages and any(project.packages_dir.glob("*.yaml")):
         # Local packages are locked like any other: they must exist (built, signed, indexed)
         # before resolution. The action cache makes this a no-op when nothing changed.
-        local = packages_for_frameworks(project, options.names)
-        if local:
-            build_local_packages(project, project.archs, local, reporter=reporter)
+        # A package config fixed, the frameworks being locked are locked again.
+        selected = [framework_name(p) for p in framework_paths(project, options.names)]
+        with fixed_by(lock_command(*selected)):
+            local = packages_for_frameworks(project, options.names)
+            if local:
+                build_local_packages(project, project.archs, local, reporter=reporter)
     client = RepoClient(
         base_dir=project.root,
         cache_dir=project.cache_dir,
@@ -643,17 +662,18 @@ def lock_project(
         fw.name: _pins(existing[fw.name][1], keep_all=options.check, moving=options.update)
         for fw in frameworks
     }
-    cache, keys, lockfiles = cached_resolutions(
-        project,
-        client,
-        frameworks,
-        existing,
-        options,
-        keyrings={fw.name: load_keyring(fw, client)[0] for fw in frameworks}
-        if options.cache
-        else {},
-        reporter=reporter,
-    )
+    with fixed_by(lock_command(*(fw.name for fw in frameworks))):  # an index fetched first
+        cache, keys, lockfiles = cached_resolutions(
+            project,
+            client,
+            frameworks,
+            existing,
+            options,
+            keyrings={fw.name: load_keyring(fw, client)[0] for fw in frameworks}
+            if options.cache
+            else {},
+            reporter=reporter,
+        )
     todo = [fw for fw in frameworks if fw.name not in lockfiles]
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
@@ -720,12 +740,15 @@ def _check_update_names(update: Sequence[str], results: Sequence[LockResult]) ->
     unknown = [name for name in update if name not in known]
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        raise ConfigError(
+        err = ConfigError(
             f"--update {unknown[0]}: no locked or resolved package has that name",
             hint=f"did you mean: {', '.join(close)}"
             if close
             else "name a package from the lockfiles (see `buildkit resolve`)",
         )
+        if close:
+            err.correction = (unknown[0], close[0])
+        raise err
 
 
 def raise_if_stale(results: Sequence[LockResult]) -> None:

@@ -218,12 +218,15 @@ def _check_target(
             ) from None
         if name == "registry" and ref.registry is None:
             # Without a dot, a colon or "localhost" the engine reads it as a Docker Hub user.
-            raise ConfigError(
+            err = ConfigError(
                 f"invalid image reference: the engine would read registry {value!r} as a Docker "
                 "Hub namespace",
                 where=where,
                 hint="use host[:port], e.g. 127.0.0.1:5000 or registry.example.com",
             )
+            if given:  # the command line's hint repeats the command with the example
+                err.correction = (value, "127.0.0.1:5000")
+            raise err
 
 
 def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:

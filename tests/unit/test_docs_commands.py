@@ -127,7 +127,13 @@ def test_the_docs_have_commands_to_check() -> None:
 
 @pytest.mark.parametrize("example", [e for e in ALL if not e.synopsis], ids=str)
 def test_a_command_in_the_docs_parses(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
-    words = _concrete(example.text)
+    check_command(example.text, monkeypatch)
+
+
+def check_command(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``text`` (a ``nox -s ...`` or ``buildkit ...`` line) parses against the real parsers;
+    raises otherwise. Also used for the commands the error messages name."""
+    words = _concrete(text)
     if words[0] == "nox":
         if "-s" not in words:
             return  # `nox`, `nox -l`: nox's own options
