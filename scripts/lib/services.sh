@@ -121,17 +121,20 @@ esac
 QEMU_NAME=qemu-$FOREIGN_ARCH
 QEMU_BIN=/usr/bin/qemu-$FOREIGN_ARCH-static
 
-# The F flag makes the kernel open the interpreter now, so foreign binaries also run inside
-# containers and sandboxes whose root file system has no qemu.
+# Flags as tonistiigi/binfmt registers them: F opens the interpreter now, so foreign binaries
+# also run inside containers whose root file system has no qemu; P preserves argv[0], which
+# multi-call binaries (busybox applets called by bare name) need (qemu >= 6.1 reads it from
+# AT_FLAGS, no wrapper); O and C pass the open binary and take its credentials (setuid).
+QEMU_FLAGS=POCF
 binfmt_ok() {
   local entry=$BINFMT_DIR/$QEMU_NAME
   [ -f "$entry" ] && grep -qx enabled "$entry" && grep -qx "interpreter $QEMU_BIN" "$entry" &&
-    grep -qE '^flags: .*F' "$entry"
+    grep -qx "flags: $QEMU_FLAGS" "$entry"
 }
 
 setup_binfmt() {
   if binfmt_ok; then
-    step binfmt "ok ($QEMU_NAME, flags F)"
+    step binfmt "ok ($QEMU_NAME, flags $QEMU_FLAGS)"
     return
   fi
   need_root "registering $FOREIGN_ARCH emulation"
@@ -139,16 +142,17 @@ setup_binfmt() {
     mount -t binfmt_misc binfmt_misc "$BINFMT_DIR"
   fi
   if [ -f "$BINFMT_DIR/$QEMU_NAME" ]; then
-    echo -1 >"$BINFMT_DIR/$QEMU_NAME" # registered differently (no F flag): replace it
+    echo -1 >"$BINFMT_DIR/$QEMU_NAME" # registered differently (other flags or qemu): replace it
   fi
   local conf=/usr/lib/binfmt.d/$QEMU_NAME.conf line
   line=$(grep -m1 "^:$QEMU_NAME:" "$conf") || die "no $QEMU_NAME line in $conf (qemu-user-static)"
   # :name:type:offset:magic:mask:interpreter:flags (magic and mask are \x-escaped: no colons).
-  # Debian's line names a wrapper for the P flag; the static binary itself takes plain argv.
-  line=$(awk -F: -v OFS=: -v interp="$QEMU_BIN" '{ $7 = interp; $8 = "F"; print }' <<<"$line")
+  # Debian's line names a wrapper script (absent inside containers); the static binary handles P.
+  line=$(awk -F: -v OFS=: -v interp="$QEMU_BIN" -v flags="$QEMU_FLAGS" \
+    '{ $7 = interp; $8 = flags; print }' <<<"$line")
   printf '%s' "$line" >"$BINFMT_DIR/register"
   binfmt_ok || die "binfmt registration of $QEMU_NAME did not take"
-  step binfmt "registered $QEMU_NAME ($QEMU_BIN, flags F)"
+  step binfmt "registered $QEMU_NAME ($QEMU_BIN, flags $QEMU_FLAGS)"
 }
 
 BOOTSTRAP_URL=http://$BOOTSTRAP_ADDR/os
