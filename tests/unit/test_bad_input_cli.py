@@ -14,6 +14,7 @@ import gzip
 import io
 import os
 import shutil
+import subprocess
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -299,6 +300,8 @@ def _melange(old: str, new: str) -> Callable[[Project], None]:
         project.write("packages/hello.yaml", MELANGE.replace(old, new, 1))
         project.write("frameworks/app.yaml", WITH_LOCAL.format(package="replayout"))
         project.monkeypatch.setattr(build_context, "default_tools", lambda _p: NoContainers())
+        for name in ("run", "Popen"):  # nor any other process (an engine probe, a tool)
+            project.monkeypatch.setattr(subprocess, name, _no_process)
 
     return setup
 
@@ -308,6 +311,12 @@ def _melange(old: str, new: str) -> Callable[[Project], None]:
 # must name (the file, framework or option: `names`) and the command it says to run
 # (`command`, in backticks; "{root}" stands for the project folder).
 LOCK = "nox -s lock -- app"
+
+
+def _no_process(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError(f"a process was started before the config was checked: {args}")
+
+
 CASES = [
     # CLI: the verbs and their arguments
     Case(area="cli", name="vercmp-unknown-operator", argv=("apk", "vercmp", "1", "=!", "2"),
@@ -409,6 +418,9 @@ CASES = [
     Case(area="keys", name="keygen-invalid-name", argv=("keygen", "../evil"), code=2,
          names="'../evil'", fragments=("invalid key name",),
          command="buildkit -C {root} keygen evil"),
+    Case(area="keys", name="lock-local-package-without-signing-key", argv=("lock",), code=2,
+         setup=_melange("epoch: 0", "epoch: 0"), names="keys/buildkit.rsa",
+         fragments=("the project signing key is missing",), command="nox -s keygen"),
     Case(area="keys", name="lock-binary-keyring-file", argv=("lock",), code=2,
          setup=_write("repo/melange.rsa.pub", b"\x30\x82\xff\xfe"), names="repo/melange.rsa.pub",
          fragments=("not a PEM public key",), command=LOCK),
@@ -544,6 +556,15 @@ def test_the_table_has_30_distinct_mistakes_in_every_area() -> None:
 )
 def test_a_command_a_message_names_parses(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
     check_command(command.replace("{root}", "."), monkeypatch)
+
+
+def test_the_melange_rows_guard_would_catch_a_container_start(project: Project) -> None:
+    """The package rows pass because their configs are refused first: the same project with
+    a valid config goes on to melange, which the guard turns into a failure."""
+    _melange("epoch: 0", "epoch: 0")(project)
+    generate_keypair(project.path("keys/buildkit.rsa"), bits=1024)
+    with pytest.raises(AssertionError, match=r"started.* before the config was checked"):
+        project.run("lock")
 
 
 def test_a_project_folder_that_does_not_exist_is_one_line(project: Project, tmp_path: Path) -> None:
