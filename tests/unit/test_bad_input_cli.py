@@ -565,7 +565,12 @@ def _span(text: str) -> str:
 def reference_table() -> str:
     """The reference's messages table: area, case, exit status, then what the one line says
     in order (what it names, the rest, the command), from this module's CASES."""
-    lines = [BEGIN, "", "| area | case | exit | the line says, in this order |", "|---|---|---|---|"]
+    lines = [
+        BEGIN,
+        "",
+        "| area | case | exit | the line says, in this order |",
+        "|---|---|---|---|",
+    ]
     for case in sorted(CASES, key=lambda c: (AREAS.index(c.area), c.name)):
         said = " … ".join(_span(part) for part in (case.names, *case.fragments))
         lines.append(

@@ -244,3 +244,12 @@ def test_the_release_workflow_has_the_list_the_guide_says_to_extend() -> None:
     listed = re.search(r"^  FRAMEWORKS: (.*)$", workflow, re.M)
     assert listed is not None
     assert f"`FRAMEWORKS: {listed.group(1)} greeter`" in guide
+
+
+def test_every_nox_session_has_a_one_line_description_and_a_reference_row() -> None:
+    """`nox -l` shows a session docstring's first line only: it must say everything."""
+    reference = (ROOT / "docs" / "reference.md").read_text()
+    for name, session in nox.registry.get().items():
+        doc = (session.func.__doc__ or "").strip()
+        assert doc and "\n" not in doc, f"nox -l would cut the description of {name}"
+        assert f"| `{name}` |" in reference, f"docs/reference.md has no row for session {name}"
