@@ -251,5 +251,6 @@ def test_every_nox_session_has_a_one_line_description_and_a_reference_row() -> N
     reference = (ROOT / "docs" / "reference.md").read_text()
     for name, session in nox.registry.get().items():
         doc = (session.func.__doc__ or "").strip()
-        assert doc and "\n" not in doc, f"nox -l would cut the description of {name}"
+        assert doc, f"session {name} has no description"
+        assert "\n" not in doc, f"nox -l would cut the description of {name}"
         assert f"| `{name}` |" in reference, f"docs/reference.md has no row for session {name}"
