@@ -93,12 +93,13 @@ def add_command(err: BuildkitError, command: str, *, first: str | None = None) -
 
 
 @contextlib.contextmanager
-def fixed_by(command: str) -> Iterator[None]:
-    """Errors raised inside get ``command`` as the one to run once fixed (:func:`add_command`)."""
+def fixed_by(command: str, *, first: str | None = None) -> Iterator[None]:
+    """Errors raised inside get ``command`` as the one to run once fixed, after ``first``
+    when they say nothing else (:func:`add_command`)."""
     try:
         yield
     except BuildkitError as err:
-        add_command(err, command)
+        add_command(err, command, first=first)
         raise
 
 

@@ -130,6 +130,7 @@ class ArchJob:
     """What an arch locker needs for one framework (picklable: it crosses to workers)."""
 
     framework: str
+    config: str  # "frameworks/demo.yaml"
     context: str  # "frameworks/demo.yaml (framework demo, arch x86_64)": where errors happened
     repositories: tuple[Repository, ...]
     pems: tuple[tuple[str, bytes], ...]  # the keyring
@@ -189,7 +190,7 @@ class ArchLocker:
         return {name: tuple(packages) for name, packages in locked.items()}
 
     def _resolve(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
-        with fixed_by(lock_command(job.framework)):
+        with fixed_by(lock_command(job.framework), first=f"edit {job.config}"):
             return self._resolve_job(job, limits)
 
     def _resolve_job(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
@@ -491,6 +492,7 @@ def _job(
     return ArchJob(
         semantics=semantics,
         framework=framework.name,
+        config=framework.config_name,
         context=f"{framework.config_name} (framework {framework.name}, arch {arch})",
         repositories=framework.resolution_repositories,
         pems=tuple(pems.items()),
