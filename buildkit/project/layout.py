@@ -74,7 +74,7 @@ def packages_for_frameworks(project: ProjectConfig, frameworks: Sequence[str]) -
     example ones whose package sources need the internet) cost nothing. ``frameworks`` empty
     means buildkit.toml's [project].frameworks, else every framework.
     """
-    by_name = providers(load_package_configs(project.packages_dir))
+    by_name = providers(load_package_configs(project.packages_dir, project.root))
     wanted: set[str] = set()
     for path in framework_paths(project, frameworks or project.frameworks):
         for text in load_project_framework(project, path).contents.packages:

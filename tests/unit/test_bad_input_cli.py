@@ -406,7 +406,7 @@ CASES = [
                     "did you mean: replayout"), command=LOCK),
     Case(area="package", name="melange-yaml-syntax", argv=("lock",), code=2,
          setup=_melange("  - runs: echo hi", "  - runs: [echo"), names="packages/hello.yaml:15",
-         fragments=("invalid YAML",), command=LOCK),
+         fragments=("invalid YAML", "edit packages/hello.yaml:15, then"), command=LOCK),
     # keys: signing keys, keyrings
     Case(area="keys", name="keygen-existing-key", setup=_existing_key, argv=("keygen",), code=2,
          names="keys/buildkit.rsa", fragments=("key file already exists",),
