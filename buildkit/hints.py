@@ -113,10 +113,15 @@ def rerun(err: BuildkitError, program: Sequence[str], argv: Sequence[str]) -> Bu
     if err.correction is not None:
         wrong, right = err.correction
         words = [right if word == wrong else word for word in words]
-    elif (err.where or "").startswith("--"):
-        # A bad option value: the same command would fail again; the verb's help says more.
+    elif (err.where or "").startswith("--") or _quotes_an_argument(err.message, words):
+        # A bad argument: the same command would fail again; the verb's help says more.
         words = [*_global_words(words), "--help"]
     return add_command(err, shlex.join([*program, *words]))
+
+
+def _quotes_an_argument(message: str, words: Sequence[str]) -> bool:
+    """Whether ``message`` quotes a word of the command line as wrong (``'sparc'``)."""
+    return any(f"'{word}'" in message for word in words if word and not word.startswith("-"))
 
 
 def _global_words(words: Sequence[str]) -> list[str]:

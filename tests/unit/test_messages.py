@@ -180,6 +180,8 @@ def _corrected(wrong: str, right: str) -> ConfigError:
          "buildkit -C p publish --help"),
         (ConfigError("x", where="--tag"), ["nox", "-s", "publish"], ["--", "--tag", "a b"],
          "nox -s publish -- --help"),
+        (ConfigError("unknown architecture 'sparc'"), ["buildkit"], ["build", "--arch", "sparc"],
+         "buildkit build --help"),
         (_corrected("replayot", "replayout"), ["nox", "-s", "lock"],
          ["--", "--update", "replayot"], "nox -s lock -- --update replayout"),
     ],
