@@ -33,7 +33,7 @@ from buildkit.errors import ConfigError, ToolchainError, ToolFailedError
 from buildkit.toolchain import ApkoBuild, Engine, MelangeBuild, parse_image_ref
 from buildkit.toolchain.process import Completed, tail
 from buildkit.usecases import build_context
-from tests.unit.test_docs_commands import check_command
+from tests.helpers.commands import check_command
 
 FRAMEWORK = """\
 contents:
