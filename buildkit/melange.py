@@ -12,6 +12,7 @@ Local packages that depend on each other are built dependencies first
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
     if not isinstance(document, dict):
         raise ConfigError("a melange config must be a mapping", where=label)
     package = _mapping(document, "package", label)
-    name = _string(package, "package.name", label)
+    name = _package_name(_string(package, "package.name", label), "package.name", label)
     version = _string(package, "package.version", label)
     epoch = package.get("epoch", 0)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
@@ -100,7 +101,9 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
         _mapping(document, "environment", label, optional=True), "contents", label, optional=True
     )
     subpackages = tuple(
-        _string(sub, f"subpackages[{n}].name", label)
+        _package_name(
+            _string(sub, f"subpackages[{n}].name", label), f"subpackages[{n}].name", label
+        )
         for n, sub in enumerate(_list(document, "subpackages", label))
         if isinstance(sub, dict)
     )
@@ -117,6 +120,22 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
         keyring=_strings(contents, "keyring", label),
         target_archs=_target_archs(package, label),
         subpackages=subpackages,
+    )
+
+
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9+._-]*")
+
+
+def _package_name(name: str, dotted: str, where: str) -> str:
+    """A package name is also a file name (``packages/<arch>/<name>-<version>.apk``): refuse
+    one that is a path (``../evil``) before melange writes anywhere (variables are melange's)."""
+
+    if "${{" in name or _PACKAGE_NAME.fullmatch(name):
+        return name
+    raise ConfigError(
+        f"{dotted} {name!r} is not a package name",
+        where=where,
+        hint="use letters, digits and '+', '-', '_', '.', starting with a letter or digit",
     )
 
 

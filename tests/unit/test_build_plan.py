@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from buildkit.actions.lock_check import lock_repositories
 from buildkit.actions.plan import (
     NEWEST_PACKAGE,
     check_lock,
@@ -30,7 +31,7 @@ from buildkit.actions.plan import (
 )
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.apk.arch import oci_arch
-from buildkit.apk.index import parse_index
+from buildkit.apk.index import parse_index, record_from_package, write_index
 from buildkit.apk.keys import Keyring, SigningKey, fingerprint, generate_keypair
 from buildkit.apk.package import pack_package, read_layout
 from buildkit.apk.pkginfo import PkgInfo
@@ -42,7 +43,6 @@ from buildkit.lockfile import (
     Lockfile,
     LockKey,
     LockRange,
-    LockRepo,
     write_lockfile,
 )
 from buildkit.melange import parse_package_config
@@ -57,6 +57,7 @@ from buildkit.usecases.building import BuildOptions, BuildResult, build_project
 from buildkit.usecases.package_builds import build_packages
 from buildkit.usecases.verifying import verify_project
 from tests.helpers.images import make_image, write_docker_archive
+from tests.helpers.repos import seed_remote_cache
 
 REPO = "http://repo.invalid/os"
 REPO_KEY_URL = f"{REPO}/repo.rsa.pub"
@@ -238,13 +239,21 @@ def project(tmp_path: Path, keys: Path) -> Project:
     repo_key = keys / "repo.rsa"
     packages = PackageCache(cache / "packages")
     keyring = Keyring.from_pems({"repo.rsa.pub": (keys / "repo.rsa.pub").read_bytes()})
-    for arch in ARCHS:  # what `lock` leaves in the package cache
+    # What `lock` leaves in the machine cache: the repository's key, its indexes, the packages.
+    seed_remote_cache(cache, "keys", REPO_KEY_URL, (keys / "repo.rsa.pub").read_bytes())
+    for arch in ARCHS:
         tree = tmp_path / f"base-{arch}"
         (tree / "etc").mkdir(parents=True)
         (tree / "etc" / "base").write_text(arch)
         info = PkgInfo(name="base", version="1-r0", arch=arch, builddate=BASE_TIME)
         data = pack_package(tree, info, key=SigningKey.load(repo_key), source_date_epoch=1)
         packages.put(read_layout(data, where="base").identity, data, keyring=keyring)
+        index = write_index(
+            [record_from_package(data, where="base")],
+            description="os",
+            key=SigningKey.load(repo_key),
+        )
+        seed_remote_cache(cache, "indexes", f"{REPO}/{arch}/APKINDEX.tar.gz", index)
     return Project(root=root, cache=cache, repo_key=repo_key)
 
 
@@ -295,11 +304,7 @@ def lock(project: Project, archs: tuple[str, ...] = ARCHS) -> Lockfile:
     result = Lockfile(
         config=LockConfig(name="frameworks/demo.yaml", checksum=framework.checksum),
         keyring=keyring,
-        repositories=tuple(
-            LockRepo(name=f"{repo}/{arch}", url=f"{repo}/{arch}/APKINDEX.tar.gz", architecture=arch)
-            for arch in archs
-            for repo in (REPO, "./packages")
-        ),
+        repositories=lock_repositories(framework.contents.repositories, archs),
         packages=tuple(packages),
     )
     write_lockfile(project.root / "lockfiles" / "demo.lock.json", result)
@@ -348,14 +353,35 @@ def test_a_lockfile_from_another_version_of_the_config_is_refused(project: Proje
     assert factory.made == 0
 
 
-def test_a_lockfile_without_the_arch_is_refused_for_that_arch_only(project: Project) -> None:
+def test_a_lockfile_without_an_arch_of_the_config_is_refused_for_every_arch(
+    project: Project,
+) -> None:
     factory = Factory()
     build_local(project, factory)
     lock(project, archs=("x86_64",))
     with pytest.raises(StaleLockError, match="has no packages for aarch64"):
         project.build(factory, archs=("aarch64",))
-    result = project.build(factory, archs=("x86_64",))
-    assert [r.arch for r in result.images] == ["x86_64"]
+    with pytest.raises(LockError, match="contents: nothing locked for aarch64, which frame"):
+        project.build(factory, archs=("x86_64",))
+    assert ("apko", "x86_64") not in factory.tools.calls
+
+
+@pytest.mark.parametrize("command", ["build", "verify"])
+def test_a_hand_edited_lockfile_is_refused_before_any_tool_runs(
+    project: Project, command: str
+) -> None:
+    built_and_locked(project)
+    path = project.root / "lockfiles" / "demo.lock.json"
+    path.write_text(path.read_text().replace('"version": "1-r0"', '"version": "2-r0"', 1))
+    factory = Factory()
+    run: Callable[[], object] = (
+        (lambda: project.build(factory))
+        if command == "build"
+        else (lambda: verify_project(project.config(), tools=factory))
+    )
+    with pytest.raises(LockError, match=r"contents\.packages\[0\] \(base 2-r0, x86_64\): "):
+        run()
+    assert factory.made == 0
 
 
 def test_a_local_package_rebuilt_after_the_lock_makes_the_lock_stale(project: Project) -> None:
