@@ -248,6 +248,13 @@ def _unlock(project: Project) -> None:
     project.path("lockfiles/app.lock.json").unlink()
 
 
+def _hand_edited_version(project: Project) -> None:
+    path = project.path("lockfiles/app.lock.json")
+    text = path.read_text()
+    assert '"version": "1.0.0-r0"' in text
+    path.write_text(text.replace('"version": "1.0.0-r0"', '"version": "9.9-r0"', 1))
+
+
 def _keys_file(project: Project) -> None:
     project.write("keys", b"not a folder")
 
@@ -473,6 +480,10 @@ CASES = [
     Case(area="lockfile", name="build-malformed-lockfile", argv=("build",), code=2,
          setup=_write("lockfiles/app.lock.json", "{\n"), names="lockfiles/app.lock.json:2",
          fragments=("invalid JSON",), command=LOCK),
+    Case(area="lockfile", name="build-hand-edited-lockfile", setup=_hand_edited_version,
+         argv=("build",), code=2, names="lockfiles/app.lock.json",
+         fragments=("contents.packages[0] (pretend-baselayout 9.9-r0, x86_64)",
+                    "lists checksum"), command=LOCK),
     Case(area="lockfile", name="build-stale-lockfile", setup=_stale, argv=("build",), code=1,
          names="lockfiles/app.lock.json",
          fragments=("the lockfile is stale: frameworks/app.yaml changed",), command=LOCK),
