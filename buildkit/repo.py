@@ -13,6 +13,9 @@ This is the I/O edge under ``lock``: everything above it sees bytes and parsed v
   the cache only after its control member hashes to that identity, its data member to the
   ``.PKGINFO`` datahash and its signature checks out against the keyring.
 - Connection failures are retried with exponential backoff, then reported as one FetchError.
+- Every request is bounded (:class:`FetchLimits`): a total deadline and a size limit per kind
+  (index, key, package); past one it fails at once, naming the URL and the limit. Local files
+  are read only when regular and within the same limits (``fsutil.read_input``).
 """
 
 from __future__ import annotations
