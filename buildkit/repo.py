@@ -11,7 +11,11 @@ This is the I/O edge under ``lock``: everything above it sees bytes and parsed v
   revalidated with ``If-None-Match`` / ``If-Modified-Since``; a 304 reuses the cached bytes.
 - Packages are cached under ``<cache>/packages`` by identity (index ``C:``). A package enters
   the cache only after its control member hashes to that identity, its data member to the
-  ``.PKGINFO`` datahash and its signature checks out against the keyring.
+  ``.PKGINFO`` datahash and its signature checks out against the keyring; the same checks run
+  again on every use of a cached copy.
+- A cache entry that fails verification (an index or key whose bytes no longer match the
+  SHA-256 recorded beside them, a package that fails its checks) is discarded and fetched
+  again, with a warning naming the file (``warn``, else kept for :meth:`RepoClient.take_warnings`).
 - Connection failures are retried with exponential backoff, then reported as one FetchError.
 - Every request is bounded (:class:`FetchLimits`): a total deadline and a size limit per kind
   (index, key, package); past one it fails at once, naming the URL and the limit. Local files
@@ -40,10 +44,11 @@ from typing import Any
 from buildkit import __version__
 from buildkit.apk.index import ApkIndex, IndexRecord, parse_index
 from buildkit.apk.keys import Keyring
-from buildkit.apk.package import ApkLayout, read_layout, verify_package
-from buildkit.errors import ApkFormatError, ConfigError, FetchError
+from buildkit.apk.package import ApkLayout, verify_package
+from buildkit.errors import ApkFormatError, BuildkitError, ConfigError, FetchError
+from buildkit.events import damage_warning
 from buildkit.framework import Repository
-from buildkit.fsutil import MiB, atomic_write_bytes, human_size, read_input
+from buildkit.fsutil import MiB, atomic_write_bytes, file_lock, human_size, read_input
 from buildkit.redaction import redact
 from buildkit.resolve import RepoSource
 
@@ -342,12 +347,25 @@ def _reason(exc: BaseException) -> str:
 
 
 class RevalidatingCache:
-    """Remote files kept on disk with their validators; each GET is conditional."""
+    """Remote files kept on disk with their validators; each GET is conditional.
 
-    def __init__(self, root: Path, fetcher: HttpFetcher, *, what: str = "file") -> None:
+    The metadata records the SHA-256 of the data: a copy whose bytes no longer match it is
+    discarded (with a warning) and fetched unconditionally. Reads and writes of one entry
+    hold a file lock, so a reader never sees one process's data with another's metadata.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        fetcher: HttpFetcher,
+        *,
+        what: str = "file",
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = root
         self._fetcher = fetcher
         self.what = what  # "index", "public key", ...: which size limit applies
+        self._warn = warn or (lambda _line: None)
 
     def _paths(self, url: str) -> tuple[Path, Path]:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
@@ -357,7 +375,17 @@ class RevalidatingCache:
         """The current bytes at ``url``; ``check`` (raising on bad bytes) runs before new
         bytes replace the cached copy, so a bad download never enters the cache."""
         data_path, meta_path = self._paths(url)
-        cached, meta = self._read(data_path, meta_path, url)
+        with self._locked(data_path):
+            return self._get(url, data_path, meta_path, check)
+
+    def _get(
+        self,
+        url: str,
+        data_path: Path,
+        meta_path: Path,
+        check: Callable[[bytes], object] | None,
+    ) -> bytes:
+        cached, meta = self._checked(data_path, meta_path, url)
         headers: dict[str, str] = {}
         if cached is not None:
             if meta.get("etag"):
@@ -376,23 +404,61 @@ class RevalidatingCache:
 
     def cached(self, url: str) -> tuple[bytes, dict[str, str]] | None:
         """The cached bytes and validators for ``url`` without asking the server (offline)."""
-        data, meta = self._read(*self._paths(url), url)
+        data_path, meta_path = self._paths(url)
+        with self._locked(data_path):
+            data, meta = self._checked(data_path, meta_path, url)
         return None if data is None else (data, meta)
 
-    @staticmethod
-    def _read(data_path: Path, meta_path: Path, url: str) -> tuple[bytes | None, dict[str, str]]:
-        """The cached bytes and validators, or (None, {}) when absent or inconsistent."""
-        try:
-            meta = json.loads(meta_path.read_bytes())
-            data = data_path.read_bytes()
-        except (OSError, ValueError):
-            return None, {}
-        if not isinstance(meta, dict):
-            return None, {}
-        # Data and metadata are two files: trust them only when they belong together.
-        if meta.get("url") != url or meta.get("sha256") != hashlib.sha256(data).hexdigest():
-            return None, {}
+    def _locked(self, data_path: Path) -> Any:
+        """The entry's inter-process lock, kept beside the cache folder (``<cache>/locks``)."""
+        return file_lock(self.root.parent / "locks" / f"{self.root.name}-{data_path.stem}.lock")
+
+    def _checked(
+        self, data_path: Path, meta_path: Path, url: str
+    ) -> tuple[bytes | None, dict[str, str]]:
+        """:meth:`_read`, and a damaged entry removed with a warning."""
+        data, meta, problem = self._read(data_path, meta_path, url)
+        if problem is not None:
+            what = f"cached copy of {url}"
+            self._warn(damage_warning(data_path, what, problem, "fetching it again"))
+            for path in (meta_path, data_path):
+                path.unlink(missing_ok=True)
         return data, meta
+
+    @staticmethod
+    def _read(
+        data_path: Path, meta_path: Path, url: str
+    ) -> tuple[bytes | None, dict[str, str], str | None]:
+        """The cached bytes and validators, or (None, {}, why) when absent (why = None) or
+        inconsistent (why says how)."""
+        try:
+            raw_meta = meta_path.read_bytes()
+        except FileNotFoundError:
+            return None, {}, None
+        except OSError as exc:
+            return None, {}, f"unreadable metadata: {exc.strerror}"
+        try:
+            data = data_path.read_bytes()
+        except FileNotFoundError:
+            return None, {}, "the data file is missing"
+        except OSError as exc:
+            return None, {}, f"unreadable: {exc.strerror}"
+        try:
+            meta = json.loads(raw_meta)
+        except ValueError:
+            return None, {}, f"malformed metadata {meta_path.name}"
+        if not isinstance(meta, dict):
+            return None, {}, f"malformed metadata {meta_path.name}"
+        if set(meta) == _OLD_META:
+            return None, {}, None  # written by an older buildkit: fetched again, quietly
+        if meta.get("checksum") != _meta_checksum(meta):
+            return None, {}, f"its metadata {meta_path.name} does not match its checksum"
+        # Data and metadata are two files: trust them only when they belong together.
+        if meta.get("url") != url:
+            return None, {}, f"its metadata names another URL ({meta.get('url')})"
+        if meta.get("sha256") != hashlib.sha256(data).hexdigest():
+            return None, {}, "its bytes do not match the SHA-256 recorded beside them"
+        return data, meta, None
 
     @staticmethod
     def _write(data_path: Path, meta_path: Path, url: str, response: _Response) -> None:
@@ -403,8 +469,19 @@ class RevalidatingCache:
             # Without Last-Modified, our own fetch time still lets the server answer 304.
             "last_modified": response.last_modified or formatdate(usegmt=True),
         }
+        meta["checksum"] = _meta_checksum(meta)
         atomic_write_bytes(data_path, response.body)
         atomic_write_bytes(meta_path, json.dumps(meta, sort_keys=True).encode("utf-8"))
+
+
+_OLD_META = frozenset({"url", "sha256", "etag", "last_modified"})
+
+
+def _meta_checksum(meta: dict[str, Any]) -> str:
+    """SHA-256 of the metadata without its own checksum: damaged validators (a later
+    Last-Modified, another ETag) would make the server answer 304 to a changed file."""
+    body = {key: value for key, value in meta.items() if key != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,9 +506,32 @@ class PackageCache:
         return self.root / digest[:2] / f"{digest}.apk"
 
     def get(self, identity: str) -> bytes | None:
+        """The cached bytes, unchecked: callers verify them (:meth:`checked`, or against a lock
+        entry) before use."""
         try:
             return self.path_for(identity).read_bytes()
         except FileNotFoundError:
+            return None
+
+    def checked(
+        self,
+        identity: str,
+        check: Callable[[bytes, str], ApkLayout],
+        *,
+        what: str,
+        warn: Callable[[str], None],
+    ) -> tuple[bytes, ApkLayout] | None:
+        """The cached bytes that pass ``check(data, where)``; a copy that fails is discarded
+        with a warning naming the file, and None returned (fetch it again)."""
+        data = self.get(identity)
+        if data is None:
+            return None
+        path = self.path_for(identity)
+        try:
+            return data, check(data, str(path))
+        except BuildkitError as err:
+            self.discard(identity)
+            warn(damage_warning(path, what, err.message, "fetching it again"))
             return None
 
     def put(
@@ -486,6 +586,7 @@ class RepoClient:
         allow_untrusted: bool = False,
         limits: FetchLimits | None = None,
         fetcher: HttpFetcher | None = None,
+        warn: Callable[[str], None] | None = None,
         prefer_cached: bool = False,
     ) -> None:
         self.base_dir = base_dir
@@ -496,8 +597,14 @@ class RepoClient:
         self.allow_untrusted = allow_untrusted
         self._fetcher = fetcher or HttpFetcher(limits=limits)
         self.limits = self._fetcher.limits
-        self._index_cache = RevalidatingCache(cache_dir / "indexes", self._fetcher, what="index")
-        self._key_cache = RevalidatingCache(cache_dir / "keys", self._fetcher, what="public key")
+        self._pending: list[str] = []
+        self._warn = warn or self._pending.append
+        self._index_cache = RevalidatingCache(
+            cache_dir / "indexes", self._fetcher, what="index", warn=self.warn
+        )
+        self._key_cache = RevalidatingCache(
+            cache_dir / "keys", self._fetcher, what="public key", warn=self.warn
+        )
         self.packages = PackageCache(cache_dir / "packages")
         self._lock = threading.Lock()
         self._locks: dict[object, threading.Lock] = {}
@@ -514,6 +621,18 @@ class RepoClient:
             "allow_untrusted": self.allow_untrusted,
             "limits": self.limits,
         }
+
+    def warn(self, line: str) -> None:
+        """Say ``line`` through ``warn``, or keep it for :meth:`take_warnings`."""
+        with self._lock:
+            self._warn(line)
+
+    def take_warnings(self) -> tuple[str, ...]:
+        """The warnings kept since the last call (a worker process sends them back)."""
+        with self._lock:
+            lines = tuple(self._pending)
+            self._pending.clear()
+            return lines
 
     def local_path(self, location: str) -> Path:
         return self.base_dir / location.removeprefix("file://")
@@ -588,12 +707,16 @@ class RepoClient:
                 data, identity, keyring=keyring, allow_untrusted=self.allow_untrusted, where=where
             )
             return data, layout
-        cached = self.packages.get(identity)
-        if cached is not None:
-            layout = read_layout(cached, where=str(self.packages.path_for(identity)))
-            if layout.identity == identity:
-                return cached, layout
-            self.packages.discard(identity)  # damaged on disk: fetch again
+        found = self.packages.checked(
+            identity,
+            lambda data, path: check_package(
+                data, identity, keyring=keyring, allow_untrusted=self.allow_untrusted, where=path
+            ),
+            what=f"cached package {record.name}",
+            warn=self.warn,
+        )
+        if found is not None:
+            return found
         data = self._fetcher.get(location, what="package").body
         layout = self.packages.put(
             identity, data, keyring=keyring, allow_untrusted=self.allow_untrusted, where=where

@@ -165,11 +165,10 @@ class ArchLocker:
             self._keyrings[job.framework], self._sources[job.framework] = keyring, sources
             if versions:
                 maps[job.framework] = version_columns(sources)
+        warnings += self.client.take_warnings()
         return Loaded(maps=maps, warnings=tuple(dict.fromkeys(warnings)))
 
-    def lock(
-        self, work: Sequence[tuple[ArchJob, ArchConstraints]]
-    ) -> dict[str, tuple[LockedPackage, ...]]:
+    def lock(self, work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Locked:
         """Resolve each job under its constraints; the verified lock entries, install order."""
         chosen = {job.framework: self._resolve(job, limits) for job, limits in work}
         items = [(job, item) for job, _limits in work for item in chosen[job.framework]]
@@ -184,7 +183,10 @@ class ArchLocker:
         locked: dict[str, list[LockedPackage]] = {name: [] for name in chosen}
         for (job, item), found in zip(items, layouts, strict=True):
             locked[job.framework].append(_locked(self.arch, item, found))
-        return {name: tuple(packages) for name, packages in locked.items()}
+        return Locked(
+            packages={name: tuple(packages) for name, packages in locked.items()},
+            warnings=self.client.take_warnings(),
+        )
 
     def _resolve(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
         try:
@@ -296,6 +298,15 @@ class Loaded:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class Locked:
+    """What locking on one arch gives back: each framework's entries and warnings to report
+    (a damaged cached package fetched again, say)."""
+
+    packages: dict[str, tuple[LockedPackage, ...]]
+    warnings: tuple[str, ...] = ()
+
+
 class ArchRunner:
     """One arch locker, run in this process or in a worker process of its own.
 
@@ -329,9 +340,7 @@ class ArchRunner:
             return _done(self._local.load(jobs, versions))
         return self._result(self._submitted(self._pool.submit(_worker_load, jobs, versions)))
 
-    def lock(
-        self, work: Sequence[tuple[ArchJob, ArchConstraints]]
-    ) -> Callable[[], dict[str, tuple[LockedPackage, ...]]]:
+    def lock(self, work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Callable[[], Locked]:
         if self._pool is None:
             assert self._local is not None
             return _done(self._local.lock(work))
@@ -415,9 +424,7 @@ def _worker_load(jobs: Sequence[ArchJob], versions: bool) -> Loaded:
     return _worker().load(jobs, versions)
 
 
-def _worker_lock(
-    work: Sequence[tuple[ArchJob, ArchConstraints]],
-) -> dict[str, tuple[LockedPackage, ...]]:
+def _worker_lock(work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Locked:
     return _worker().lock(work)
 
 
@@ -492,9 +499,12 @@ def _lock_frameworks(
     work = _constraints(jobs, {arch: found.maps for arch, found in loaded.items()}, pins)
     locking = {arch: runners[arch].lock(work.get(arch, [])) for arch in runners}
     locked = {arch: result() for arch, result in locking.items()}
+    for done in locked.values():
+        for warning in done.warnings:
+            reporter.info(warning)
     lockfiles = {}
     for fw in frameworks:
-        per_arch = {arch: locked[arch][fw.name] for arch in fw.archs}
+        per_arch = {arch: locked[arch].packages[fw.name] for arch in fw.archs}
         if not skew:
             check_arch_skew(fw, per_arch)
         lockfiles[fw.name] = _lockfile(fw, keys[fw.name][1], per_arch)
@@ -618,6 +628,7 @@ def lock_project(
         cache_dir=project.cache_dir,
         allow_untrusted=options.allow_untrusted,
         limits=project.fetch_limits,
+        warn=reporter.info,
     )
     paths = framework_paths(project, options.names)
     frameworks = [load_project_framework(project, path) for path in paths]

@@ -116,6 +116,8 @@ class FakeTools:
     fail: str | None = None  # "apko" or "melange": that tool fails
     wrong_tag: bool = False
     salt: bytes = b""  # changes every apko output (a non-reproducible tool)
+    # Each apko run's offline cache as apko saw it: path relative to the cache -> bytes.
+    caches: list[dict[str, bytes]] = field(default_factory=list)
 
     def melange_build(
         self, job: MelangeBuild, *, log: Path, source_date_epoch: int, network: str = "none"
@@ -150,6 +152,12 @@ class FakeTools:
         assert job.offline
         self._log(log, "apko")
         assert job.cache_dir is not None
+        seen = {
+            path.relative_to(job.cache_dir).as_posix(): path.read_bytes()
+            for path in sorted(job.cache_dir.rglob("*"))
+            if path.is_file()
+        }
+        self.caches.append(seen)
         lock = json.loads(job.lockfile.read_bytes()) if job.lockfile else {}
         for package in lock["contents"]["packages"]:
             if package["architecture"] == job.arch:  # apko reads these, and nothing else
@@ -161,7 +169,9 @@ class FakeTools:
         first = job.tag.split("/", 1)[0]
         host = first == "localhost" or "." in first or ":" in first
         tag = f"{'' if host else 'index.docker.io/'}{job.tag}-{oci_arch(job.arch)}"
-        content = f"{job.arch} {source_date_epoch}".encode() + self.salt
+        # What goes into the image is what apko finds in its cache, as with the real apko.
+        installed = hashlib.sha256(json.dumps({k: v.hex() for k, v in seen.items()}).encode())
+        content = f"{job.arch} {source_date_epoch} {installed.hexdigest()}".encode() + self.salt
         write_docker_archive(
             job.output,
             ["wrong:tag" if self.wrong_tag else tag],
@@ -227,6 +237,11 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path, keys: Path) -> Project:
+    return make_project(tmp_path, keys)
+
+
+def make_project(tmp_path: Path, keys: Path) -> Project:
+    """The small project in ``tmp_path``, its remote packages in the package cache."""
     root = tmp_path / "proj"
     for folder in ("keys", "packages", "frameworks", "lockfiles"):
         (root / folder).mkdir(parents=True)
@@ -673,8 +688,17 @@ def test_public_key_fingerprint_matches_the_crypto_library(keys: Path) -> None:
 
 
 def test_the_offline_cache_holds_keys_by_url(project: Project) -> None:
-    built_and_locked(project)
+    factory = built_and_locked(project)
     pem = (project.repo_key.parent / "repo.rsa.pub").read_bytes()
-    cached = key_file(project.cache / "apko-cache", REPO_KEY_URL, pem)
-    assert cached.read_bytes() == pem
+    cached = key_file(Path("."), REPO_KEY_URL, pem)
+    assert all(cache[cached.as_posix()] == pem for cache in factory.tools.caches)
     assert cached.parent.name == "repo.rsa.pub"
+
+
+def test_each_apko_run_gets_a_fresh_offline_cache_that_is_removed_afterwards(
+    project: Project,
+) -> None:
+    factory = built_and_locked(project)
+    assert len(factory.tools.caches) == 2  # one per arch
+    assert not (project.cache / "apko-cache").exists()  # nothing shared between runs
+    assert not any((project.root / "dist" / "tmp").iterdir())
