@@ -803,7 +803,8 @@ ROWS = [
     row("packages", "build-cycle", LOCK, 2,
         r"packages/a\.yaml: local packages depend on each other in a cycle: a -> b -> a", cycle),
     row("packages", "config-is-a-folder", LOCK, 2,
-        r"{root}/packages/hello\.yaml: cannot read: (Is a directory|a folder, not a regular file)",
+        r"(?:{root}/)?packages/hello\.yaml: cannot read: "
+        r"(Is a directory|a folder, not a regular file)",
         chain(melange(), mkdir("packages/hello.yaml"))),
     row("packages", "subpackages-a-string", LOCK, 2,
         r"packages/hello\.yaml: subpackages must be a list",
@@ -912,7 +913,7 @@ ROWS = [
         r"{root} \(apko runs in a container",
         app(old="    - ./repo\n", new="    - ./repo\n    - '@local file:///etc'\n")),
     row("packages", "name-with-path", LOCK, 2,
-        r"{root}/packages/hello\.yaml: package\.name '\.\./evil' is not a package name",
+        r"(?:{root}/)?packages/hello\.yaml: package\.name '\.\./evil' is not a package name",
         melange("name: hello", "name: ../evil")),
     row("registry", "repository-with-a-tag", ("publish", "--dry-run", "--repository", "team/app:1"),
         2, r"^--repository: invalid image reference: bad repository 'team/app:1'"),
@@ -989,7 +990,7 @@ ROWS = [
         r"{root}/frameworks/app\.yaml: cannot read config: 60\.0 MiB, more than the \d+ MiB limit "
         r"for a config", pad(APP, 60 * 1024 * 1024)),
     row("packages", "config-is-a-fifo", LOCK, 2,
-        r"{root}/packages/hello\.yaml: cannot read: a FIFO, not a regular file",
+        r"(?:{root}/)?packages/hello\.yaml: cannot read: a FIFO, not a regular file",
         chain(melange(), fifo("packages/hello.yaml"))),
     row("framework", "repository-url-with-a-password", LOCK, 1,
         r"^(?!.*hunter2)http://\*\*\*@127\.0\.0\.1:9/os/x86_64/APKINDEX\.tar\.gz: cannot fetch",
