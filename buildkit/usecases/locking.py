@@ -43,7 +43,7 @@ from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError,
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository
 from buildkit.fsutil import read_input
-from buildkit.hints import lock_command, missing_lockfile, run
+from buildkit.hints import fixed_by, lock_command, missing_lockfile, run
 from buildkit.lazy import lazy_module
 from buildkit.lockfile import (
     UNSIGNED,
@@ -59,6 +59,7 @@ from buildkit.lockfile import (
 )
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import (
+    framework_name,
     framework_paths,
     load_project_framework,
     lockfile_path,
@@ -135,6 +136,7 @@ class ArchJob:
     """What an arch locker needs for one framework (picklable: it crosses to workers)."""
 
     framework: str
+    config: str  # "frameworks/demo.yaml"
     context: str  # "frameworks/demo.yaml (framework demo, arch x86_64)": where errors happened
     repositories: tuple[Repository, ...]
     pems: tuple[tuple[str, bytes], ...]  # the keyring
@@ -164,9 +166,10 @@ class ArchLocker:
         warnings: list[str] = []
         for job in jobs:
             keyring = Keyring.from_pems(dict(job.pems))
-            sources = repo_sources(
-                job.repositories, self.client, self.arch, keyring, warn=warnings.append
-            )
+            with fixed_by(lock_command(job.framework)):
+                sources = repo_sources(
+                    job.repositories, self.client, self.arch, keyring, warn=warnings.append
+                )
             self._keyrings[job.framework], self._sources[job.framework] = keyring, sources
             if versions:
                 maps[job.framework] = version_columns(sources)
@@ -181,7 +184,8 @@ class ArchLocker:
         def layout(pair: tuple[ArchJob, Resolved]) -> ApkLayout:
             job, item = pair
             keyring = self._keyrings[job.framework]
-            return self.client.layout(item.record, item.source.name, self.arch, keyring=keyring)
+            with fixed_by(lock_command(job.framework)):
+                return self.client.layout(item.record, item.source.name, self.arch, keyring=keyring)
 
         with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
             layouts = list(pool.map(layout, items))
@@ -194,6 +198,10 @@ class ArchLocker:
         )
 
     def _resolve(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
+        with fixed_by(lock_command(job.framework), first=f"edit {job.config}"):
+            return self._resolve_job(job, limits)
+
+    def _resolve_job(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
         try:
             return resolve(
                 job.requests,
@@ -214,7 +222,8 @@ class ArchLocker:
                 err.message,
                 where=err.where,
                 hint=f"local repositories without an {self.arch} index: {', '.join(missing)}; "
-                "build the local packages first",
+                f"build the local packages first: {run(lock_command(job.framework))} without "
+                "--skip-packages",
             ) from None
 
 
@@ -526,6 +535,7 @@ def _job(
     return ArchJob(
         semantics=semantics,
         framework=framework.name,
+        config=framework.config_name,
         context=f"{framework.config_name} (framework {framework.name}, arch {arch})",
         repositories=framework.resolution_repositories,
         pems=tuple(pems.items()),
@@ -562,8 +572,9 @@ def load_keyring(
 ) -> tuple[dict[str, bytes], tuple[LockKey, ...]]:
     """The keyring named in the config (file name -> PEM) and its lock entries, sorted by
     name as apko sorts them."""
-    pems = {location: client.key(location) for location in framework.contents.keyring}
-    return keyring_entries(framework, pems)
+    with fixed_by(lock_command(framework.name)):
+        pems = {location: client.key(location) for location in framework.contents.keyring}
+        return keyring_entries(framework, pems)
 
 
 def check_arch_skew(framework: Framework, per_arch: Mapping[str, Sequence[LockedPackage]]) -> None:
@@ -583,7 +594,8 @@ def check_arch_skew(framework: Framework, per_arch: Mapping[str, Sequence[Locked
         raise ResolveError(
             f"package versions differ between archs: {listing}",
             where=framework.config_name,
-            hint="wait for the repository to catch up, pin versions, or pass --allow-arch-skew",
+            hint="wait for the repository to catch up, pin versions, or resolve each arch on "
+            f"its own: {run(lock_command(framework.name, '--allow-arch-skew'))}",
         )
 
 
@@ -629,9 +641,14 @@ def lock_project(
     if options.packages and any(project.packages_dir.glob("*.yaml")):
         # Local packages are locked like any other: they must exist (built, signed, indexed)
         # before resolution. The action cache makes this a no-op when nothing changed.
-        local = packages_for_frameworks(project, options.names)
-        if local:
-            package_builds.build_local_packages(project, project.archs, local, reporter=reporter)
+        # A package config fixed, the frameworks being locked are locked again.
+        selected = [framework_name(p) for p in framework_paths(project, options.names)]
+        with fixed_by(lock_command(*selected)):
+            local = packages_for_frameworks(project, options.names)
+            if local:
+                package_builds.build_local_packages(
+                    project, project.archs, local, reporter=reporter
+                )
     client = RepoClient(
         base_dir=project.root,
         cache_dir=project.cache_dir,
@@ -651,17 +668,18 @@ def lock_project(
         fw.name: _pins(existing[fw.name][1], keep_all=options.check, moving=options.update)
         for fw in frameworks
     }
-    cache, keys, lockfiles = cached_resolutions(
-        project,
-        client,
-        frameworks,
-        existing,
-        options,
-        keyrings={fw.name: load_keyring(fw, client)[0] for fw in frameworks}
-        if options.cache
-        else {},
-        reporter=reporter,
-    )
+    with fixed_by(lock_command(*(fw.name for fw in frameworks))):  # an index fetched first
+        cache, keys, lockfiles = cached_resolutions(
+            project,
+            client,
+            frameworks,
+            existing,
+            options,
+            keyrings={fw.name: load_keyring(fw, client)[0] for fw in frameworks}
+            if options.cache
+            else {},
+            reporter=reporter,
+        )
     todo = [fw for fw in frameworks if fw.name not in lockfiles]
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
@@ -738,12 +756,15 @@ def _check_update_names(update: Sequence[str], results: Sequence[LockResult]) ->
     unknown = [name for name in update if name not in known]
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        raise ConfigError(
+        err = ConfigError(
             f"--update {unknown[0]}: no locked or resolved package has that name",
             hint=f"did you mean: {', '.join(close)}"
             if close
             else "name a package from the lockfiles (see `buildkit resolve`)",
         )
+        if close:
+            err.correction = (unknown[0], close[0])
+        raise err
 
 
 def raise_if_stale(results: Sequence[LockResult]) -> None:
