@@ -753,7 +753,7 @@ ROWS = [
     row("packages", "build-cycle", LOCK, 2,
         r"packages/a\.yaml: local packages depend on each other in a cycle: a -> b -> a", cycle),
     row("packages", "config-is-a-folder", LOCK, 2,
-        r"{root}/packages/hello\.yaml: cannot read: (Is a directory|a folder, not a regular file)",
+        r"packages/hello\.yaml: cannot read: (Is a directory|a folder, not a regular file)",
         chain(melange(), mkdir("packages/hello.yaml"))),
     row("packages", "subpackages-a-string", LOCK, 2,
         r"packages/hello\.yaml: subpackages must be a list",
