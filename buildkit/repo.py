@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -44,7 +45,8 @@ from buildkit.apk.package import ApkLayout, verify_package
 from buildkit.errors import ApkFormatError, BuildkitError, ConfigError, FetchError
 from buildkit.events import damage_warning
 from buildkit.framework import Repository
-from buildkit.fsutil import atomic_write_bytes, file_lock
+from buildkit.fsutil import MiB, atomic_write_bytes, file_lock, human_size, read_input
+from buildkit.redaction import redact
 from buildkit.resolve import RepoSource
 
 INDEX_NAME = "APKINDEX.tar.gz"
@@ -81,7 +83,44 @@ def keyring_id(keyring: Keyring | None) -> tuple[tuple[str, bytes], ...]:
 class RetryPolicy:
     attempts: int = 4  # tries in all, the first included
     backoff: float = 0.5  # seconds before the second try; doubles each time
-    timeout: float = 30.0  # per request, seconds
+    timeout: float = 30.0  # seconds of silence (connect, or between two reads) before giving up
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchLimits:
+    """Bounds on every network read: a total deadline per request (connect, headers and
+    body together, not per read) and a maximum size for each kind of file. A response that
+    passes one fails at once, naming the URL and the limit; it is not retried.
+
+    Set by ``[limits]`` in buildkit.toml or ``BUILDKIT_FETCH_TIMEOUT``,
+    ``BUILDKIT_MAX_INDEX_SIZE``, ``BUILDKIT_MAX_KEY_SIZE``, ``BUILDKIT_MAX_PACKAGE_SIZE``
+    (``buildkit.project.config``)."""
+
+    deadline: float = 600.0  # seconds for one whole request
+    index: int = 512 * MiB  # an APKINDEX.tar.gz (Wolfi's is about 30 MiB)
+    key: int = 1 * MiB  # a public key (a PEM is under 1 KiB)
+    package: int = 1024 * MiB  # one .apk (held in memory while it is verified)
+    other: int = 256 * MiB  # anything else (security databases)
+
+    def size(self, what: str) -> int:
+        return {"index": self.index, "public key": self.key, "package": self.package}.get(
+            what, self.other
+        )
+
+
+# What raises each limit, for the messages.
+_SIZE_SETTING = {
+    "index": "BUILDKIT_MAX_INDEX_SIZE or [limits] max_index_size",
+    "public key": "BUILDKIT_MAX_KEY_SIZE or [limits] max_key_size",
+    "package": "BUILDKIT_MAX_PACKAGE_SIZE or [limits] max_package_size",
+}
+_DEADLINE_SETTING = "BUILDKIT_FETCH_TIMEOUT or [limits] fetch_timeout"
+_CHUNK = 1 << 16
+# Lock fetches packages from several threads. A body grows past _LARGE only while holding
+# _LARGE_BODY, so a process holds at most one body over _LARGE at a time: its memory is
+# bounded by threads x _LARGE + the largest limit, whatever the servers send.
+_LARGE = 64 * MiB
+_LARGE_BODY = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,51 +131,196 @@ class _Response:
     last_modified: str | None
 
 
+class FetchLimitError(FetchError):
+    """A response went past a FetchLimits bound (deadline or size): never retried."""
+
+
+class _Deadline:
+    """One request's deadline: when it passes, every socket the request opened is shut down,
+    so whatever read is blocked (connect, headers, a trickling body) returns at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def remaining(self) -> float:
+        return max(self.end - time.monotonic(), 0.001)
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched_opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    """urllib's opener whose connections report their sockets to ``deadline``."""
+
+    class _HTTP(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.timeout = min(float(self.timeout or deadline.seconds), deadline.remaining())
+            super().connect()
+            deadline.watch(self.sock)
+
+    class _HTTPS(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            self.timeout = min(float(self.timeout or deadline.seconds), deadline.remaining())
+            super().connect()
+            deadline.watch(self.sock)
+
+    class _HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(_HTTP, req)
+
+    class _HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(_HTTPS, req)  # default context, as urllib's own handler
+
+    return urllib.request.build_opener(_HTTPHandler(), _HTTPSHandler())
+
+
 class HttpFetcher:
-    """GET with retries on connection errors and transient statuses; one FetchError at the end."""
+    """GET with retries on connection errors and transient statuses; one FetchError at the end.
+
+    Every request is bounded by ``limits``: a total deadline and a maximum body size for the
+    kind of file asked for (``what``). Past either, it fails at once with one line naming the
+    URL and the limit (:class:`FetchLimitError`); memory never holds more than the limit."""
 
     def __init__(
-        self, policy: RetryPolicy | None = None, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        limits: FetchLimits | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.policy = policy or RetryPolicy()
+        self.limits = limits or FetchLimits()
         self._sleep = sleep
-        self._opener = urllib.request.build_opener()
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> _Response:
+    def get(
+        self, url: str, headers: dict[str, str] | None = None, *, what: str = "file"
+    ) -> _Response:
         request_headers = {"User-Agent": _USER_AGENT, **(headers or {})}
+        shown = redact(url)
         problem = ""
         for attempt in range(self.policy.attempts):
             if attempt:
                 self._sleep(self.policy.backoff * 2 ** (attempt - 1))
             try:
-                return self._once(url, request_headers)
+                return self._once(url, request_headers, what)
             except urllib.error.HTTPError as exc:
                 if exc.code not in _RETRY_STATUS:
-                    raise _http_error(url, exc.code, exc.reason) from None
+                    raise _http_error(shown, exc.code, exc.reason) from None
                 problem = f"HTTP {exc.code} {exc.reason}"
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 problem = _reason(exc)
         raise FetchError(
             f"cannot fetch: {problem} (gave up after {self.policy.attempts} attempts)",
-            where=url,
+            where=shown,
             hint="check the network connection and the repository URL",
         )
 
-    def _once(self, url: str, headers: dict[str, str]) -> _Response:
+    def _once(self, url: str, headers: dict[str, str], what: str) -> _Response:
         request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) only)
-        try:
-            with self._opener.open(request, timeout=self.policy.timeout) as response:
-                body = response.read()
-                return _Response(
-                    status=response.status,
-                    body=body,
-                    etag=response.headers.get("ETag"),
-                    last_modified=response.headers.get("Last-Modified"),
-                )
-        except urllib.error.HTTPError as exc:
-            if exc.code != 304:
+        limit = self.limits.size(what)
+        with _Deadline(self.limits.deadline) as deadline:
+            try:
+                opener = _watched_opener(deadline)
+                timeout = min(self.policy.timeout, self.limits.deadline)
+                with opener.open(request, timeout=timeout) as response:
+                    body = _read_bounded(response, limit, url=url, what=what, deadline=deadline)
+                    return _Response(
+                        status=response.status,
+                        body=body,
+                        etag=response.headers.get("ETag"),
+                        last_modified=response.headers.get("Last-Modified"),
+                    )
+            except urllib.error.HTTPError as exc:
+                if exc.code != 304:
+                    raise
+                return _Response(status=304, body=b"", etag=None, last_modified=None)
+            except (urllib.error.URLError, OSError, http.client.HTTPException):
+                if deadline.expired:
+                    raise _too_slow(url, deadline.seconds, 0) from None
                 raise
-            return _Response(status=304, body=b"", etag=None, last_modified=None)
+
+
+def _read_bounded(
+    response: http.client.HTTPResponse, limit: int, *, url: str, what: str, deadline: _Deadline
+) -> bytes:
+    """The whole body, or FetchLimitError as soon as it is longer than ``limit`` or the
+    deadline passes (the deadline's timer shuts the socket, which ends a blocked read)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(url, what, limit, f"the server announces {human_size(int(declared))}")
+    body = bytearray()
+    large = False
+    try:
+        while chunk := response.read1(_CHUNK):
+            if not large and len(body) + len(chunk) > _LARGE:
+                large = _LARGE_BODY.acquire(timeout=deadline.remaining())
+                if not large:  # the deadline passed while another large body grew
+                    raise _too_slow(url, deadline.seconds, len(body))
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(url, what, limit, "the body goes on past it")
+            if deadline.expired:
+                break
+        if deadline.expired:
+            raise _too_slow(url, deadline.seconds, len(body))
+        return bytes(body)  # still holding _LARGE_BODY: the copy counts as the large body
+    except (OSError, http.client.HTTPException):
+        if not deadline.expired:
+            raise
+        raise _too_slow(url, deadline.seconds, len(body)) from None
+    finally:
+        body.clear()  # an error's traceback keeps this frame: free the bytes now
+        if large:
+            _LARGE_BODY.release()
+
+
+def _too_large(url: str, what: str, limit: int, why: str) -> FetchLimitError:
+    setting = _SIZE_SETTING.get(what, "")
+    return FetchLimitError(
+        f"cannot fetch: the {what} is larger than the {human_size(limit)} limit ({why})",
+        where=redact(url),
+        hint=f"if it is genuine, raise {setting} in buildkit.toml" if setting else "check the URL",
+    )
+
+
+def _too_slow(url: str, seconds: float, received: int) -> FetchLimitError:
+    return FetchLimitError(
+        f"cannot fetch: no complete response within the {seconds:g} s deadline "
+        f"({human_size(received)} received)",
+        where=redact(url),
+        hint=f"the server stalls; if the network is just slow, raise {_DEADLINE_SETTING} "
+        "in buildkit.toml",
+    )
 
 
 def _http_error(url: str, code: int, reason: str) -> FetchError:
@@ -168,10 +352,16 @@ class RevalidatingCache:
     """
 
     def __init__(
-        self, root: Path, fetcher: HttpFetcher, *, warn: Callable[[str], None] | None = None
+        self,
+        root: Path,
+        fetcher: HttpFetcher,
+        *,
+        what: str = "file",
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.root = root
         self._fetcher = fetcher
+        self.what = what  # "index", "public key", ...: which size limit applies
         self._warn = warn or (lambda _line: None)
 
     def _paths(self, url: str) -> tuple[Path, Path]:
@@ -199,10 +389,10 @@ class RevalidatingCache:
                 headers["If-None-Match"] = meta["etag"]
             if meta.get("last_modified"):
                 headers["If-Modified-Since"] = meta["last_modified"]
-        response = self._fetcher.get(url, headers)
+        response = self._fetcher.get(url, headers, what=self.what)
         if response.status == 304:
             if cached is None:  # a 304 to an unconditional request: a broken server or proxy
-                raise FetchError("cannot fetch: HTTP 304 without a cached copy", where=url)
+                raise FetchError("cannot fetch: HTTP 304 without a cached copy", where=redact(url))
             return cached
         if check is not None:
             check(response.body)
@@ -391,6 +581,7 @@ class RepoClient:
         base_dir: Path,
         cache_dir: Path,
         allow_untrusted: bool = False,
+        limits: FetchLimits | None = None,
         fetcher: HttpFetcher | None = None,
         warn: Callable[[str], None] | None = None,
         prefer_cached: bool = False,
@@ -401,11 +592,16 @@ class RepoClient:
         self.prefer_cached = prefer_cached
         self._cache_dir = cache_dir
         self.allow_untrusted = allow_untrusted
-        self._fetcher = fetcher or HttpFetcher()
+        self._fetcher = fetcher or HttpFetcher(limits=limits)
+        self.limits = self._fetcher.limits
         self._pending: list[str] = []
         self._warn = warn or self._pending.append
-        self._index_cache = RevalidatingCache(cache_dir / "indexes", self._fetcher, warn=self.warn)
-        self._key_cache = RevalidatingCache(cache_dir / "keys", self._fetcher, warn=self.warn)
+        self._index_cache = RevalidatingCache(
+            cache_dir / "indexes", self._fetcher, what="index", warn=self.warn
+        )
+        self._key_cache = RevalidatingCache(
+            cache_dir / "keys", self._fetcher, what="public key", warn=self.warn
+        )
         self.packages = PackageCache(cache_dir / "packages")
         self._lock = threading.Lock()
         self._locks: dict[object, threading.Lock] = {}
@@ -420,6 +616,7 @@ class RepoClient:
             "base_dir": self.base_dir,
             "cache_dir": self._cache_dir,
             "allow_untrusted": self.allow_untrusted,
+            "limits": self.limits,
         }
 
     def warn(self, line: str) -> None:
@@ -439,7 +636,9 @@ class RepoClient:
 
     def index_missing(self, repo: str, arch: str) -> bool:
         """A local repository without an index for ``arch`` (apko skips those)."""
-        return not is_remote(repo) and not self.local_path(index_location(repo, arch)).is_file()
+        # Not is_file(): a FIFO or folder there is an error to report, not a missing index.
+        path = self.local_path(index_location(repo, arch))
+        return not is_remote(repo) and not path.exists()
 
     def index(self, repo: str, arch: str, *, keyring: Keyring | None = None) -> ApkIndex:
         """The verified, parsed index of ``repo`` for ``arch``."""
@@ -515,7 +714,7 @@ class RepoClient:
         )
         if found is not None:
             return found
-        data = self._fetcher.get(location).body
+        data = self._fetcher.get(location, what="package").body
         layout = self.packages.put(
             identity, data, keyring=keyring, allow_untrusted=self.allow_untrusted, where=where
         )
@@ -524,12 +723,13 @@ class RepoClient:
     def _read(self, location: str, cache: RevalidatingCache | None, what: str = "index") -> bytes:
         if is_remote(location):
             if cache is None:
-                return self._fetcher.get(location).body
+                return self._fetcher.get(location, what=what).body
             hit = cache.cached(location) if self.prefer_cached else None
             return hit[0] if hit is not None else cache.get(location)
         path = self.local_path(location)
+        kind = {"public key": "key"}.get(what, what)
         try:
-            return path.read_bytes()
+            return read_input(path, kind, limit=self.limits.size(what))
         except OSError as exc:
             error = ConfigError if what == "public key" else FetchError
             raise error(

@@ -30,6 +30,7 @@ from buildkit.framework import Framework
 from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import LockedPackage, Lockfile
 from buildkit.melange import PackageConfig
+from buildkit.redaction import redact
 
 # Bump when buildkit changes how it runs a tool in a way that changes outputs: every action key
 # changes with it, so nothing stale is taken from the cache.
@@ -209,9 +210,9 @@ def plan_package(
         "melange_image": melange_image,
         "source_date_epoch": source_date_epoch,
         "signing_key": signing_key,
-        "environment": {
-            "repositories": list(config.repositories),
-            "keyring": list(config.keyring),
+        "environment": {  # recorded: no password of a repository URL goes into a record
+            "repositories": [redact(r) for r in config.repositories],
+            "keyring": [redact(k) for k in config.keyring],
         },
         "local_deps": dict(sorted(local_deps.items())),
     }

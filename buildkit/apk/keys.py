@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from buildkit.errors import KeyError_, SignatureError
-from buildkit.fsutil import atomic_write_bytes
+from buildkit.fsutil import atomic_write_bytes, read_input
 
 SignatureAlgorithm = Literal["sha1", "sha256"]
 
@@ -84,7 +84,7 @@ class Keyring:
         for raw in paths:
             path = Path(raw)
             try:
-                pem = path.read_bytes()
+                pem = read_input(path, "key")
             except OSError as exc:
                 raise KeyError_(
                     f"cannot read public key: {exc.strerror}", where=str(path)
@@ -175,7 +175,7 @@ class SigningKey:
         """Read a PKCS#1 or PKCS#8 PEM private key (unencrypted, as melange writes it)."""
         path = Path(path)
         try:
-            pem = path.read_bytes()
+            pem = read_input(path, "key")
         except OSError as exc:
             raise KeyError_(
                 f"cannot read signing key: {exc.strerror}",

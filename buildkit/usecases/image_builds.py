@@ -43,7 +43,7 @@ from buildkit.oci import loaded_name_matches
 from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 from buildkit.project.records import cached_record, save_record
 from buildkit.project.unlocked import skip_unlocked
-from buildkit.repo import HttpFetcher, PackageCache
+from buildkit.repo import FetchLimits, HttpFetcher, PackageCache
 from buildkit.toolchain import ApkoBuild
 from buildkit.usecases import apko_cache
 from buildkit.usecases.build_context import BuildContext
@@ -251,14 +251,16 @@ def place_package(
             context.reporter.info(
                 damage_warning(path, f"cached package {package.name}", reason, "fetching it again")
             )
-    _fetch(action, package, cache)
+    _fetch(action, package, cache, context.project.fetch_limits)
     return apko_cache.copy_package(root, package, path, where=str(path), framework=framework)
 
 
-def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> None:
+def _fetch(
+    action: ImageAction, package: LockedPackage, cache: PackageCache, limits: FetchLimits
+) -> None:
     """Fetch, check against the lock entry, then verify the signature and cache it."""
 
-    data = HttpFetcher().get(package.url).body
+    data = HttpFetcher(limits=limits).get(package.url, what="package").body
     apko_cache.check_package(package, data, where=package.url, framework=action.framework.name)
     keyring = Keyring.from_pems(
         {key_name(key.url): key.content.encode() for key in action.lock.keyring if key.content}

@@ -27,7 +27,6 @@ import difflib
 import gc
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -43,6 +42,7 @@ from buildkit.apk.package import ApkLayout
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository
+from buildkit.fsutil import read_input
 from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import (
     UNSIGNED,
@@ -63,12 +63,13 @@ from buildkit.project.layout import (
     lockfile_path,
     packages_for_frameworks,
 )
-from buildkit.repo import RepoClient, package_location, repo_sources
+from buildkit.repo import FetchLimits, RepoClient, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
 from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
 from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
 from buildkit.usecases.package_builds import build_local_packages
 from buildkit.usecases.staleness import remember_sections
+from buildkit.usecases.worker_death import RssWatch, death_cause
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -274,6 +275,7 @@ class ClientSettings:
     base_dir: Path
     cache_dir: Path
     allow_untrusted: bool
+    limits: FetchLimits
 
     @classmethod
     def of(cls, client: RepoClient) -> ClientSettings:
@@ -281,7 +283,10 @@ class ClientSettings:
 
     def client(self) -> RepoClient:
         return RepoClient(
-            base_dir=self.base_dir, cache_dir=self.cache_dir, allow_untrusted=self.allow_untrusted
+            base_dir=self.base_dir,
+            cache_dir=self.cache_dir,
+            allow_untrusted=self.allow_untrusted,
+            limits=self.limits,
         )
 
 
@@ -311,8 +316,12 @@ class ArchRunner:
     attributes); a worker that dies says so, with the signal that ended it when known.
     """
 
-    def __init__(self, arch: str, client: RepoClient, *, in_process: bool) -> None:
+    def __init__(
+        self, arch: str, client: RepoClient, *, in_process: bool, watch: RssWatch | None = None
+    ) -> None:
         self.arch = arch
+        self._watch = watch
+        self._known: dict[int, multiprocessing.process.BaseProcess] = {}
         self._local = ArchLocker(client, arch) if in_process else None
         self._pool = (
             None
@@ -329,13 +338,22 @@ class ArchRunner:
         if self._pool is None:
             assert self._local is not None
             return _done(self._local.load(jobs, versions))
-        return self._result(self._pool.submit(_worker_load, jobs, versions))
+        return self._result(self._submitted(self._pool.submit(_worker_load, jobs, versions)))
 
     def lock(self, work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Callable[[], Locked]:
         if self._pool is None:
             assert self._local is not None
             return _done(self._local.lock(work))
-        return self._result(self._pool.submit(_worker_lock, work))
+        return self._result(self._submitted(self._pool.submit(_worker_lock, work)))
+
+    def _submitted(self, future: Future[T]) -> Future[T]:
+        """Remember the worker processes (their exit status explains a death later) and put
+        them under the RSS watch."""
+        for pid, process in getattr(self._pool, "_processes", {}).items():
+            self._known[pid] = process
+            if self._watch is not None:
+                self._watch.watch(pid)
+        return future
 
     def _result(self, future: Future[T]) -> Callable[[], T]:
         def result() -> T:
@@ -343,11 +361,22 @@ class ArchRunner:
                 return future.result()
             except BrokenProcessPool:
                 raise BuildkitError(
-                    f"the {self.arch} lock worker exited unexpectedly{_death(self._pool)}",
+                    f"the {self.arch} lock worker exited unexpectedly{self._death()}",
                     hint="nothing was written; `dmesg` shows why the kernel ended it",
                 ) from None
 
         return result
+
+    def _death(self) -> str:
+        """Why the worker died (" (killed by SIGKILL, signal 9: out of memory ...)"), as far
+        as its exit status, the RSS watch and the kernel's log tell."""
+        for pid, process in self._known.items():
+            process.join(timeout=5)  # the pool is ending it; its status is due at once
+            if process.exitcode is not None and process.exitcode < 0:
+                killed = self._watch is not None and pid in self._watch.killed
+                limit = self._watch.limit if killed and self._watch is not None else None
+                return death_cause(process.exitcode, pid, rss_limit=limit)
+        return ""
 
     def close(self) -> None:
         # Results are in (or an error is on its way up): nothing the worker still holds
@@ -366,16 +395,6 @@ T = TypeVar("T")
 
 def _done(value: T) -> Callable[[], T]:
     return lambda: value
-
-
-def _death(pool: ProcessPoolExecutor | None) -> str:
-    """ ", killed by SIGKILL" and the like, when the worker's exit status says so."""
-    for process in getattr(pool, "_processes", {}).values():
-        code = process.exitcode
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name
-            return f" (killed by {name}{', likely out of memory' if name == 'SIGKILL' else ''})"
-    return ""
 
 
 def _process_context() -> ForkServerContext | SpawnContext:
@@ -411,17 +430,22 @@ def _worker_lock(work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Locked:
 
 @contextlib.contextmanager
 def _runners(
-    archs: Sequence[str], client: RepoClient, *, parallel: bool
+    archs: Sequence[str], client: RepoClient, *, parallel: bool, memory_limit: int | None = None
 ) -> Iterator[dict[str, ArchRunner]]:
+    """One runner per arch; worker processes (when parallel) are killed past
+    ``memory_limit`` bytes of RSS, and their death then says so."""
     in_process = not (parallel and len(archs) > 1 and (os.cpu_count() or 1) > 1)
+    watch = RssWatch(memory_limit) if memory_limit and not in_process else None
     runners: dict[str, ArchRunner] = {}
     try:
         for arch in archs:
-            runners[arch] = ArchRunner(arch, client, in_process=in_process)
+            runners[arch] = ArchRunner(arch, client, in_process=in_process, watch=watch)
         yield runners
     finally:
         for runner in runners.values():
             runner.close()
+        if watch is not None:
+            watch.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -603,6 +627,7 @@ def lock_project(
         base_dir=project.root,
         cache_dir=project.cache_dir,
         allow_untrusted=options.allow_untrusted,
+        limits=project.fetch_limits,
         warn=reporter.info,
     )
     paths = framework_paths(project, options.names)
@@ -632,7 +657,15 @@ def lock_project(
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
         reporter.info(f"locking {', '.join(fw.name for fw in todo)} ({', '.join(archs)})")
-        with paused_gc(), _runners(archs, client, parallel=options.parallel) as runners:
+        with (
+            paused_gc(),
+            _runners(
+                archs,
+                client,
+                parallel=options.parallel,
+                memory_limit=project.lock_memory_limit,
+            ) as runners,
+        ):
             fresh = _lock_frameworks(
                 todo,
                 client,
@@ -669,9 +702,11 @@ def lock_project(
 
 def _read_existing(path: Path) -> tuple[bytes | None, Lockfile | None, str | None]:
     try:
-        data = path.read_bytes()
+        data = read_input(path, "lockfile")
     except FileNotFoundError:
         return None, None, None
+    except OSError as exc:
+        raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
     try:
         return data, Lockfile.from_json(data, where=str(path)), None
     except LockError as err:

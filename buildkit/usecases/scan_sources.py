@@ -75,7 +75,9 @@ class DatabaseLoader:
         self.reporter = reporter or BaseReporter()
         # Fewer tries than for indexes: an outage falls back to the cache, so fail fast.
         policy = RetryPolicy(attempts=2, backoff=0.5, timeout=20.0)
-        self._cache = RevalidatingCache(project.cache_dir / "secdb", fetcher or HttpFetcher(policy))
+        self._cache = RevalidatingCache(
+            project.cache_dir / "secdb", fetcher or HttpFetcher(policy, limits=project.fetch_limits)
+        )
         self._now = now
         self._loaded: dict[str, LoadedDb] = {}
 

@@ -53,7 +53,11 @@ class SourceCheck:
         """Offline first: the machine cache's copies (verified; a damaged one is discarded,
         said through ``warn``, and fetched again), fetched only when missing."""
         client = RepoClient(
-            base_dir=project.root, cache_dir=project.cache_dir, prefer_cached=True, warn=warn
+            base_dir=project.root,
+            cache_dir=project.cache_dir,
+            prefer_cached=True,
+            limits=project.fetch_limits,
+            warn=warn,
         )
         return cls(client, memo=project.cache_dir / MEMO)
 
