@@ -173,11 +173,11 @@ def fetched(built: Built, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     class Body:
         body: bytes
 
-    class Fetcher:  # takes what HttpFetcher takes (limits=...), serves the lock's bytes
-        def __init__(self, **_options: object) -> None:
+    class Fetcher:
+        def __init__(self, *, limits: object = None) -> None:
             pass
 
-        def get(self, url: str, headers: object = None, **_options: object) -> Body:
+        def get(self, url: str, headers: object = None, *, what: str = "file") -> Body:
             urls.append(url)
             return Body(by_url[url])
 
@@ -226,10 +226,10 @@ def test_a_package_whose_repository_copy_changed_too_fails_in_one_line(
         body: bytes
 
     class Fetcher:
-        def __init__(self, **_options: object) -> None:
+        def __init__(self, *, limits: object = None) -> None:
             pass
 
-        def get(self, url: str, headers: object = None, **_options: object) -> Body:
+        def get(self, url: str, headers: object = None, *, what: str = "file") -> Body:
             return Body(damaged)  # the damaged bytes, from "upstream" too
 
     monkeypatch.setattr(buildkit.usecases.image_builds, "HttpFetcher", Fetcher)
