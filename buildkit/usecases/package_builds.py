@@ -189,7 +189,7 @@ def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
             signing_key=project.signing_key,
             out_dir=out,
             keyring_append=(key_pub,),
-            repository_append=(project.packages_dir,) if action.inputs["local_deps"] else (),
+            repository_append=(project.packages_dir,) if action.inputs.local_deps else (),
             source_dir=source_dir(context, config),
             cache_dir=project.cache_dir / "melange-cache",
             apk_cache_dir=project.cache_dir / "apk-cache",

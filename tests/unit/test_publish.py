@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from buildkit import cli
+from buildkit.actions.inputs import ConfigInput, ImageInputs
 from buildkit.actions.plan import lock_digest
 from buildkit.actions.records import ImageRecord, ImageSummary
 from buildkit.digest import Blob, canonical_json
@@ -267,10 +268,15 @@ def _write_record(root: Path, arch: str, lock: Lockfile) -> None:
         framework="demo",
         arch=arch,
         action_key="k" * 64,
-        inputs={
-            "config": {"name": framework.config_name, "checksum": framework.checksum},
-            "lock": lock_digest(lock, arch),
-        },
+        inputs=ImageInputs(
+            arch=arch,
+            config=ConfigInput(name=framework.config_name, checksum=framework.checksum),
+            lock=lock_digest(lock, arch),
+            apko_image="localhost/apko@sha256:" + "a" * 64,
+            source_date_epoch=None,
+            tag="localhost/buildkit/demo:latest",
+            signing_key="none",
+        ),
         source_date_epoch=0,
         tarball=blob,
         sboms={f"sbom-{arch}.spdx.json": sbom},

@@ -12,6 +12,7 @@ import pytest
 
 import buildkit.commands.build
 from buildkit import ui
+from buildkit.actions.inputs import ConfigInput, ImageInputs
 from buildkit.actions.records import ImageRecord, ImageSummary
 from buildkit.cli import main
 from buildkit.errors import FetchError, SecDbError
@@ -471,7 +472,15 @@ def test_show_and_the_build_summary_give_a_built_images_size(
         framework="demo",
         arch="x86_64",
         action_key="b" * 64,
-        inputs={},
+        inputs=ImageInputs(
+            arch="x86_64",
+            config=ConfigInput(name="frameworks/demo.yaml", checksum="sha256-abc="),
+            lock="sha256:" + "1" * 64,
+            apko_image="localhost/apko@sha256:" + "a" * 64,
+            source_date_epoch=None,
+            tag="localhost/buildkit/demo:latest",
+            signing_key="none",
+        ),
         source_date_epoch=0,
         tarball=Blob(digest=digest, size=5_000_000),
         sboms={},
