@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     client = RepoClient(
         base_dir=project.root, cache_dir=project.cache_dir, allow_untrusted=args.allow_untrusted
     )
-    pems, _entries = load_keyring(framework, client)
+    pems = load_keyring(framework, client).pems
     keyring = Keyring.from_pems(pems)
     with paused_gc():
         sources = repo_sources(

@@ -66,7 +66,11 @@ from buildkit.project.layout import (
 from buildkit.repo import RepoClient, index_location, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
 from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
-from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
+from buildkit.usecases.lock_inputs import (
+    cached_resolutions,
+    check_update_names_early,
+    read_existing,
+)
 from buildkit.usecases.package_builds import build_local_packages
 from buildkit.usecases.staleness import remember_sections
 
@@ -457,7 +461,9 @@ def _lock_frameworks(
     """Lock several frameworks with one arch locker per arch (indexes loaded once)."""
     keys = {fw.name: load_keyring(fw, client) for fw in frameworks}
     jobs = {
-        arch: [_job(fw, arch, keys[fw.name][0], semantics) for fw in frameworks if arch in fw.archs]
+        arch: [
+            _job(fw, arch, keys[fw.name].pems, semantics) for fw in frameworks if arch in fw.archs
+        ]
         for arch in runners
     }
     loading = {arch: runners[arch].load(jobs[arch], not skew) for arch in runners}
@@ -473,7 +479,7 @@ def _lock_frameworks(
         per_arch = {arch: locked[arch][fw.name] for arch in fw.archs}
         if not skew:
             check_arch_skew(fw, per_arch)
-        lockfiles[fw.name] = _lockfile(fw, keys[fw.name][1], per_arch)
+        lockfiles[fw.name] = _lockfile(fw, keys[fw.name].entries, per_arch)
     return lockfiles
 
 
@@ -514,11 +520,17 @@ def _constraints(
     return work
 
 
-def load_keyring(
-    framework: Framework, client: RepoClient
-) -> tuple[dict[str, bytes], tuple[LockKey, ...]]:
-    """The keyring named in the config (file name -> PEM) and its lock entries, sorted by
-    name as apko sorts them."""
+@dataclass(frozen=True, kw_only=True)
+class FrameworkKeyring:
+    """The keyring a framework names: file name -> PEM, and its lock entries sorted by name as
+    apko sorts them."""
+
+    pems: Mapping[str, bytes]
+    entries: tuple[LockKey, ...]
+
+
+def load_keyring(framework: Framework, client: RepoClient) -> FrameworkKeyring:
+    """The keyring named in the config, each key checked."""
     pems: dict[str, bytes] = {}
     places: dict[str, str] = {}
     entries: list[LockKey] = []
@@ -540,7 +552,7 @@ def load_keyring(
             content = pems[name].decode("ascii")  # a valid PEM key (checked above) is ASCII
             entries.append(LockKey(name=_strip_scheme(location), url=location, content=content))
     entries.sort(key=lambda entry: entry.name)
-    return pems, tuple(entries)
+    return FrameworkKeyring(pems=pems, entries=tuple(entries))
 
 
 def check_arch_skew(framework: Framework, per_arch: Mapping[str, Sequence[LockedPackage]]) -> None:
@@ -633,27 +645,28 @@ def lock_project(
     )
     paths = framework_paths(project, options.names)
     frameworks = [load_project_framework(project, path) for path in paths]
-    existing = {fw.name: _read_existing(lockfile_path(project, fw)) for fw in frameworks}
+    existing = {fw.name: read_existing(lockfile_path(project, fw)) for fw in frameworks}
     for fw in frameworks:
-        problem = existing[fw.name][2]
+        problem = existing[fw.name].problem
         if problem is not None and options.update:
             raise LockError(f"cannot update packages: {problem}")
     check_update_names_early(options.update, frameworks, existing)
     pins = {
-        fw.name: _pins(existing[fw.name][1], keep_all=options.check, moving=options.update)
+        fw.name: _pins(existing[fw.name].lock, keep_all=options.check, moving=options.update)
         for fw in frameworks
     }
-    cache, keys, lockfiles = cached_resolutions(
+    cached = cached_resolutions(
         project,
         client,
         frameworks,
         existing,
         options,
-        keyrings={fw.name: load_keyring(fw, client)[0] for fw in frameworks}
+        keyrings={fw.name: load_keyring(fw, client).pems for fw in frameworks}
         if options.cache
         else {},
         reporter=reporter,
     )
+    lockfiles = dict(cached.found)
     todo = [fw for fw in frameworks if fw.name not in lockfiles]
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
@@ -669,17 +682,17 @@ def lock_project(
                 semantics=options.semantics,
             )
         lockfiles.update(fresh)
-        if cache is not None:
+        if cached.cache is not None:
             for name, lockfile in fresh.items():
-                cache.put(keys[name], lockfile)
+                cached.cache.put(cached.keys[name], lockfile)
     results = [
         LockResult(
             framework=fw,
             path=lockfile_path(project, fw),
             new=lockfiles[fw.name],
-            old_bytes=existing[fw.name][0],
-            old=existing[fw.name][1],
-            problem=existing[fw.name][2],
+            old_bytes=existing[fw.name].raw,
+            old=existing[fw.name].lock,
+            problem=existing[fw.name].problem,
         )
         for fw in frameworks
     ]
@@ -691,17 +704,6 @@ def lock_project(
             fw = result.framework
             remember_sections(project.cache_dir, fw.checksum, project.root / fw.config_name)
     return results
-
-
-def _read_existing(path: Path) -> tuple[bytes | None, Lockfile | None, str | None]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None, None, None
-    try:
-        return data, Lockfile.from_json(data, where=str(path)), None
-    except LockError as err:
-        return data, None, str(err)
 
 
 def _pins(
