@@ -32,7 +32,6 @@ from buildkit.apk.gzmembers import (
     plain_tar_files,
 )
 from buildkit.apk.index_records import (
-    FULL_COLLECTIONS_DEFERRED,
     INDEX_NAME,
     IndexRecord,
     parse_records,
@@ -41,6 +40,7 @@ from buildkit.apk.index_records import (
 )
 from buildkit.apk.keys import Keyring, SignatureAlgorithm, SigningKey, verify_signature
 from buildkit.apk.package import read_layout
+from buildkit.collector import FULL_DEFERRED
 from buildkit.errors import ApkFormatError, SignatureError
 
 __all__ = [
@@ -90,7 +90,7 @@ def parse_index(
     except SignatureError:
         _check_gzip(data, index_start, where)  # a damaged file: say so, not "unsigned"
         raise
-    with FULL_COLLECTIONS_DEFERRED:
+    with FULL_DEFERRED:
         content = _read_streamed(data, index_start, where)
         if content is None:  # not the usual case: read it whole, or say exactly what is wrong
             text, description = _read_archive(_index_entries(data, index_start, where), where)

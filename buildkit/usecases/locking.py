@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import gc
 import multiprocessing
 import os
 import signal
@@ -39,6 +38,7 @@ from typing import TypeVar
 
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
+from buildkit.collector import PAUSED, off_for_process
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository, key_name
@@ -387,7 +387,7 @@ _WORKER: ArchLocker | None = None  # the worker process's locker (set by its ini
 def _start_worker(settings: ClientSettings, arch: str) -> None:
     global _WORKER  # noqa: PLW0603 - one locker per worker process, made by the initializer
     _WORKER = ArchLocker(settings.client(), arch)
-    gc.disable()  # see paused_gc; the worker lives only for this lock run
+    off_for_process()  # see buildkit.collector; the worker lives only for this lock run
 
 
 def _worker() -> ArchLocker:
@@ -609,23 +609,6 @@ def _strip_scheme(location: str) -> str:
     return location.removeprefix("https://").removeprefix("http://")
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while indexes are loaded and resolved.
-
-    A Wolfi-sized index is 200k long-lived records per arch; every collection the
-    allocations trigger walks all of them, which doubles the CPU time of a lock. Nothing
-    here builds garbage cycles worth collecting, and the collector resumes afterwards.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def lock_project(
     project: ProjectConfig, options: LockOptions, *, reporter: Reporter | None = None
 ) -> list[LockResult]:
@@ -671,7 +654,7 @@ def lock_project(
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
         reporter.info(f"locking {', '.join(fw.name for fw in todo)} ({', '.join(archs)})")
-        with paused_gc(), _runners(archs, client, parallel=options.parallel) as runners:
+        with PAUSED, _runners(archs, client, parallel=options.parallel) as runners:
             fresh = _lock_frameworks(
                 todo,
                 client,
