@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from buildkit.actions.records import ImageRecord
+from buildkit.imageref import pinned_digest
 
 BUILD_TYPE = "https://github.com/buildkit/buildkit/apko-image/v1"
 BUILDER_ID = "https://github.com/buildkit/buildkit/builder/v1"
@@ -26,7 +27,7 @@ def _sha256(digest: str) -> dict[str, str]:
 
 
 def _image_digest(ref: str) -> dict[str, str]:
-    _, _, digest = ref.partition("@")
+    digest = pinned_digest(ref)
     return _sha256(digest) if digest else {}
 
 

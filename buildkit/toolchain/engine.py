@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from buildkit.errors import ToolchainError, ToolFailedError
+from buildkit.imageref import ImageRef, pinned_digest
 from buildkit.registry import redact
 from buildkit.toolchain import spec as cmd
 from buildkit.toolchain.containers import RUN_LABEL, named_runs_needed, orphans, run_owner
-from buildkit.toolchain.images import ImageRef
 from buildkit.toolchain.process import Completed, Runner, run_process, tail
 from buildkit.toolchain.settings import ToolSettings
 from buildkit.toolchain.spec import ContainerSpec
@@ -272,9 +272,9 @@ def check_digest(ref: ImageRef, repo_digests: Sequence[str]) -> None:
     """The engine's image must carry the pinned digest among its RepoDigests."""
     if ref.digest is None:
         return
-    if any(d.rpartition("@")[2] == ref.digest for d in repo_digests):
+    if any((pinned_digest(d) or d) == ref.digest for d in repo_digests):
         return
-    have = ", ".join(d.rpartition("@")[2] for d in repo_digests) or "none"
+    have = ", ".join(pinned_digest(d) or d for d in repo_digests) or "none"
     raise ToolchainError(
         f"image {ref.name} is present with digest {have}, not the pinned {ref.digest}",
         hint=f"remove the local copy and pull again, or fix the pin for {ref.name}",
