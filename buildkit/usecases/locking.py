@@ -17,7 +17,7 @@ verified (``buildkit.repo``), and its member ranges and checksums go into the lo
 - Each arch is an :class:`ArchLocker`: it owns that arch's indexes (a Wolfi index is 200k
   records) and does the parsing, resolving and package checks. ``lock_project`` runs one per
   arch in a worker process, so archs proceed in parallel; only small values cross over
-  (version maps, constraints, lock entries). :func:`lock_framework` runs them in-process.
+  (version columns, constraints, lock entries). :func:`lock_framework` runs them in-process.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from itertools import combinations
 from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
 from typing import TypeVar
@@ -65,7 +64,12 @@ from buildkit.project.layout import (
 )
 from buildkit.repo import RepoClient, index_location, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
-from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
+from buildkit.resolve.arch_consistency import (
+    Columns,
+    VersionMap,
+    restrictions_from_columns,
+    version_columns,
+)
 from buildkit.usecases.lock_inputs import (
     cached_resolutions,
     check_update_names_early,
@@ -75,8 +79,6 @@ from buildkit.usecases.package_builds import build_local_packages
 from buildkit.usecases.staleness import remember_sections
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
-
-VersionMap = dict[str, frozenset[str]]  # package name -> versions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,38 +214,6 @@ class ArchLocker:
                 hint=f"local repositories without an {self.arch} index: {', '.join(missing)}; "
                 "build the local packages first",
             ) from None
-
-
-def version_map(sources: Sequence[RepoSource]) -> VersionMap:
-    """Every package name in ``sources`` with the versions they offer."""
-    found: dict[str, set[str]] = {}
-    for source in sources:
-        for record in source.index.records:
-            found.setdefault(record.name, set()).add(record.version)
-    return {name: frozenset(versions) for name, versions in found.items()}
-
-
-def restrictions(per_arch: Mapping[str, VersionMap]) -> dict[str, VersionMap]:
-    """Cross-arch consistency as ``allowed_versions`` for each arch.
-
-    The versions a name may take are those present on every arch having it (what
-    ``buildkit.resolve.common_versions`` computes from whole indexes). An entry only matters
-    where that is fewer than the arch offers, so only those are returned: few or none, where
-    the full map has a Wolfi-sized 200k names. Works on version maps, which are cheap to
-    send between processes, with set operations over dict views (no Python loop per name).
-    """
-    maps = list(per_arch.values())
-    uneven: set[str] = set()
-    for first, second in combinations(maps, 2):
-        same = {name for name, _versions in first.items() & second.items()}
-        uneven |= (first.keys() & second.keys()) - same
-    result: dict[str, VersionMap] = {arch: {} for arch in per_arch}
-    for name in sorted(uneven):
-        shared = frozenset.intersection(*(found[name] for found in maps if name in found))
-        for arch, own in per_arch.items():
-            if name in own and own[name] != shared:
-                result[arch][name] = shared
-    return result
 
 
 def _locked(arch: str, item: Resolved, layout: ApkLayout) -> LockedPackage:

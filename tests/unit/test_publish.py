@@ -37,6 +37,7 @@ from buildkit.usecases.publishing import (
     ping,
     prepare,
 )
+from tests.helpers.store import put_bytes
 
 ARCHS = ("x86_64", "aarch64")
 OCI = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -262,8 +263,8 @@ def _write_record(root: Path, arch: str, lock: Lockfile) -> None:
     framework = load_project_framework(project, framework_paths(project, ["demo"])[0])
     store = Store(project.dist_dir)
     data, manifest, config, layer = apko_tarball(arch)
-    blob = store.put_bytes(data)
-    sbom = store.put_bytes(json.dumps({"spdxVersion": "SPDX-2.3", "arch": arch}).encode())
+    blob = put_bytes(store, data)
+    sbom = put_bytes(store, json.dumps({"spdxVersion": "SPDX-2.3", "arch": arch}).encode())
     record = ImageRecord(
         framework="demo",
         arch=arch,
