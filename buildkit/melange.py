@@ -12,6 +12,7 @@ Local packages that depend on each other are built dependencies first
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,7 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
     package = fields.mapping(
         document, "package", missing="a melange config starts with package: (name, version, epoch)"
     )
-    name = fields.at("package").text(package, "name")
+    name = _package_name(fields.at("package").text(package, "name"), "package.name", label)
     version = fields.at("package").text(package, "version")
     epoch = package.get("epoch", 0)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
@@ -104,7 +105,9 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
         fields.mapping(document, "environment", default={}), "contents", default={}
     )
     subpackages = tuple(
-        fields.at(f"subpackages[{n}]").text(sub, "name")
+        _package_name(
+            fields.at(f"subpackages[{n}]").text(sub, "name"), f"subpackages[{n}].name", label
+        )
         for n, sub in enumerate(fields.items(document, "subpackages"))
         if isinstance(sub, dict)
     )
@@ -121,6 +124,22 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
         keyring=_strings(fields, contents, "keyring"),
         target_archs=_target_archs(package, label),
         subpackages=subpackages,
+    )
+
+
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9+._-]*")
+
+
+def _package_name(name: str, dotted: str, where: str) -> str:
+    """A package name is also a file name (``packages/<arch>/<name>-<version>.apk``): refuse
+    one that is a path (``../evil``) before melange writes anywhere (variables are melange's)."""
+
+    if "${{" in name or _PACKAGE_NAME.fullmatch(name):
+        return name
+    raise ConfigError(
+        f"{dotted} {name!r} is not a package name",
+        where=where,
+        hint="use letters, digits and '+', '-', '_', '.', starting with a letter or digit",
     )
 
 

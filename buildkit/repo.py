@@ -297,8 +297,12 @@ class RepoClient:
         cache_dir: Path,
         allow_untrusted: bool = False,
         fetcher: HttpFetcher | None = None,
+        prefer_cached: bool = False,
     ) -> None:
         self.base_dir = base_dir
+        # Offline first: take a remote index or key from the machine cache (verified against
+        # its recorded SHA-256) without asking the server; fetch only what the cache lacks.
+        self.prefer_cached = prefer_cached
         self._cache_dir = cache_dir
         self.allow_untrusted = allow_untrusted
         self._fetcher = fetcher or HttpFetcher()
@@ -405,7 +409,10 @@ class RepoClient:
 
     def _read(self, location: str, cache: RevalidatingCache | None, what: str = "index") -> bytes:
         if is_remote(location):
-            return cache.get(location) if cache else self._fetcher.get(location).body
+            if cache is None:
+                return self._fetcher.get(location).body
+            hit = cache.cached(location) if self.prefer_cached else None
+            return hit[0] if hit is not None else cache.get(location)
         path = self.local_path(location)
         try:
             return path.read_bytes()

@@ -223,7 +223,7 @@ def plan_package(
     )
 
 
-def public_key_fingerprint(pem: bytes) -> str:
+def public_key_fingerprint(pem: bytes, *, where: str = "public key") -> str:
     """``sha256:<hex>`` of the DER SubjectPublicKeyInfo, as :func:`buildkit.apk.keys.fingerprint`.
 
     An SPKI PEM's body *is* that DER, so the common case needs no crypto library (which would
@@ -239,4 +239,4 @@ def public_key_fingerprint(pem: bytes) -> str:
         if der:
             return "sha256:" + hashlib.sha256(der).hexdigest()
 
-    return fingerprint(pem)
+    return fingerprint(pem, where=where)

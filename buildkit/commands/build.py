@@ -40,12 +40,23 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "-j",
         "--jobs",
-        type=int,
-        default=0,
+        type=positive_int,
+        default=0,  # not given: one per core
         metavar="N",
-        help="image builds run in parallel (default: one per core)",
+        help="image builds run in parallel, N >= 1 (default: one per core)",
     )
     parser.set_defaults(func=run)
+
+
+def positive_int(text: str) -> int:
+    """argparse type for a count of at least 1 (``-j 0`` and ``-j -1`` are refused)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     options = BuildOptions(
         archs=tuple(dict.fromkeys(normalize_arch(a) for a in args.arch)),
         frameworks=tuple(args.frameworks),
-        jobs=max(0, args.jobs),
+        jobs=args.jobs,
     )
     with RichReporter(ui.err) as reporter:
         result = build_project(project, options, reporter=reporter)

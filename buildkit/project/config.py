@@ -188,6 +188,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML: {problem}", where=f"{where}{line}") from None
 
 
+MAX_SOURCE_DATE_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last time RFC 3339 can write
+
+
 def _source_date_epoch(
     env: Mapping[str, str], project: Mapping[str, Any], where: str
 ) -> int | None:
@@ -198,14 +201,21 @@ def _source_date_epoch(
     if raw is None:
         return None
     text = raw.strip() if isinstance(raw, str) else raw
+    value: int | None = None
     if isinstance(text, str) and text.isascii() and text.isdigit():
-        return int(text)
-    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
-        return text
+        value = int(text)
+    elif isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        value = text
+    if value is not None and value <= MAX_SOURCE_DATE_EPOCH:
+        return value
     raise ConfigError(
-        f"project.source_date_epoch must be whole seconds since 1970 (an integer >= 0), "
-        f"not {raw!r}",
+        f"project.source_date_epoch must be whole seconds since 1970 (an integer >= 0), not {raw!r}"
+        if value is None
+        else f"project.source_date_epoch {value} is after 9999-12-31: image timestamps "
+        "(RFC 3339) cannot say it",
         where=origin,
+        hint=f"use whole seconds from 0 to {MAX_SOURCE_DATE_EPOCH} (the last commit's: "
+        "git log -1 --format=%ct), or leave it unset for the newest locked package's time",
     )
 
 
@@ -225,6 +235,13 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
     env = os.environ if env is None else env
     root = Path(root).resolve()
     if not root.is_dir():
+        if root.exists():
+            raise ConfigError(
+                "the project folder is a file, not a folder",
+                where=str(root),
+                hint=f"pass -C the folder that holds {CONFIG_NAME}"
+                + (f": -C {root.parent}" if (root.parent / CONFIG_NAME).is_file() else ""),
+            )
         raise ConfigError(
             "the project folder does not exist",
             where=str(root),

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +47,44 @@ def load_project_framework(project: ProjectConfig, path: Path) -> Framework:
         config = path.resolve().relative_to(project.root).as_posix()
     except ValueError:
         config = str(path)
-    return load_framework(config, base_dir=project.root, default_archs=project.archs)
+    framework = load_framework(config, base_dir=project.root, default_archs=project.archs)
+    check_inside_project(framework, project.root)
+    return framework
+
+
+def check_inside_project(framework: Framework, root: Path) -> None:
+    """apko runs in a container that sees only the project folder (mounted at /work): an
+    include, a key path or a local repository outside it would pass ``lock`` on the host and
+    fail inside apko. Refuse it here, naming it."""
+
+    contents = framework.contents
+    repositories = (
+        contents.repositories + contents.build_repositories + contents.runtime_repositories
+    )
+    local = [("include", str(path), path) for path in framework.includes]
+    local += [
+        ("key", key, root / key.removeprefix("file://"))
+        for key in contents.keyring
+        if not key.startswith(("http://", "https://"))
+    ]
+    local += [
+        ("repository", str(repo), root / repo.url.removeprefix("file://"))
+        for repo in repositories
+        if not repo.is_remote
+    ]
+    top = root.resolve()
+    for kind, text, path in local:
+        resolved = path.resolve()
+        if resolved != top and top not in resolved.parents:
+            written = Path(os.path.normpath(path.absolute()))
+            linked = written == top or top in written.parents  # inside, but a link out
+            raise ConfigError(
+                f"{kind} {text} {f'links to {resolved}, which is' if linked else 'is'} "
+                f"outside the project folder {root}",
+                where=framework.config_name,
+                hint="apko runs in a container that sees only the project folder: put it "
+                "under the project and name it relative to it (like ./packages)",
+            )
 
 
 def lockfile_path(project: ProjectConfig, framework: Framework) -> Path:

@@ -24,6 +24,7 @@ from buildkit.imageref import parse_image_ref
 from buildkit.project.config import ProjectConfig
 from buildkit.store import Store
 from buildkit.toolchain import Toolchain
+from buildkit.usecases.source_check import SourceCheck
 
 if TYPE_CHECKING:
     from buildkit.toolchain import ApkoBuild, MelangeBuild, Network
@@ -119,9 +120,15 @@ class BuildContext:
 
         public = self.project.signing_key.with_name(self.project.signing_key.name + ".pub")
         try:
-            return public_key_fingerprint(public.read_bytes())
+            return public_key_fingerprint(public.read_bytes(), where=str(public))
         except FileNotFoundError:
             return "none"
+
+    @cached_property
+    def sources(self) -> SourceCheck:
+        """Lockfiles checked against their keys and indexes (offline from the machine cache
+        when ``lock`` ran here)."""
+        return SourceCheck.of(self.project)
 
     @property
     def tools(self) -> Tools:

@@ -27,7 +27,7 @@ from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import packages_for_frameworks
 from buildkit.store import Store
 from buildkit.usecases.build_context import BuildContext, Tools
-from buildkit.usecases.image_builds import plan_images, run_image
+from buildkit.usecases.image_builds import check_local_sources, plan_images, run_image
 from buildkit.usecases.package_builds import build_packages
 
 __all__ = [
@@ -91,6 +91,7 @@ def build_project(
             else []
         )
         check_local_packages(actions, packages)
+        check_local_sources(context, actions)
         images = run_images(context, actions)
         return BuildResult(
             packages=tuple(packages), images=tuple(images), tool_seconds=context.tool_seconds

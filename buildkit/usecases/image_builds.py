@@ -72,8 +72,22 @@ def plan_images(
                 f"(`{build_command(framework.name, arch=framework.archs[0])}`), "
                 f"or add {archs[0]} to its archs: and run `{lock_command(framework.name)}`",
             )
-        actions.extend(_plan(context, framework, lock, arch, lock_path) for arch in wanted)
+        planned = [_plan(context, framework, lock, arch, lock_path) for arch in wanted]
+        if planned:  # the lock exists and is current (check_lock): now against its sources
+            context.sources.check_entries(framework, planned[0].lock, lock_path)
+        actions.extend(planned)
     return actions
+
+
+def check_local_sources(context: BuildContext, actions: Sequence[ImageAction]) -> None:
+    """The identities of locked local packages against their local repository's index, once
+    the build's melange step has written it (the rest was checked by :func:`plan_images`)."""
+
+    done: set[str] = set()
+    for action in actions:
+        if action.framework.name not in done:
+            done.add(action.framework.name)
+            context.sources.check_local(action.framework, action.lock, action.lockfile)
 
 
 def _read_lock(path: Path) -> Lockfile | None:

@@ -35,12 +35,13 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
 from typing import TypeVar
 
+from buildkit.actions.lock_check import keyring_entries, lock_repositories
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
 from buildkit.collector import PAUSED, off_for_process
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
-from buildkit.framework import Framework, Repository, key_name
+from buildkit.framework import Framework, Repository
 from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import (
     UNSIGNED,
@@ -49,7 +50,6 @@ from buildkit.lockfile import (
     Lockfile,
     LockKey,
     LockRange,
-    LockRepo,
     PackageChange,
     describe_differences,
     diff,
@@ -62,7 +62,7 @@ from buildkit.project.layout import (
     lockfile_path,
     packages_for_frameworks,
 )
-from buildkit.repo import RepoClient, index_location, package_location, repo_sources
+from buildkit.repo import RepoClient, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
 from buildkit.resolve.arch_consistency import (
     Columns,
@@ -501,28 +501,9 @@ class FrameworkKeyring:
 
 def load_keyring(framework: Framework, client: RepoClient) -> FrameworkKeyring:
     """The keyring named in the config, each key checked."""
-    pems: dict[str, bytes] = {}
-    places: dict[str, str] = {}
-    entries: list[LockKey] = []
-    for location in framework.contents.keyring:
-        pem = client.key(location)
-        name = key_name(location)
-        places.setdefault(name, location)
-        if pems.get(name, pem) != pem:
-            raise ConfigError(
-                f"two different keys are named {name}",
-                where=framework.config_name,
-                hint="signatures find keys by file name; keep one of them",
-            )
-        pems[name] = pem
-    Keyring(pems, where=places)  # reject a bad key here, where it is, rather than in a worker
-    for location in framework.contents.keyring:
-        name = key_name(location)
-        if places[name] == location:
-            content = pems[name].decode("ascii")  # a valid PEM key (checked above) is ASCII
-            entries.append(LockKey(name=_strip_scheme(location), url=location, content=content))
-    entries.sort(key=lambda entry: entry.name)
-    return FrameworkKeyring(pems=pems, entries=tuple(entries))
+    pems = {location: client.key(location) for location in framework.contents.keyring}
+    keys, entries = keyring_entries(framework, pems)
+    return FrameworkKeyring(pems=keys, entries=entries)
 
 
 def check_arch_skew(framework: Framework, per_arch: Mapping[str, Sequence[LockedPackage]]) -> None:
@@ -555,28 +536,11 @@ def _lockfile(
     return Lockfile(
         config=LockConfig(name=framework.config_name, checksum=framework.checksum),
         keyring=keys,
-        build_repositories=_repos(framework.contents.build_repositories, archs),
-        runtime_repositories=_repos(framework.contents.runtime_repositories, archs),
-        repositories=_repos(framework.contents.repositories, archs),
+        build_repositories=lock_repositories(framework.contents.build_repositories, archs),
+        runtime_repositories=lock_repositories(framework.contents.runtime_repositories, archs),
+        repositories=lock_repositories(framework.contents.repositories, archs),
         packages=tuple(package for arch in archs for package in per_arch[arch]),
     )
-
-
-def _repos(repositories: Sequence[Repository], archs: Sequence[str]) -> tuple[LockRepo, ...]:
-    # apko appends each arch's repositories in turn: arch-major order.
-    return tuple(
-        LockRepo(
-            name=_strip_scheme(f"{repo.url}/{arch}"),
-            url=index_location(repo.url, arch),
-            architecture=arch,
-        )
-        for arch in archs
-        for repo in repositories
-    )
-
-
-def _strip_scheme(location: str) -> str:
-    return location.removeprefix("https://").removeprefix("http://")
 
 
 def lock_project(

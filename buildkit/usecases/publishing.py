@@ -210,6 +210,9 @@ def _check_target(
         )
         try:
             ref = parse_image_ref(probe, True)
+            if name == "repository" and ref.name != probe:
+                # `a:b` parses as repository `a` with tag `b`: not the repository given.
+                raise ConfigError(f"not a repository: {value}")
         except BuildkitError:
             raise ConfigError(
                 f"invalid image reference: bad {name} {value!r}",

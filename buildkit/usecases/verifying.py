@@ -24,7 +24,12 @@ from buildkit.project.layout import packages_for_frameworks
 from buildkit.project.records import read_image_record, read_package_record
 from buildkit.store import Store
 from buildkit.usecases.build_context import BuildContext, Tools
-from buildkit.usecases.image_builds import build_image, plan_images, record_path
+from buildkit.usecases.image_builds import (
+    build_image,
+    check_local_sources,
+    plan_images,
+    record_path,
+)
 from buildkit.usecases.package_builds import package_record_path, run_melange, walk_packages
 
 
@@ -50,6 +55,7 @@ def verify_project(
     archs = tuple(archs) or project.archs
     with BuildContext(project, tools=tools, reporter=reporter) as context:
         actions = plan_images(context, frameworks, archs)
+        check_local_sources(context, actions)
         with context.store.scratch_dir("verify") as scratch:
             fresh = BuildContext(
                 project,

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from buildkit.actions.lock_check import lock_repositories
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.apk.arch import oci_arch
+from buildkit.apk.index import record_from_package, write_index
 from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
 from buildkit.apk.package import pack_package, read_layout
 from buildkit.apk.pkginfo import PkgInfo
@@ -32,7 +34,6 @@ from buildkit.lockfile import (
     Lockfile,
     LockKey,
     LockRange,
-    LockRepo,
     write_lockfile,
 )
 from buildkit.melange import parse_package_config
@@ -46,6 +47,7 @@ from buildkit.usecases.build_context import BuildContext, Tools
 from buildkit.usecases.building import BuildOptions, BuildResult, build_project
 from buildkit.usecases.package_builds import build_packages
 from tests.helpers.images import make_image, write_docker_archive
+from tests.helpers.repos import seed_remote_cache
 
 REPO = "http://repo.invalid/os"
 REPO_KEY_URL = f"{REPO}/repo.rsa.pub"
@@ -224,13 +226,21 @@ def make_project(tmp_path: Path, keys: Path) -> Project:
     repo_key = keys / "repo.rsa"
     packages = PackageCache(cache / "packages")
     keyring = Keyring.from_pems({"repo.rsa.pub": (keys / "repo.rsa.pub").read_bytes()})
-    for arch in ARCHS:  # what `lock` leaves in the package cache
+    # What `lock` leaves in the machine cache: the repository's key, its indexes, the packages.
+    seed_remote_cache(cache, "keys", REPO_KEY_URL, (keys / "repo.rsa.pub").read_bytes())
+    for arch in ARCHS:
         tree = tmp_path / f"base-{arch}"
         (tree / "etc").mkdir(parents=True)
         (tree / "etc" / "base").write_text(arch)
         info = PkgInfo(name="base", version="1-r0", arch=arch, builddate=BASE_TIME)
         data = pack_package(tree, info, key=SigningKey.load(repo_key), source_date_epoch=1)
         packages.put(read_layout(data, where="base").identity, data, keyring=keyring)
+        index = write_index(
+            [record_from_package(data, where="base")],
+            description="os",
+            key=SigningKey.load(repo_key),
+        )
+        seed_remote_cache(cache, "indexes", f"{REPO}/{arch}/APKINDEX.tar.gz", index)
     return Project(root=root, cache=cache, repo_key=repo_key)
 
 
@@ -281,11 +291,7 @@ def lock(project: Project, archs: tuple[str, ...] = ARCHS) -> Lockfile:
     result = Lockfile(
         config=LockConfig(name="frameworks/demo.yaml", checksum=framework.checksum),
         keyring=keyring,
-        repositories=tuple(
-            LockRepo(name=f"{repo}/{arch}", url=f"{repo}/{arch}/APKINDEX.tar.gz", architecture=arch)
-            for arch in archs
-            for repo in (REPO, "./packages")
-        ),
+        repositories=lock_repositories(framework.contents.repositories, archs),
         packages=tuple(packages),
     )
     write_lockfile(project.root / "lockfiles" / "demo.lock.json", result)

@@ -6,11 +6,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 from buildkit.apk.index import IndexRecord, record_from_package, write_index
 from buildkit.apk.keys import Keyring, SigningKey
 from buildkit.apk.package import pack_package
 from buildkit.apk.pkginfo import PkgInfo
+from buildkit.repo import HttpFetcher, RevalidatingCache
 
 EPOCH = 1_700_000_000
 
@@ -55,3 +58,22 @@ def make_repo(repo: Path, arch: str, packages: Sequence[Pkg], key: SigningKey) -
             records.append(record)
     (folder / "APKINDEX.tar.gz").write_bytes(write_index(records, description="test", key=key))
     return records
+
+
+@dataclass(frozen=True)
+class _Served:
+    """Stands in for the HTTP fetcher: answers every URL with fixed bytes."""
+
+    body: bytes
+
+    def get(
+        self, url: str, headers: dict[str, str] | None = None, **options: object
+    ) -> SimpleNamespace:
+        return SimpleNamespace(status=200, body=self.body, etag=None, last_modified=None)
+
+
+def seed_remote_cache(cache_dir: Path, kind: str, url: str, data: bytes) -> None:
+    """Put ``data`` into the machine cache as ``lock`` leaves a fetched remote file there:
+    ``kind`` is "indexes" (an APKINDEX.tar.gz) or "keys" (a public key). Written through
+    :class:`buildkit.repo.RevalidatingCache` itself, so the format is the real one."""
+    RevalidatingCache(cache_dir / kind, cast(HttpFetcher, _Served(data))).get(url)

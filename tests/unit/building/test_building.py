@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 import pytest
 
@@ -14,6 +15,7 @@ from buildkit.apk.package import read_layout
 from buildkit.errors import LockError, StaleLockError, StoreError, ToolFailedError
 from buildkit.project.records import read_image_record
 from buildkit.usecases.building import BuildOptions, build_project
+from buildkit.usecases.verifying import verify_project
 from tests.helpers.build_project import (
     ARCHS,
     BASE_TIME,
@@ -52,14 +54,35 @@ def test_a_lockfile_from_another_version_of_the_config_is_refused(project: Proje
     assert factory.made == 0
 
 
-def test_a_lockfile_without_the_arch_is_refused_for_that_arch_only(project: Project) -> None:
+def test_a_lockfile_without_an_arch_of_the_config_is_refused_for_every_arch(
+    project: Project,
+) -> None:
     factory = Factory()
     build_local(project, factory)
     lock(project, archs=("x86_64",))
     with pytest.raises(StaleLockError, match="has no packages for aarch64"):
         project.build(factory, archs=("aarch64",))
-    result = project.build(factory, archs=("x86_64",))
-    assert [r.arch for r in result.images] == ["x86_64"]
+    with pytest.raises(LockError, match="contents: nothing locked for aarch64, which frame"):
+        project.build(factory, archs=("x86_64",))
+    assert ("apko", "x86_64") not in factory.tools.calls
+
+
+@pytest.mark.parametrize("command", ["build", "verify"])
+def test_a_hand_edited_lockfile_is_refused_before_any_tool_runs(
+    project: Project, command: str
+) -> None:
+    built_and_locked(project)
+    path = project.root / "lockfiles" / "demo.lock.json"
+    path.write_text(path.read_text().replace('"version": "1-r0"', '"version": "2-r0"', 1))
+    factory = Factory()
+    run: Callable[[], object] = (
+        (lambda: project.build(factory))
+        if command == "build"
+        else (lambda: verify_project(project.config(), tools=factory))
+    )
+    with pytest.raises(LockError, match=r"contents\.packages\[0\] \(base 2-r0, x86_64\): "):
+        run()
+    assert factory.made == 0
 
 
 def test_a_local_package_rebuilt_after_the_lock_makes_the_lock_stale(project: Project) -> None:
