@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from buildkit import cli
-from buildkit.actions.inputs import ConfigInput, ImageInputs
 from buildkit.actions.plan import lock_digest
 from buildkit.actions.records import ImageRecord, ImageSummary
 from buildkit.digest import Blob, canonical_json
@@ -37,6 +36,7 @@ from buildkit.usecases.publishing import (
     ping,
     prepare,
 )
+from tests.helpers.records import image_inputs
 from tests.helpers.store import put_bytes
 
 ARCHS = ("x86_64", "aarch64")
@@ -269,14 +269,11 @@ def _write_record(root: Path, arch: str, lock: Lockfile) -> None:
         framework="demo",
         arch=arch,
         action_key="k" * 64,
-        inputs=ImageInputs(
-            arch=arch,
-            config=ConfigInput(name=framework.config_name, checksum=framework.checksum),
+        inputs=image_inputs(
+            arch,
+            config=framework.config_name,
+            checksum=framework.checksum,
             lock=lock_digest(lock, arch),
-            apko_image="localhost/apko@sha256:" + "a" * 64,
-            source_date_epoch=None,
-            tag="localhost/buildkit/demo:latest",
-            signing_key="none",
         ),
         source_date_epoch=0,
         tarball=blob,
