@@ -45,6 +45,7 @@ from buildkit.errors import ApkFormatError, SignatureError
 
 __all__ = [
     "DESCRIPTION_NAME",
+    "INDEX_FILE",
     "INDEX_NAME",
     "ApkIndex",
     "IndexRecord",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 DESCRIPTION_NAME = "DESCRIPTION"
+INDEX_FILE = "APKINDEX.tar.gz"  # the signed index's file name in <repo>/<arch>/
 _SIGNATURE_TYPES: dict[str, SignatureAlgorithm] = {".SIGN.RSA256.": "sha256", ".SIGN.RSA.": "sha1"}
 _PEEK = 4096  # enough decompressed bytes to read a first tar header, GNU/PAX long names too
 _GZIP_LEVEL = 6  # zlib's and Go's default; fixed so the same records give the same bytes

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from buildkit.actions.plan import PackageAction, plan_package
 from buildkit.actions.records import BuiltApk, PackageRecord
-from buildkit.apk.index import parse_index, record_from_package, write_index
+from buildkit.apk.index import INDEX_FILE, parse_index, record_from_package, write_index
 from buildkit.apk.keys import SigningKey
 from buildkit.apk.package import read_layout
 from buildkit.errors import BuildkitError, SigningKeyError, ToolFailedError
@@ -38,7 +38,6 @@ from buildkit.usecases.build_context import BuildContext, Tools
 from buildkit.usecases.melange_env import check_package_configs
 from buildkit.usecases.repo_sync import remove, same_version_warning, stale_files
 
-INDEX_NAME = "APKINDEX.tar.gz"
 INDEX_DESCRIPTION = "buildkit local packages"
 # Local packages' SOURCE_DATE_EPOCH when buildkit.toml sets none: 1980-01-01, the earliest
 # date zip and many tools accept. A fixed value, so the same config gives the same bytes.
@@ -68,7 +67,7 @@ def build_packages(
 
         def step(action: PackageAction, repo: Path = repo) -> PackageRecord:
             record = _run(context, action)
-            if _install(context, record, repo) or not (repo / INDEX_NAME).is_file():
+            if _install(context, record, repo) or not (repo / INDEX_FILE).is_file():
                 write_repository_index(context, repo)
             return record
 
@@ -102,7 +101,7 @@ def _prune(
 
 def stale_index(repo: Path) -> bool:
     """Whether the index is missing or does not list exactly the .apk files present."""
-    index = repo / INDEX_NAME
+    index = repo / INDEX_FILE
     if not repo.is_dir():
         return False
     if not index.is_file():
@@ -255,7 +254,7 @@ def write_repository_index(context: BuildContext, repo: Path) -> None:
         for path in sorted(repo.glob("*.apk"))
     ]
     atomic_write_bytes(
-        repo / INDEX_NAME, write_index(records, description=INDEX_DESCRIPTION, key=key)
+        repo / INDEX_FILE, write_index(records, description=INDEX_DESCRIPTION, key=key)
     )
 
 
