@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
 from buildkit import __version__
-from buildkit.errors import BuildkitError, UsageError, os_error
+from buildkit.errors import BuildkitError, Terminated, UsageError, os_error
+from buildkit.toolchain.engine import containers_stopped_on_signals
 from buildkit.ui import print_error
 
 COMMAND_MODULES = (
@@ -70,18 +71,24 @@ def build_parser(*, raise_usage_errors: bool = False) -> argparse.ArgumentParser
 
 def run(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the verb; errors propagate (for the nox sessions), usage errors
-    as UsageError, and an OSError nothing handled as one-line FileSystemError."""
-    return _call(_parse(build_parser(raise_usage_errors=True), argv))
+    as UsageError, and an OSError nothing handled as one-line FileSystemError. SIGTERM and
+    SIGINT remove the containers the verb started before they interrupt it."""
+    with containers_stopped_on_signals():
+        return _call(_parse(build_parser(raise_usage_errors=True), argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _call(_parse(build_parser(), sys.argv[1:] if argv is None else argv))
+        with containers_stopped_on_signals():
+            return _call(_parse(build_parser(), sys.argv[1:] if argv is None else argv))
     except BuildkitError as err:
         print_error(err)
         return err.exit_code
+    except Terminated:
+        print_error("terminated (SIGTERM); the containers buildkit started are removed")
+        return Terminated.exit_code
     except KeyboardInterrupt:
-        print_error("interrupted")
+        print_error("interrupted; the containers buildkit started are removed")
         return 130
 
 

@@ -7,6 +7,8 @@ sessions (``buildkit.sessions``) turn them into one line on stderr and an exit c
 
 from __future__ import annotations
 
+from buildkit.redaction import redact
+
 
 class BuildkitError(Exception):
     """Base class. ``str(err)`` is the single line shown to the user.
@@ -30,7 +32,7 @@ class BuildkitError(Exception):
         text = f"{self.where}: {self.message}" if self.where else self.message
         if self.hint:
             text = f"{text} ({self.hint})"
-        return text
+        return redact(text)  # no password or token in any line shown to the user
 
 
 class UsageError(BuildkitError):
@@ -147,6 +149,13 @@ class PublishError(BuildkitError):
 
 class SecDbError(BuildkitError):
     """A security database (secdb, security.json) or a scan ignore file is malformed."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached buildkit: it unwinds like an interrupt (containers already removed,
+    see ``buildkit.toolchain.engine.containers_stopped_on_signals``) and exits 143."""
+
+    exit_code = 143
 
 
 def os_error(exc: OSError) -> FileSystemError:

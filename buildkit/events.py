@@ -37,3 +37,9 @@ class BaseReporter:
 
     def failed(self, label: str, seconds: float) -> None:
         pass
+
+
+def damage_warning(where: object, what: str, reason: str, then: str) -> str:
+    """The one line said when a cache entry fails verification and is thrown away:
+    ``warning: <file>: <what> failed verification (<reason>); discarded, <then>``."""
+    return f"warning: {where}: {what} failed verification ({reason}); discarded, {then}"

@@ -30,6 +30,7 @@ from buildkit.apk.arch import normalize_arch
 from buildkit.apk.atom import parse_atom
 from buildkit.errors import BuildkitError, ConfigError
 from buildkit.fields import dotted, node_where, type_error
+from buildkit.fsutil import read_input
 
 # --------------------------------------------------------------------------------------------
 # Schema: apko's ImageConfiguration as yaml.v3 sees it (yaml tag, else the lower-cased Go
@@ -247,7 +248,7 @@ def _load_tree(
     if path.resolve() in chain:
         raise ConfigError(f"include cycle through {config}", where=where_from)
     try:
-        raw = path.read_bytes()
+        raw = read_input(path, "config")
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", where=str(path)) from None
     hasher.update(raw)

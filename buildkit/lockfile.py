@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from buildkit.apk.arch import APK_ARCHES
 from buildkit.apk.version import compare_versions
 from buildkit.errors import BuildkitError, LockError
-from buildkit.fsutil import atomic_write_bytes
+from buildkit.fsutil import atomic_write_bytes, read_input
 from buildkit.hints import lock_command, missing_lockfile
 
 LOCK_VERSION = "v1"
@@ -354,7 +354,7 @@ def _is_apk_url(text: str) -> bool:
 def read_lockfile(path: Path) -> Lockfile:
     """Read and validate ``path``; LockError (missing, unreadable, malformed) names it."""
     try:
-        data = path.read_bytes()
+        data = read_input(path, "lockfile")
     except FileNotFoundError:
         raise missing_lockfile(path.name.removesuffix(".lock.json"), path) from None
     except OSError as exc:

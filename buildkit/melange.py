@@ -26,6 +26,7 @@ from buildkit.apk.version import parse_version
 from buildkit.errors import AtomError, BuildkitError, ConfigError
 from buildkit.fields import Fields
 from buildkit.framework import yaml_error
+from buildkit.fsutil import read_input
 
 _ALL_ARCHS = frozenset({"all"})
 
@@ -193,7 +194,7 @@ def load_package_configs(folder: Path) -> tuple[PackageConfig, ...]:
     configs: dict[str, PackageConfig] = {}
     for path in package_config_paths(folder):
         try:
-            data = path.read_bytes()
+            data = read_input(path, "config")
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
         config = parse_package_config(data, path=path)

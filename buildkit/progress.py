@@ -11,6 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.text import Text
 
 from buildkit.events import BaseReporter
+from buildkit.redaction import redact
 
 
 class LineReporter(BaseReporter):
@@ -20,7 +21,7 @@ class LineReporter(BaseReporter):
         self.console = console
 
     def info(self, message: str) -> None:
-        self.console.print(message, markup=False, highlight=False, emoji=False)
+        self.console.print(redact(message), markup=False, highlight=False, emoji=False)
 
 
 class RichReporter:
@@ -52,7 +53,7 @@ class RichReporter:
         self._progress.stop()
 
     def info(self, message: str) -> None:
-        self._progress.console.print(message, markup=False, highlight=False, emoji=False)
+        self._progress.console.print(redact(message), markup=False, highlight=False, emoji=False)
 
     def started(self, label: str) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from buildkit.errors import PublishError, ToolFailedError
+from buildkit.redaction import redact
 
 T = TypeVar("T")
 
@@ -74,18 +75,6 @@ _PATTERNS: tuple[tuple[Fault, re.Pattern[str]], ...] = (
     ),
 )
 
-_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),  # scheme://user:password@host
-    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 ***"),
-    (
-        re.compile(
-            r"\b(password|passwd|token|secret|auth|identitytoken|registrytoken)"
-            r"(\"?\s*[=:]\s*\"?)[^\s\",}]+",
-            re.IGNORECASE,
-        ),
-        r"\1\2***",
-    ),
-)
 MAX_LINE = 300
 
 
@@ -94,13 +83,6 @@ def classify(text: str) -> Fault:
         if pattern.search(text):
             return fault
     return Fault.OTHER
-
-
-def redact(text: str) -> str:
-    """``text`` with anything that looks like a credential replaced by ``***``."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def reason(text: str) -> str:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.text import Text
 
 from buildkit.errors import BuildkitError, ToolFailedError
-from buildkit.registry import redact
+from buildkit.redaction import redact
 from buildkit.toolchain.failure import meaningful_lines
 
 out = Console(highlight=False, soft_wrap=True)
@@ -22,12 +22,12 @@ def print_error(error: BuildkitError | str) -> None:
     if isinstance(error, ToolFailedError) and error.log:
         _print_tool_failure(error)
         return
-    err.print(Text.assemble(("buildkit: error: ", "bold red"), str(error)))
+    err.print(Text.assemble(("buildkit: error: ", "bold red"), redact(str(error))))
 
 
 def _print_tool_failure(error: ToolFailedError) -> None:
 
-    line = f"{error.message} ({error.hint})" if error.hint else error.message
+    line = redact(f"{error.message} ({error.hint})" if error.hint else error.message)
     err.print(Text.assemble(("buildkit: error: ", "bold red"), line))
     for text in meaningful_lines(redact(error.tail)):
         err.print(f"  {text}", markup=False, highlight=False, emoji=False)
@@ -35,4 +35,4 @@ def _print_tool_failure(error: ToolFailedError) -> None:
 
 
 def info(message: str) -> None:
-    err.print(message, markup=False, highlight=False, emoji=False)
+    err.print(redact(message), markup=False, highlight=False, emoji=False)

@@ -37,6 +37,7 @@ from buildkit.framework import Framework
 from buildkit.hints import lock_command, missing_lockfile, run
 from buildkit.lockfile import LockedPackage, Lockfile
 from buildkit.melange import PackageConfig
+from buildkit.redaction import redact
 
 _PEM_SPKI = b"-----BEGIN PUBLIC KEY-----"
 
@@ -216,8 +217,9 @@ def plan_package(
             melange_image=melange_image,
             source_date_epoch=source_date_epoch,
             signing_key=signing_key,
-            repositories=tuple(config.repositories),
-            keyring=tuple(config.keyring),
+            # recorded: no password of a repository URL goes into a record
+            repositories=tuple(redact(r) for r in config.repositories),
+            keyring=tuple(redact(k) for k in config.keyring),
             local_deps=dict(sorted(local_deps.items())),
         ),
     )

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from buildkit.errors import KeyError_, SignatureError
-from buildkit.fsutil import atomic_write_bytes
+from buildkit.fsutil import atomic_write_bytes, read_input
 
 SignatureAlgorithm = Literal["sha1", "sha256"]
 
@@ -84,7 +84,7 @@ class Keyring:
         for raw in paths:
             path = Path(raw)
             try:
-                pem = path.read_bytes()
+                pem = read_input(path, "key")
             except OSError as exc:
                 raise KeyError_(
                     f"cannot read public key: {exc.strerror}", where=str(path)
@@ -175,7 +175,7 @@ class SigningKey:
         """Read a PKCS#1 or PKCS#8 PEM private key (unencrypted, as melange writes it)."""
         path = Path(path)
         try:
-            pem = path.read_bytes()
+            pem = read_input(path, "key")
         except OSError as exc:
             raise KeyError_(
                 f"cannot read signing key: {exc.strerror}",
@@ -236,3 +236,25 @@ def generate_keypair(private_path: Path, *, bits: int = KEY_BITS) -> tuple[Path,
 def fingerprint(public_pem: bytes, *, where: str = "public key") -> str:
     """``sha256:<hex>`` of the DER SubjectPublicKeyInfo: stable across PEM formatting."""
     return "sha256:" + hashlib.sha256(_spki_der(_load_public(public_pem, where))).hexdigest()
+
+
+def check_key_pair(private_path: Path, public_path: Path) -> SigningKey:
+    """Load the private key after checking that ``public_path`` holds its public half:
+    packages and indexes signed by a mismatched pair fail verification everywhere."""
+    key = SigningKey.load(private_path)
+    try:
+        pem = public_path.read_bytes()
+    except OSError as exc:
+        raise KeyError_(
+            f"cannot read public key: {exc.strerror}",
+            where=str(public_path),
+            hint="create the key pair with `buildkit keygen`",
+        ) from None
+    if fingerprint(pem, where=str(public_path)) != key.fingerprint():
+        raise KeyError_(
+            f"the private key does not match the public key {public_path}",
+            where=str(private_path),
+            hint="what it signs would fail verification; restore the matching pair, or move "
+            "both away and create a new pair with `nox -s keygen` (then lock again)",
+        )
+    return key

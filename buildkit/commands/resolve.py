@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     framework = load_framework(str(config), base_dir=project.root, default_archs=project.archs)
     arch = normalize_arch(args.arch) if args.arch else framework.archs[0]
     client = RepoClient(
-        base_dir=project.root, cache_dir=project.cache_dir, allow_untrusted=args.allow_untrusted
+        base_dir=project.root,
+        cache_dir=project.cache_dir,
+        allow_untrusted=args.allow_untrusted,
+        limits=project.fetch_limits,
     )
     pems = load_keyring(framework, client).pems
     keyring = Keyring.from_pems(pems)

@@ -4,7 +4,9 @@ Environment variables override the file for CI and mirrors:
 ``BUILDKIT_APKO_IMAGE``, ``BUILDKIT_MELANGE_IMAGE``, ``BUILDKIT_COSIGN_IMAGE``,
 ``BUILDKIT_CRANE_IMAGE``, ``BUILDKIT_ENGINE``, ``BUILDKIT_REGISTRY``, ``BUILDKIT_REPOSITORY``,
 ``BUILDKIT_TAG`` (one tag: replaces ``[publish] tags``), ``BUILDKIT_SIGNING``,
-``BUILDKIT_COSIGN_KEY``, ``BUILDKIT_SOURCE_DATE_EPOCH``, ``BUILDKIT_CACHE``.
+``BUILDKIT_COSIGN_KEY``, ``BUILDKIT_SOURCE_DATE_EPOCH``, ``BUILDKIT_CACHE``; the limits
+(``[limits]``): ``BUILDKIT_FETCH_TIMEOUT``, ``BUILDKIT_MAX_INDEX_SIZE``, ``BUILDKIT_MAX_KEY_SIZE``,
+``BUILDKIT_MAX_PACKAGE_SIZE``, ``BUILDKIT_TOOL_TIMEOUT``, ``BUILDKIT_LOCK_MEMORY_LIMIT``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 from buildkit.apk.arch import normalize_arch
 from buildkit.errors import BuildkitError, ConfigError
 from buildkit.fields import Fields
+from buildkit.fsutil import parse_size, read_input
+from buildkit.repo import FetchLimits
 
 CONFIG_NAME = "buildkit.toml"
 
@@ -65,6 +69,24 @@ _KNOWN: Mapping[str, frozenset[str]] = {
     ),
     "paths": frozenset({"dist", "packages", "lockfiles", "frameworks", "cache"}),
     "scan": frozenset({"databases", "ignore"}),
+    "limits": frozenset(
+        {
+            "fetch_timeout",
+            "max_index_size",
+            "max_key_size",
+            "max_package_size",
+            "tool_timeout",
+            "lock_memory_limit",
+        }
+    ),
+}
+DEFAULT_TOOL_TIMEOUT = 3600.0  # seconds for one apko, melange, crane or cosign run
+# [limits] key -> (environment variable, FetchLimits field or "" for the tool timeout)
+_LIMITS: Mapping[str, tuple[str, str]] = {
+    "fetch_timeout": ("BUILDKIT_FETCH_TIMEOUT", "deadline"),
+    "max_index_size": ("BUILDKIT_MAX_INDEX_SIZE", "index"),
+    "max_key_size": ("BUILDKIT_MAX_KEY_SIZE", "key"),
+    "max_package_size": ("BUILDKIT_MAX_PACKAGE_SIZE", "package"),
 }
 
 
@@ -114,6 +136,10 @@ class ProjectConfig:
     # [scan]: repository URL -> its security database (URL or path), and the ignore file
     scan_databases: tuple[tuple[str, str], ...] = ()
     scan_ignore: Path = Path(".buildkit-scan-ignore.toml")
+    # [limits]: every network read (total deadline, size per kind) and every tool run
+    fetch_limits: FetchLimits = field(default_factory=FetchLimits)
+    tool_timeout: float = DEFAULT_TOOL_TIMEOUT
+    lock_memory_limit: int | None = None  # RSS of one lock worker process; None: no limit
 
     def registry_is_insecure(self, registry: str | None = None) -> bool:
         """Plain HTTP is allowed for loopback registries and those configured as insecure."""
@@ -170,7 +196,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(path, "config").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"not UTF-8 text (byte {exc.start})", where=where, hint="save it as UTF-8"
@@ -262,6 +288,7 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
     publish = _table(data, "publish", where)
     paths = _table(data, "paths", where)
     scan = _table(data, "scan", where)
+    limits = _table(data, "limits", where)
 
     try:
         archs = tuple(
@@ -337,6 +364,65 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
         scan_databases=_databases(scan, where),
         scan_ignore=root
         / _at(where, "scan").string(scan, "ignore", default=".buildkit-scan-ignore.toml"),
+        fetch_limits=_fetch_limits(env, limits, where),
+        tool_timeout=_seconds(env, limits, "tool_timeout", "BUILDKIT_TOOL_TIMEOUT", where)
+        or DEFAULT_TOOL_TIMEOUT,
+        lock_memory_limit=_size(
+            env, limits, "lock_memory_limit", "BUILDKIT_LOCK_MEMORY_LIMIT", where
+        ),
+    )
+
+
+def _seconds(
+    env: Mapping[str, str], limits: Mapping[str, Any], key: str, variable: str, where: str
+) -> float | None:
+    """A positive number of seconds from ``variable`` or ``[limits] key``; None when unset."""
+    raw: object = env.get(variable) or limits.get(key)
+    if raw is None:
+        return None
+    try:
+        value = float(raw) if isinstance(raw, str | int | float) and raw is not True else -1.0
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(
+            f"limits.{key} must be a positive number of seconds, not {raw!r}",
+            where=f"environment ({variable})" if env.get(variable) else where,
+        )
+    return value
+
+
+def _size(
+    env: Mapping[str, str], limits: Mapping[str, Any], key: str, variable: str, where: str
+) -> int | None:
+    """A positive size in bytes (``64M``, ``1G`` or a number) from ``variable`` or
+    ``[limits] key``; None when unset."""
+    raw: object = env.get(variable) or limits.get(key)
+    if raw is None:
+        return None
+    try:
+        return parse_size(str(raw) if isinstance(raw, str | int) and raw is not True else "")
+    except ValueError:
+        raise ConfigError(
+            f"limits.{key} must be a positive size in bytes (e.g. 536870912, 512M, 2G), "
+            f"not {raw!r}",
+            where=f"environment ({variable})" if env.get(variable) else where,
+        ) from None
+
+
+def _fetch_limits(env: Mapping[str, str], limits: Mapping[str, Any], where: str) -> FetchLimits:
+    defaults = FetchLimits()
+    deadline = _seconds(env, limits, "fetch_timeout", "BUILDKIT_FETCH_TIMEOUT", where)
+    sizes = {
+        field_name: _size(env, limits, key, variable, where)
+        for key, (variable, field_name) in _LIMITS.items()
+        if key != "fetch_timeout"
+    }
+    return FetchLimits(
+        deadline=deadline or defaults.deadline,
+        index=sizes["index"] or defaults.index,
+        key=sizes["key"] or defaults.key,
+        package=sizes["package"] or defaults.package,
     )
 
 

@@ -1,10 +1,12 @@
-"""Named container runs: for engines whose ``run --rm`` loses the exit status.
+"""Named container runs: every tool container has a name and a label naming its owner.
 
-The docker CLI against podman's Docker API before 4.6 exits 0 for every ``run --rm``
-(containers/podman#18889): a failed apko would look like a success. There, buildkit names each
-container, reads its recorded status, and removes it. A buildkit process killed mid-run leaves
-its container behind; each container carries a label naming its host and process, so a later
-run removes the ones whose process is gone.
+- The name lets buildkit stop what it started: after a tool timeout, and when SIGTERM or
+  SIGINT reaches buildkit (``RUNNING`` holds the containers still running).
+- The docker CLI against podman's Docker API before 4.6 exits 0 for every ``run --rm``
+  (containers/podman#18889): a failed apko would look like a success. There, buildkit runs
+  without ``--rm``, reads the container's recorded status, and removes it.
+- A buildkit process killed mid-run (SIGKILL) leaves its container behind; the label names its
+  host and process, so a later run removes the ones whose process is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from collections.abc import Callable
 
 RUN_LABEL = "io.buildkit.run"  # value: "<hostname>:<pid>" of the buildkit process
@@ -49,3 +52,46 @@ def orphans(listing: str, *, host: str, alive: Callable[[int], bool] = pid_alive
         if name and owner_host == host and pid.isdigit() and not alive(int(pid)):
             names.append(name)
     return names
+
+
+class StoppingError(RuntimeError):
+    """Raised instead of starting a container once buildkit was told to stop."""
+
+
+class RunningContainers:
+    """The containers this process started and that still run, by name (thread-safe).
+
+    A signal handler (``buildkit.toolchain.engine.stop_containers_on_signals``) removes them
+    all and closes the registry, so no thread starts another one while buildkit winds down."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: dict[str, str] = {}  # container name -> engine binary
+        self.closed = False
+
+    def add(self, binary: str, name: str) -> None:
+        with self._lock:
+            if self.closed:
+                raise StoppingError("buildkit is stopping; no new container is started")
+            self._names[name] = binary
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._names.pop(name, None)
+
+    def close(self) -> list[tuple[str, str]]:
+        """Refuse new containers; the (binary, name) of those still running."""
+        with self._lock:
+            self.closed = True
+            return sorted((binary, name) for name, binary in self._names.items())
+
+    def reopen(self) -> None:
+        with self._lock:
+            self.closed = False
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._names)
+
+
+RUNNING = RunningContainers()

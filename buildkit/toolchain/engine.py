@@ -6,22 +6,33 @@ Detection, image presence and digest checks, and running the command lines that
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
-from buildkit.errors import ToolchainError, ToolFailedError
+from buildkit.errors import Terminated, ToolchainError, ToolFailedError
 from buildkit.imageref import ImageRef, pinned_digest
-from buildkit.registry import redact
+from buildkit.redaction import redact
 from buildkit.toolchain import spec as cmd
-from buildkit.toolchain.containers import RUN_LABEL, named_runs_needed, orphans, run_owner
+from buildkit.toolchain.containers import (
+    RUN_LABEL,
+    RUNNING,
+    StoppingError,
+    named_runs_needed,
+    orphans,
+    run_owner,
+)
 from buildkit.toolchain.process import Completed, Runner, run_process, tail
 from buildkit.toolchain.settings import ToolSettings
 from buildkit.toolchain.spec import ContainerSpec
@@ -32,6 +43,11 @@ SETUP_HINT = "start it, run scripts/setup, or set DOCKER_HOST (source ~/.cache/b
 INSTALL_HINT = "install podman or docker (scripts/setup installs podman and starts it)"
 PROBE_TIMEOUT = 30.0
 PULL_TIMEOUT = 600.0
+TOOL_TIMEOUT = 3600.0  # one apko, melange, crane or cosign run ([limits] tool_timeout)
+TIMEOUT_HINT = (
+    "buildkit stopped and removed its container; if the tool is just slow, raise "
+    "BUILDKIT_TOOL_TIMEOUT or [limits] tool_timeout in buildkit.toml"
+)
 _DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})")
 _LOADED = re.compile(r"^Loaded image(?:\(s\))?: *(.+)$", re.MULTILINE)
 Which = Callable[[str], str | None]
@@ -48,8 +64,10 @@ class Engine:
         version: str,
         server: str = "",
         runner: Runner = run_process,
+        tool_timeout: float = TOOL_TIMEOUT,
     ) -> None:
         self.name = name  # "docker" (the CLI, whatever serves it) or "podman"
+        self.tool_timeout = tool_timeout  # seconds for one tool run unless a call says
         self.binary = binary
         self.server = server or name  # what answers: "Docker Engine", "Podman Engine", "podman"
         self._version = version
@@ -83,6 +101,7 @@ class Engine:
             probe = _probe_docker if name == "docker" else _probe_podman
             found = probe(binary, runner)
             if isinstance(found, Engine):
+                found.tool_timeout = config.tool_timeout
                 return found
             where = (
                 f" at {env.get('DOCKER_HOST') or DEFAULT_DOCKER_HOST}" if name == "docker" else ""
@@ -195,14 +214,21 @@ class Engine:
         return cmd.run_argv(self.binary, spec)
 
     def run(self, spec: ContainerSpec, *, log: Path, timeout: float | None = None) -> None:
-        """Run ``spec`` with all output in ``log``; ToolFailedError (with the tail) on failure."""
-        done = self._run_container(spec, log=log, timeout=timeout)
+        """Run ``spec`` with all output in ``log``; ToolFailedError (with the tail) on failure.
+        ``timeout``: seconds (default the engine's ``tool_timeout``); past it the container is
+        stopped and removed, and the error says which limit it hit."""
+        done = self._run_container(spec, log=log, timeout=timeout or self.tool_timeout)
+        if done.timed_out is not None:
+            raise _timed_out(spec, done.timed_out, log=log)
         if not done.ok:
             raise _tool_failed(spec, done.returncode, log=log, tail_text=tail(log))
 
     def capture(self, spec: ContainerSpec, *, timeout: float = PROBE_TIMEOUT) -> str:
-        """Run ``spec`` and return its stdout (short queries such as ``apko version``)."""
+        """Run ``spec`` and return its stdout (short queries such as ``apko version``; pass
+        ``timeout=engine.tool_timeout`` for a tool's real work)."""
         done = self._run_container(spec, log=None, timeout=timeout)
+        if done.timed_out is not None:
+            raise _timed_out(spec, done.timed_out, log=None)
         if not done.ok:
             raise _tool_failed(
                 spec, done.returncode, log=None, tail_text=done.stderr or done.stdout
@@ -238,22 +264,38 @@ class Engine:
     def _run_container(
         self, spec: ContainerSpec, *, log: Path | None, timeout: float | None
     ) -> Completed:
-        if not self.named_runs:
-            return self._runner(cmd.run_argv(self.binary, spec), log=log, timeout=timeout)
-        self._remove_orphans()
-        # The status the engine recorded wins over the CLI's (see buildkit.toolchain.containers).
+        """Every container is named and labelled (``RUNNING`` knows it while it runs), so a
+        timeout or a signal can remove it; see ``buildkit.toolchain.containers``."""
+        if self.named_runs:  # elsewhere --rm removes a finished container of a killed buildkit
+            self._remove_orphans()
         name = f"buildkit-{uuid.uuid4().hex[:16]}"
-        argv = cmd.run_argv(self.binary, spec, name=name, labels={RUN_LABEL: run_owner()})
+        argv = cmd.run_argv(
+            self.binary,
+            spec,
+            name=name,
+            labels={RUN_LABEL: run_owner()},
+            remove=not self.named_runs,
+        )
+        try:
+            RUNNING.add(self.binary, name)
+        except StoppingError as exc:
+            raise ToolchainError(str(exc)) from None
+        removed = False
         try:
             done = self._runner(argv, log=log, timeout=timeout)
+            if not self.named_runs:
+                removed = done.timed_out is None  # --rm removed it, unless the CLI was killed
+                return done
+            # The status the engine recorded wins over the CLI's (containers/podman#18889).
             status = self._call(cmd.exit_code_argv(self.binary, name))
             code = status.stdout.strip()
             if done.ok and status.ok and code.lstrip("-").isdigit() and int(code) != 0:
                 return dataclasses.replace(done, returncode=int(code))
             return done
         finally:
-            # Also stops a container whose CLI the timeout killed.
-            self._call(cmd.remove_container_argv(self.binary, name))
+            if not removed:  # also stops a container whose CLI a timeout or signal killed
+                self._call(cmd.remove_container_argv(self.binary, name))
+            RUNNING.discard(name)
 
     def _remove_orphans(self) -> None:
         """Once per engine: remove containers left by buildkit processes that were killed."""
@@ -310,6 +352,52 @@ def _tool_failed(
         log=str(log) if log else None,
         tail=tail_text,
     )
+
+
+def _timed_out(spec: ContainerSpec, seconds: float, *, log: Path | None) -> ToolFailedError:
+    tool = spec.image.name.rsplit("/", 1)[-1]
+    verb = spec.args[0] if spec.args else "run"
+    return ToolFailedError(
+        f"{tool} {verb} did not finish within the {seconds:g} s tool timeout",
+        where=str(log) if log else None,
+        hint=TIMEOUT_HINT,
+        returncode=124,
+        log=str(log) if log else None,
+        tail=tail(log) if log else "",
+    )
+
+
+def stop_running_containers(runner: Runner = run_process) -> list[str]:
+    """Remove every container this process started that still runs, and start no more
+    (``RUNNING`` is closed); the names removed."""
+    stopped = RUNNING.close()
+    for binary, name in stopped:
+        runner(cmd.remove_container_argv(binary, name), timeout=PROBE_TIMEOUT)
+    return [name for _binary, name in stopped]
+
+
+@contextlib.contextmanager
+def containers_stopped_on_signals(runner: Runner = run_process) -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGINT first remove the containers buildkit started
+    (``stop_running_containers``), then raise :class:`Terminated` / KeyboardInterrupt in the
+    main thread as usual. Outside the main thread (signals cannot be caught there) a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop_running_containers(runner)
+        if signum == signal.SIGTERM:
+            raise Terminated(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        RUNNING.reopen()
 
 
 def _probe_docker(binary: str, runner: Runner) -> Engine | str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from buildkit.errors import ToolchainError
@@ -17,7 +17,7 @@ from buildkit.imageref import ImageRef, parse_image_ref
 from buildkit.toolchain.engine import Engine
 from buildkit.toolchain.mounts import MountPlan, plan_mounts
 from buildkit.toolchain.settings import ToolSettings
-from buildkit.toolchain.spec import ContainerSpec, Network, Owner
+from buildkit.toolchain.spec import ContainerSpec, Mount, Network, Owner
 from buildkit.toolchain.tools import (
     ApkoBuild,
     ApkoLock,
@@ -35,8 +35,36 @@ CONTAINER_TMP = "/tmp"  # noqa: S108 - inside the container: the image's own sti
 HELPER_ENV = {"x86_64": "BUILDKIT_BUSYBOX_AMD64", "aarch64": "BUILDKIT_BUSYBOX_ARM64"}
 
 
+KEYS_DIR = "keys"
+NULL_DEVICE = Path("/dev/null")
+
+
 def _plan(job: ApkoBuild | ApkoLock | MelangeBuild, project: Path) -> MountPlan:
     return plan_mounts(project, writable=(*job.outputs, *job.caches), inputs=job.inputs)
+
+
+def secret_files(project: Path) -> tuple[Path, ...]:
+    """What a tool must not read from the project: every file in ``keys/`` but the public keys
+    (``*.pub``) and the README, i.e. private signing keys, the cosign key, passwords."""
+    folder = project / KEYS_DIR
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return ()
+    return tuple(
+        path
+        for path in entries
+        if not path.name.endswith(".pub") and not path.name.startswith("README")
+    )
+
+
+def _masks(plan: MountPlan, hidden: Sequence[Path], keep: Path | None = None) -> tuple[Mount, ...]:
+    """/dev/null mounted read-only over each hidden file (all but ``keep``): the container
+    sees an empty file where the secret is."""
+    kept = keep.resolve() if keep is not None else None
+    return tuple(
+        (NULL_DEVICE, plan.to_container(path), True) for path in hidden if path.resolve() != kept
+    )
 
 
 def apko_spec(
@@ -47,8 +75,10 @@ def apko_spec(
     owner: Owner,
     source_date_epoch: int | None,
     network: Network,
+    hidden: Sequence[Path] = (),
 ) -> ContainerSpec:
-    """apko runs as the invoking user, so what it writes is theirs (root: the image's user)."""
+    """apko runs as the invoking user, so what it writes is theirs (root: the image's user).
+    It signs nothing: every file of ``hidden`` (``secret_files``) is masked."""
     plan = _plan(job, project)
     args = (
         apko_build_args(job, plan.to_container)
@@ -64,7 +94,7 @@ def apko_spec(
         # The image's HOME (/root) is not writable by another uid.
         env={"HOME": CONTAINER_TMP} if user else {},
         network=network,
-        extra_mounts=plan.mounts,
+        extra_mounts=(*plan.mounts, *_masks(plan, hidden)),
         source_date_epoch=source_date_epoch,
         user=user,
     )
@@ -77,8 +107,10 @@ def melange_spec(
     project: Path,
     source_date_epoch: int | None,
     network: Network,
+    hidden: Sequence[Path] = (),
 ) -> ContainerSpec:
-    """melange runs as root and privileged: its bubblewrap runner needs namespaces."""
+    """melange runs as root and privileged: its bubblewrap runner needs namespaces. Of the
+    ``hidden`` files it sees only its own signing key."""
     plan = _plan(job, project)
     return ContainerSpec(
         image=image,
@@ -87,7 +119,7 @@ def melange_spec(
         workdir_read_only=not plan.project_writable,
         network=network,
         privileged=True,
-        extra_mounts=plan.mounts,
+        extra_mounts=(*plan.mounts, *_masks(plan, hidden, keep=job.signing_key)),
         source_date_epoch=source_date_epoch,
     )
 
@@ -211,6 +243,7 @@ class Toolchain:
             owner=self.owner,
             source_date_epoch=source_date_epoch,
             network=network,
+            hidden=secret_files(self.project),
         )
         self.engine.run(spec, log=log)
 
@@ -226,6 +259,7 @@ class Toolchain:
             project=self.project,
             source_date_epoch=source_date_epoch,
             network=network,
+            hidden=secret_files(self.project),
         )
         try:
             self.engine.run(spec, log=log)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from buildkit.errors import ToolchainError
+from buildkit.redaction import redact
 
 TAIL_LINES = 30
 
@@ -26,6 +27,7 @@ class Completed:
     returncode: int
     stdout: str = ""
     stderr: str = ""
+    timed_out: float | None = None  # the timeout (seconds) that ended it, if one did
 
     @property
     def ok(self) -> bool:
@@ -67,7 +69,9 @@ def run_process(
             f"{args[0]} not found on PATH", hint="install it or run scripts/setup"
         ) from None
     except subprocess.TimeoutExpired:
-        return Completed(argv=args, returncode=124, stderr=f"timed out after {timeout}s")
+        return Completed(
+            argv=args, returncode=124, stderr=f"timed out after {timeout:g} s", timed_out=timeout
+        )
 
 
 def _capture(args: tuple[str, ...], timeout: float | None) -> Completed:
@@ -86,7 +90,7 @@ def _capture(args: tuple[str, ...], timeout: float | None) -> Completed:
 def _to_log(args: tuple[str, ...], log: Path, timeout: float | None) -> Completed:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as handle:
-        handle.write(f"$ {shlex.join(args)}\n")
+        handle.write(f"$ {redact(shlex.join(args))}\n")
         handle.flush()
         proc = subprocess.run(
             args,

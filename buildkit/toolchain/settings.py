@@ -23,3 +23,6 @@ class ToolSettings(Protocol):
 
     @property
     def allow_unpinned(self) -> bool: ...
+
+    @property
+    def tool_timeout(self) -> float: ...  # seconds for one tool run ([limits] tool_timeout)

@@ -109,14 +109,17 @@ def run_argv(
     *,
     name: str | None = None,
     labels: Mapping[str, str] | None = None,
+    remove: bool | None = None,
 ) -> list[str]:
     """The complete ``docker run`` / ``podman run`` argv for ``spec``.
 
-    With ``name`` the container is named (and labelled) instead of ``--rm``: the docker CLI
-    against podman's Docker API before 4.6 reports exit status 0 for every ``run --rm``
-    (containers/podman#18889), so the engine reads the status and removes the container itself.
+    ``name`` (and ``labels``) let buildkit stop the container (timeouts, signals). ``remove``
+    (``--rm``; default: when there is no name) is False where the docker CLI against podman's
+    Docker API before 4.6 reports exit status 0 for every ``run --rm`` (containers/podman#18889):
+    the engine then reads the status and removes the container itself.
     """
-    keep = ["--name", name] if name else ["--rm"]
+    keep = ["--rm"] if (name is None if remove is None else remove) else []
+    keep += ["--name", name] if name else []
     for key in sorted(labels or {}):
         keep += ["--label", f"{key}={(labels or {})[key]}"]
     argv = [engine, "run", *keep, "--pull", "never", "--network", spec.network]

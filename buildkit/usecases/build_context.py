@@ -128,7 +128,7 @@ class BuildContext:
     def sources(self) -> SourceCheck:
         """Lockfiles checked against their keys and indexes (offline from the machine cache
         when ``lock`` ran here)."""
-        return SourceCheck.of(self.project)
+        return SourceCheck.of(self.project, warn=self.reporter.info)
 
     @property
     def tools(self) -> Tools:

@@ -25,8 +25,17 @@ from buildkit.actions.plan import (
 )
 from buildkit.actions.records import ImageRecord, ImageSummary
 from buildkit.apk.keys import Keyring
+from buildkit.apk.pkginfo import PkgInfo
 from buildkit.digest import Blob
-from buildkit.errors import ConfigError, LockError, ToolFailedError
+from buildkit.errors import (
+    ApkFormatError,
+    BuildkitError,
+    ChecksumError,
+    ConfigError,
+    LockError,
+    ToolFailedError,
+)
+from buildkit.events import damage_warning
 from buildkit.framework import Framework, key_name
 from buildkit.hints import build_command, lock_command
 from buildkit.lockfile import LockedPackage, Lockfile, read_lockfile
@@ -34,7 +43,7 @@ from buildkit.oci import loaded_name_matches
 from buildkit.project.layout import framework_paths, load_project_framework, lockfile_path
 from buildkit.project.records import cached_record, save_record
 from buildkit.project.unlocked import skip_unlocked
-from buildkit.repo import HttpFetcher, PackageCache
+from buildkit.repo import FetchLimits, HttpFetcher, PackageCache
 from buildkit.toolchain import ApkoBuild
 from buildkit.usecases import apko_cache
 from buildkit.usecases.build_context import BuildContext
@@ -120,7 +129,7 @@ def run_image(context: BuildContext, action: ImageAction) -> ImageRecord:
     """Build ``action`` unless its key has verified outputs; write its current record."""
     store = context.store
     with context.action(action.label) as outcome, store.lock(f"image-{action.key}"):
-        record = cached_record(store, action.key, ImageRecord)
+        record = cached_record(store, action.key, ImageRecord, warn=context.reporter.info)
         outcome.cached = record is not None
         if record is None:
             record = build_image(context, action)
@@ -131,9 +140,10 @@ def run_image(context: BuildContext, action: ImageAction) -> ImageRecord:
 def build_image(context: BuildContext, action: ImageAction) -> ImageRecord:
     """Run apko for ``action`` and put its outputs into the store (no records written)."""
 
-    sde = prepare_cache(context, action)
     log = context.log_path(action.label)
     with context.store.scratch_dir(f"apko-{action.framework.name}-{action.arch}") as work:
+        # A fresh offline cache for this run only, from packages verified just now.
+        sde = prepare_cache(context, action, work / APKO_CACHE)
         job = ApkoBuild(
             config=action.framework.path,
             tag=action.tag,
@@ -141,7 +151,7 @@ def build_image(context: BuildContext, action: ImageAction) -> ImageRecord:
             arch=action.arch,
             sbom_dir=work / "sbom",
             lockfile=action.lockfile,
-            cache_dir=context.project.cache_dir / APKO_CACHE,
+            cache_dir=work / APKO_CACHE,
             offline=True,
         )
         with context.timed_tool():
@@ -197,54 +207,62 @@ def _summary(action: ImageAction, image: ImageInfo, log: Path) -> ImageSummary:
 # The offline package cache apko reads
 
 
-def prepare_cache(context: BuildContext, action: ImageAction) -> int:
-    """Fill apko's cache folder with every locked package and key; return the build's
+def prepare_cache(context: BuildContext, action: ImageAction, root: Path) -> int:
+    """Fill the fresh folder ``root`` with apko's offline cache: every locked package (verified
+    against its lock entry while it is copied in) and key; return the build's
     SOURCE_DATE_EPOCH (configured, else the newest locked package's build time)."""
 
-    root = context.project.cache_dir / APKO_CACHE
-    times: list[int | None] = []
-    for package in action.packages:
-        data, where = package_bytes(context, action, package)
-        members, layout = apko_cache.split_package(
-            root, package, data, where=where, framework=action.framework.name
-        )
-        apko_cache.write_members(members)
-        times.append(layout.pkginfo.builddate)
+    times = [place_package(context, action, package, root).builddate for package in action.packages]
     apko_cache.write_keys(root, action.lock.keyring)
     if action.source_date_epoch is not None:
         return action.source_date_epoch
     return newest_build_time(times)
 
 
-def package_bytes(
-    context: BuildContext, action: ImageAction, package: LockedPackage
-) -> tuple[bytes, str]:
-    """A locked package's bytes: from the project for a local path, else the package cache
-    (filled by ``lock``), else fetched from its URL and verified against the lock's keyring."""
+def place_package(
+    context: BuildContext, action: ImageAction, package: LockedPackage, root: Path
+) -> PkgInfo:
+    """Copy a locked package into apko's cache under ``root``, verified against its lock entry:
+    from the project for a local path, else the package cache (filled by ``lock``), else
+    fetched from its URL and verified against the lock's keyring. A cached copy that fails is
+    discarded (with a warning naming the file) and fetched again."""
 
+    framework = action.framework.name
     if is_local(package):
         path = context.project.root / package.url
-        try:
-            return path.read_bytes(), str(path)
-        except FileNotFoundError:
+        if not path.is_file():
             raise LockError(
                 f"locked local package {package.name} is missing",
                 where=str(path),
-                hint=f"run `{lock_command(action.framework.name)}`: it builds the local "
+                hint=f"run `{lock_command(framework)}`: it builds the local "
                 "packages and locks them again",
-            ) from None
+            )
+        return apko_cache.copy_package(root, package, path, where=str(path), framework=framework)
     cache = PackageCache(context.project.cache_dir / "packages")
-    data = cache.get(package.checksum)
-    if data is None:
-        data = _fetch(action, package, cache)
-    return data, str(cache.path_for(package.checksum))
+    path = cache.path_for(package.checksum)
+    if path.is_file():
+        try:
+            return apko_cache.copy_package(
+                root, package, path, where=str(path), framework=framework
+            )
+        except (ChecksumError, ApkFormatError, OSError) as err:
+            cache.discard(package.checksum)
+            reason = err.message if isinstance(err, BuildkitError) else str(err)
+            context.reporter.info(
+                damage_warning(path, f"cached package {package.name}", reason, "fetching it again")
+            )
+    _fetch(action, package, cache, context.project.fetch_limits)
+    return apko_cache.copy_package(root, package, path, where=str(path), framework=framework)
 
 
-def _fetch(action: ImageAction, package: LockedPackage, cache: PackageCache) -> bytes:
+def _fetch(
+    action: ImageAction, package: LockedPackage, cache: PackageCache, limits: FetchLimits
+) -> None:
+    """Fetch, check against the lock entry, then verify the signature and cache it."""
 
-    data = HttpFetcher().get(package.url).body
+    data = HttpFetcher(limits=limits).get(package.url, what="package").body
+    apko_cache.check_package(package, data, where=package.url, framework=action.framework.name)
     keyring = Keyring.from_pems(
         {key_name(key.url): key.content.encode() for key in action.lock.keyring if key.content}
     )
     cache.put(package.checksum, data, keyring=keyring, where=package.url)
-    return data

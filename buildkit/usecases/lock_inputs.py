@@ -17,6 +17,7 @@ from typing import Protocol
 from buildkit.errors import ConfigError, LockError
 from buildkit.events import Reporter
 from buildkit.framework import Framework
+from buildkit.fsutil import read_input
 from buildkit.lockfile import Lockfile
 from buildkit.project.config import ProjectConfig
 from buildkit.repo import RepoClient
@@ -34,9 +35,11 @@ class ExistingLock:
 
 def read_existing(path: Path) -> ExistingLock:
     try:
-        data = path.read_bytes()
+        data = read_input(path, "lockfile")
     except FileNotFoundError:
         return ExistingLock()
+    except OSError as exc:
+        raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
     try:
         return ExistingLock(raw=data, lock=Lockfile.from_json(data, where=str(path)))
     except LockError as err:

@@ -26,7 +26,6 @@ import contextlib
 import difflib
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -62,7 +61,7 @@ from buildkit.project.layout import (
     lockfile_path,
     packages_for_frameworks,
 )
-from buildkit.repo import RepoClient, package_location, repo_sources
+from buildkit.repo import FetchLimits, RepoClient, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
 from buildkit.resolve.arch_consistency import (
     Columns,
@@ -77,6 +76,7 @@ from buildkit.usecases.lock_inputs import (
 )
 from buildkit.usecases.package_builds import build_local_packages
 from buildkit.usecases.staleness import remember_sections
+from buildkit.usecases.worker_death import RssWatch, death_cause
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -170,11 +170,10 @@ class ArchLocker:
             self._keyrings[job.framework], self._sources[job.framework] = keyring, sources
             if versions:
                 maps[job.framework] = version_columns(sources)
+        warnings += self.client.take_warnings()
         return Loaded(maps=maps, warnings=tuple(dict.fromkeys(warnings)))
 
-    def lock(
-        self, work: Sequence[tuple[ArchJob, ArchConstraints]]
-    ) -> dict[str, tuple[LockedPackage, ...]]:
+    def lock(self, work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Locked:
         """Resolve each job under its constraints; the verified lock entries, install order."""
         chosen = {job.framework: self._resolve(job, limits) for job, limits in work}
         items = [(job, item) for job, _limits in work for item in chosen[job.framework]]
@@ -189,7 +188,10 @@ class ArchLocker:
         locked: dict[str, list[LockedPackage]] = {name: [] for name in chosen}
         for (job, item), found in zip(items, layouts, strict=True):
             locked[job.framework].append(_locked(self.arch, item, found))
-        return {name: tuple(packages) for name, packages in locked.items()}
+        return Locked(
+            packages={name: tuple(packages) for name, packages in locked.items()},
+            warnings=self.client.take_warnings(),
+        )
 
     def _resolve(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
         try:
@@ -246,6 +248,7 @@ class ClientSettings:
     base_dir: Path
     cache_dir: Path
     allow_untrusted: bool
+    limits: FetchLimits
 
     @classmethod
     def of(cls, client: RepoClient) -> ClientSettings:
@@ -253,7 +256,10 @@ class ClientSettings:
 
     def client(self) -> RepoClient:
         return RepoClient(
-            base_dir=self.base_dir, cache_dir=self.cache_dir, allow_untrusted=self.allow_untrusted
+            base_dir=self.base_dir,
+            cache_dir=self.cache_dir,
+            allow_untrusted=self.allow_untrusted,
+            limits=self.limits,
         )
 
 
@@ -262,6 +268,15 @@ class Loaded:
     """What loading one arch's indexes gives back: version columns and warnings to report."""
 
     maps: dict[str, Columns]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Locked:
+    """What locking on one arch gives back: each framework's entries and warnings to report
+    (a damaged cached package fetched again, say)."""
+
+    packages: dict[str, tuple[LockedPackage, ...]]
     warnings: tuple[str, ...] = ()
 
 
@@ -274,8 +289,12 @@ class ArchRunner:
     attributes); a worker that dies says so, with the signal that ended it when known.
     """
 
-    def __init__(self, arch: str, client: RepoClient, *, in_process: bool) -> None:
+    def __init__(
+        self, arch: str, client: RepoClient, *, in_process: bool, watch: RssWatch | None = None
+    ) -> None:
         self.arch = arch
+        self._watch = watch
+        self._known: dict[int, multiprocessing.process.BaseProcess] = {}
         self._local = ArchLocker(client, arch) if in_process else None
         self._pool = (
             None
@@ -292,15 +311,22 @@ class ArchRunner:
         if self._pool is None:
             assert self._local is not None
             return _done(self._local.load(jobs, versions))
-        return self._result(self._pool.submit(_worker_load, jobs, versions))
+        return self._result(self._submitted(self._pool.submit(_worker_load, jobs, versions)))
 
-    def lock(
-        self, work: Sequence[tuple[ArchJob, ArchConstraints]]
-    ) -> Callable[[], dict[str, tuple[LockedPackage, ...]]]:
+    def lock(self, work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Callable[[], Locked]:
         if self._pool is None:
             assert self._local is not None
             return _done(self._local.lock(work))
-        return self._result(self._pool.submit(_worker_lock, work))
+        return self._result(self._submitted(self._pool.submit(_worker_lock, work)))
+
+    def _submitted(self, future: Future[T]) -> Future[T]:
+        """Remember the worker processes (their exit status explains a death later) and put
+        them under the RSS watch."""
+        for pid, process in getattr(self._pool, "_processes", {}).items():
+            self._known[pid] = process
+            if self._watch is not None:
+                self._watch.watch(pid)
+        return future
 
     def _result(self, future: Future[T]) -> Callable[[], T]:
         def result() -> T:
@@ -308,11 +334,22 @@ class ArchRunner:
                 return future.result()
             except BrokenProcessPool:
                 raise BuildkitError(
-                    f"the {self.arch} lock worker exited unexpectedly{_death(self._pool)}",
+                    f"the {self.arch} lock worker exited unexpectedly{self._death()}",
                     hint="nothing was written; `dmesg` shows why the kernel ended it",
                 ) from None
 
         return result
+
+    def _death(self) -> str:
+        """Why the worker died (" (killed by SIGKILL, signal 9: out of memory ...)"), as far
+        as its exit status, the RSS watch and the kernel's log tell."""
+        for pid, process in self._known.items():
+            process.join(timeout=5)  # the pool is ending it; its status is due at once
+            if process.exitcode is not None and process.exitcode < 0:
+                killed = self._watch is not None and pid in self._watch.killed
+                limit = self._watch.limit if killed and self._watch is not None else None
+                return death_cause(process.exitcode, pid, rss_limit=limit)
+        return ""
 
     def close(self) -> None:
         # Results are in (or an error is on its way up): nothing the worker still holds
@@ -331,16 +368,6 @@ T = TypeVar("T")
 
 def _done(value: T) -> Callable[[], T]:
     return lambda: value
-
-
-def _death(pool: ProcessPoolExecutor | None) -> str:
-    """ ", killed by SIGKILL" and the like, when the worker's exit status says so."""
-    for process in getattr(pool, "_processes", {}).values():
-        code = process.exitcode
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name
-            return f" (killed by {name}{', likely out of memory' if name == 'SIGKILL' else ''})"
-    return ""
 
 
 def _process_context() -> ForkServerContext | SpawnContext:
@@ -370,25 +397,28 @@ def _worker_load(jobs: Sequence[ArchJob], versions: bool) -> Loaded:
     return _worker().load(jobs, versions)
 
 
-def _worker_lock(
-    work: Sequence[tuple[ArchJob, ArchConstraints]],
-) -> dict[str, tuple[LockedPackage, ...]]:
+def _worker_lock(work: Sequence[tuple[ArchJob, ArchConstraints]]) -> Locked:
     return _worker().lock(work)
 
 
 @contextlib.contextmanager
 def _runners(
-    archs: Sequence[str], client: RepoClient, *, parallel: bool
+    archs: Sequence[str], client: RepoClient, *, parallel: bool, memory_limit: int | None = None
 ) -> Iterator[dict[str, ArchRunner]]:
+    """One runner per arch; worker processes (when parallel) are killed past
+    ``memory_limit`` bytes of RSS, and their death then says so."""
     in_process = not (parallel and len(archs) > 1 and (os.cpu_count() or 1) > 1)
+    watch = RssWatch(memory_limit) if memory_limit and not in_process else None
     runners: dict[str, ArchRunner] = {}
     try:
         for arch in archs:
-            runners[arch] = ArchRunner(arch, client, in_process=in_process)
+            runners[arch] = ArchRunner(arch, client, in_process=in_process, watch=watch)
         yield runners
     finally:
         for runner in runners.values():
             runner.close()
+        if watch is not None:
+            watch.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,9 +474,12 @@ def _lock_frameworks(
     work = _constraints(jobs, {arch: found.maps for arch, found in loaded.items()}, pins)
     locking = {arch: runners[arch].lock(work.get(arch, [])) for arch in runners}
     locked = {arch: result() for arch, result in locking.items()}
+    for done in locked.values():
+        for warning in done.warnings:
+            reporter.info(warning)
     lockfiles = {}
     for fw in frameworks:
-        per_arch = {arch: locked[arch][fw.name] for arch in fw.archs}
+        per_arch = {arch: locked[arch].packages[fw.name] for arch in fw.archs}
         if not skew:
             check_arch_skew(fw, per_arch)
         lockfiles[fw.name] = _lockfile(fw, keys[fw.name].entries, per_arch)
@@ -559,6 +592,8 @@ def lock_project(
         base_dir=project.root,
         cache_dir=project.cache_dir,
         allow_untrusted=options.allow_untrusted,
+        limits=project.fetch_limits,
+        warn=reporter.info,
     )
     paths = framework_paths(project, options.names)
     frameworks = [load_project_framework(project, path) for path in paths]
@@ -588,7 +623,15 @@ def lock_project(
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
         reporter.info(f"locking {', '.join(fw.name for fw in todo)} ({', '.join(archs)})")
-        with PAUSED, _runners(archs, client, parallel=options.parallel) as runners:
+        with (
+            PAUSED,
+            _runners(
+                archs,
+                client,
+                parallel=options.parallel,
+                memory_limit=project.lock_memory_limit,
+            ) as runners,
+        ):
             fresh = _lock_frameworks(
                 todo,
                 client,

@@ -121,7 +121,9 @@ def resolve_environment(
     """Resolve ``requests`` against the environment's repositories for ``arch``; on failure,
     the error names the line of the package that cannot be installed."""
 
-    client = RepoClient(base_dir=project.root, cache_dir=project.cache_dir)
+    client = RepoClient(
+        base_dir=project.root, cache_dir=project.cache_dir, limits=project.fetch_limits
+    )
     pems = {key_name(location): client.key(location) for location in config.keyring}
     keyring = Keyring.from_pems(pems)
     repositories = [parse_repository(r, where=checked.where) for r in config.repositories]

@@ -18,10 +18,10 @@ from pathlib import Path
 from buildkit.actions.plan import PackageAction, plan_package
 from buildkit.actions.records import BuiltApk, PackageRecord
 from buildkit.apk.index import INDEX_FILE, parse_index, record_from_package, write_index
-from buildkit.apk.keys import SigningKey
+from buildkit.apk.keys import Keyring, check_key_pair
 from buildkit.apk.package import read_layout
 from buildkit.errors import BuildkitError, SigningKeyError, ToolFailedError
-from buildkit.events import Reporter
+from buildkit.events import Reporter, damage_warning
 from buildkit.fsutil import atomic_write_bytes
 from buildkit.melange import (
     PackageConfig,
@@ -74,7 +74,12 @@ def build_packages(
         with context.store.lock(f"packages-{arch}"):
             done = walk_packages(context, order, providers(configs), arch, step)
             _prune(context, repo, done, configs)
-            if stale_index(repo):
+            stale, damage = index_state(repo, signing_public_key_path(context.project))
+            if damage is not None:
+                context.reporter.info(
+                    damage_warning(repo / INDEX_FILE, "the local index", damage, "writing it again")
+                )
+            if stale:
                 write_repository_index(context, repo)
             records += done
     return records
@@ -99,20 +104,38 @@ def _prune(
         context.reporter.info(line)
 
 
-def stale_index(repo: Path) -> bool:
-    """Whether the index is missing or does not list exactly the .apk files present."""
+def index_state(repo: Path, public_key: Path | None) -> tuple[bool, str | None]:
+    """Whether ``repo``'s index must be written again, and why when it is damaged: it must
+    verify with the project's public key (when there is one) and list exactly the .apk files
+    present, each by its identity and size. A missing index or a changed listing is routine
+    (no reason given); anything else is damage."""
     index = repo / INDEX_FILE
     if not repo.is_dir():
-        return False
+        return False, None
+    apks = sorted(repo.glob("*.apk"))
     if not index.is_file():
-        return any(repo.glob("*.apk"))
+        return bool(apks), None
     try:
+        keyring = Keyring.from_files([public_key]) if public_key is not None else None
         listed = parse_index(
-            index.read_bytes(), where=str(index), keyring=None, allow_untrusted=True
+            index.read_bytes(), where=str(index), keyring=keyring, allow_untrusted=keyring is None
         )
-    except (BuildkitError, OSError):  # any damage means: write it again
-        return True
-    return {r.filename for r in listed.records} != {p.name for p in repo.glob("*.apk")}
+    except BuildkitError as err:  # any damage means: write it again
+        return True, err.message
+    except OSError as exc:
+        return True, exc.strerror or str(exc)
+    entries = {record.filename: record for record in listed.records}
+    if set(entries) != {path.name for path in apks}:
+        return True, None
+    for path in apks:
+        try:
+            found = record_from_package(path.read_bytes(), where=str(path))
+        except (BuildkitError, OSError):
+            return True, None  # an unreadable .apk: the index is rewritten (and fails there)
+        entry = entries[path.name]
+        if (entry.checksum, entry.size) != (found.checksum, found.size):
+            return True, f"its entry for {path.name} does not match the file"
+    return False, None
 
 
 def walk_packages(
@@ -161,7 +184,7 @@ def _run(context: BuildContext, action: PackageAction) -> PackageRecord:
     """Build ``action`` unless its key has verified outputs; write its current record."""
     store = context.store
     with context.action(action.label) as outcome:
-        record = cached_record(store, action.key, PackageRecord)
+        record = cached_record(store, action.key, PackageRecord, warn=context.reporter.info)
         outcome.cached = record is not None
         if record is None:
             record = run_melange(context, action)
@@ -180,8 +203,15 @@ def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
     project = context.project
     config = action.config
     key_pub = signing_public_key(context)
+    check_key_pair(project.signing_key, key_pub)
     log = context.log_path(action.label)
-    with context.store.scratch_dir(f"melange-{config.name}-{action.arch}") as out:
+    label = f"{config.name}-{action.arch}"
+    # melange's apk cache (go-apk's layout, as apko's) is never verified by melange: a fresh
+    # one per run, so a damaged or foreign file cannot enter a package's build environment.
+    with (
+        context.store.scratch_dir(f"melange-{label}") as out,
+        context.store.scratch_dir(f"apk-cache-{label}") as apk_cache,
+    ):
         job = MelangeBuild(
             config=config.path,
             arch=action.arch,
@@ -191,7 +221,7 @@ def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
             repository_append=(project.packages_dir,) if action.inputs.local_deps else (),
             source_dir=source_dir(context, config),
             cache_dir=project.cache_dir / "melange-cache",
-            apk_cache_dir=project.cache_dir / "apk-cache",
+            apk_cache_dir=apk_cache,
             git_commit=GIT_COMMIT,
             git_repo_url=GIT_REPO_URL,
             generate_index=False,
@@ -239,16 +269,27 @@ def _install(context: BuildContext, record: PackageRecord, repo: Path) -> bool:
             if hash_file(target) == apk.blob:
                 continue
             config = f"{context.project.packages_dir.name}/{record.name}.yaml"
-            context.reporter.info(same_version_warning(config, apk.filename))
+            context.reporter.info(
+                restored_warning(target, apk.blob.digest)
+                if record.cached
+                else same_version_warning(config, apk.filename)
+            )
         context.store.copy_out(apk.blob, target, verify=False)  # verified by lookup or put
         changed = True
     return changed
 
 
-def write_repository_index(context: BuildContext, repo: Path) -> None:
-    """A signed APKINDEX.tar.gz listing every .apk in ``repo`` (sorted by file name)."""
+def restored_warning(target: Path, digest: str) -> str:
+    """An .apk in the local repository that is not the one its (cached) build record names:
+    damaged, or left by a build of another version of its config."""
+    return f"warning: {target}: differs from its build record ({digest}); restored from the store"
 
-    key = SigningKey.load(context.project.signing_key)
+
+def write_repository_index(context: BuildContext, repo: Path) -> None:
+    """A signed APKINDEX.tar.gz listing every .apk in ``repo`` (sorted by file name), signed
+    only after the key pair was checked to match."""
+
+    key = check_key_pair(context.project.signing_key, signing_public_key(context))
     records = [
         record_from_package(path.read_bytes(), where=str(path))
         for path in sorted(repo.glob("*.apk"))
@@ -271,6 +312,12 @@ def signing_public_key(context: BuildContext) -> Path:
                 hint="create it with `nox -s keygen` (scripts/setup does it too)",
             )
     return public
+
+
+def signing_public_key_path(project: ProjectConfig) -> Path | None:
+    """``keys/<name>.rsa.pub`` when it exists (the local index is checked against it)."""
+    public = project.signing_key.with_name(project.signing_key.name + ".pub")
+    return public if public.is_file() else None
 
 
 def source_dir(context: BuildContext, config: PackageConfig) -> Path | None:

@@ -720,7 +720,7 @@ class Publisher:
         self._ensure(spec.image)
         policy = self.policy if retry else RetryPolicy(attempts=1)
         return with_retry(
-            lambda: self.engine.capture(spec, timeout=1800),
+            lambda: self.engine.capture(spec, timeout=self.engine.tool_timeout),
             what=what,
             registry=registry,
             policy=policy,
@@ -731,7 +731,7 @@ class Publisher:
     def _passes(self, spec: ContainerSpec) -> bool:
         self._ensure(spec.image)
         try:
-            self.engine.capture(spec, timeout=600)
+            self.engine.capture(spec, timeout=self.engine.tool_timeout)
         except ToolFailedError:
             return False
         return True

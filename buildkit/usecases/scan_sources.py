@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -73,7 +75,9 @@ class DatabaseLoader:
         self.reporter = reporter or BaseReporter()
         # Fewer tries than for indexes: an outage falls back to the cache, so fail fast.
         policy = RetryPolicy(attempts=2, backoff=0.5, timeout=20.0)
-        self._cache = RevalidatingCache(project.cache_dir / "secdb", fetcher or HttpFetcher(policy))
+        self._cache = RevalidatingCache(
+            project.cache_dir / "secdb", fetcher or HttpFetcher(policy, limits=project.fetch_limits)
+        )
         self._now = now
         self._loaded: dict[str, LoadedDb] = {}
 
@@ -179,6 +183,8 @@ class PackageInfos:
             with path.open("rb") as file:
                 file.seek(start)
                 chunk = file.read(end - start + 1)
+            if package_identity(chunk) != package.checksum:
+                return None  # damaged or another package: its metadata is not this one's
             member = next(iter_members(chunk, where=str(path)))
             for entry in parse_tar(member.data, where=str(path)):
                 if entry.name.removeprefix("./") == ".PKGINFO" and entry.is_file:
@@ -186,6 +192,11 @@ class PackageInfos:
         except (BuildkitError, OSError, StopIteration):
             pass  # metadata is a courtesy here: the locked version is what is scanned
         return None
+
+
+def package_identity(control: bytes) -> str:
+    """``Q1`` + base64(SHA-1) of a compressed control member: the identity it must have."""
+    return "Q1" + base64.b64encode(hashlib.sha1(control, usedforsecurity=False).digest()).decode()
 
 
 def locked_packages(

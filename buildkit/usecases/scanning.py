@@ -143,7 +143,9 @@ def _with_availability(
     project: ProjectConfig, findings: Sequence[Finding], reporter: Reporter
 ) -> list[Finding]:
     """Each finding with whether its lockfile's repositories offer the fixed version."""
-    client = RepoClient(base_dir=project.root, cache_dir=project.cache_dir)
+    client = RepoClient(
+        base_dir=project.root, cache_dir=project.cache_dir, limits=project.fetch_limits
+    )
     newest: dict[tuple[str, str], dict[str, str] | None] = {}
     result = []
     for finding in findings:
@@ -276,7 +278,9 @@ def outdated(
     project: ProjectConfig, names: Sequence[str], reporter: Reporter | None = None
 ) -> list[Outdated]:
     """Locked packages with newer versions in their lockfile's repositories (writes nothing)."""
-    client = RepoClient(base_dir=project.root, cache_dir=project.cache_dir)
+    client = RepoClient(
+        base_dir=project.root, cache_dir=project.cache_dir, limits=project.fetch_limits
+    )
     lookup = FixLookup(project, reporter=reporter)
     rows: list[Outdated] = []
     for name in lockfile_names(project, names):

@@ -20,7 +20,7 @@ Wolfi-sized framework does not parse 200,000 index records again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from buildkit.actions.lock_check import (
@@ -47,9 +47,18 @@ class SourceCheck:
     """Keys and indexes for one run, each read and parsed once."""
 
     @classmethod
-    def of(cls, project: ProjectConfig) -> SourceCheck:
-        """Offline first: the machine cache's copies, fetched only when missing."""
-        client = RepoClient(base_dir=project.root, cache_dir=project.cache_dir, prefer_cached=True)
+    def of(
+        cls, project: ProjectConfig, *, warn: Callable[[str], None] | None = None
+    ) -> SourceCheck:
+        """Offline first: the machine cache's copies (verified; a damaged one is discarded,
+        said through ``warn``, and fetched again), fetched only when missing."""
+        client = RepoClient(
+            base_dir=project.root,
+            cache_dir=project.cache_dir,
+            prefer_cached=True,
+            limits=project.fetch_limits,
+            warn=warn,
+        )
         return cls(client, memo=project.cache_dir / MEMO)
 
     def __init__(self, client: RepoClient, *, memo: Path | None = None) -> None:

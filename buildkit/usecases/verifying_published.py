@@ -192,7 +192,7 @@ class PublishedVerifier:
     def _cosign(self, spec: ContainerSpec, what: str, where: str) -> None:
         self.engine.ensure_image(spec.image)
         try:
-            self.engine.capture(spec, timeout=600)
+            self.engine.capture(spec, timeout=self.engine.tool_timeout)
         except ToolFailedError as exc:
             raise PublishError(
                 f"{what}: {_cosign_reason(exc.tail or exc.message)}",

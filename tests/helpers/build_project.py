@@ -104,6 +104,8 @@ class FakeTools:
     fail: str | None = None  # "apko" or "melange": that tool fails
     wrong_tag: bool = False
     salt: bytes = b""  # changes every apko output (a non-reproducible tool)
+    # Each apko run's offline cache as apko saw it: path relative to the cache -> bytes.
+    caches: list[dict[str, bytes]] = field(default_factory=list)
 
     def melange_build(
         self, job: MelangeBuild, *, log: Path, source_date_epoch: int, network: str = "none"
@@ -138,6 +140,12 @@ class FakeTools:
         assert job.offline
         self._log(log, "apko")
         assert job.cache_dir is not None
+        seen = {
+            path.relative_to(job.cache_dir).as_posix(): path.read_bytes()
+            for path in sorted(job.cache_dir.rglob("*"))
+            if path.is_file()
+        }
+        self.caches.append(seen)
         lock = json.loads(job.lockfile.read_bytes()) if job.lockfile else {}
         for package in lock["contents"]["packages"]:
             if package["architecture"] == job.arch:  # apko reads these, and nothing else
@@ -149,7 +157,9 @@ class FakeTools:
         first = job.tag.split("/", 1)[0]
         host = first == "localhost" or "." in first or ":" in first
         tag = f"{'' if host else 'index.docker.io/'}{job.tag}-{oci_arch(job.arch)}"
-        content = f"{job.arch} {source_date_epoch}".encode() + self.salt
+        # What goes into the image is what apko finds in its cache, as with the real apko.
+        installed = hashlib.sha256(json.dumps({k: v.hex() for k, v in seen.items()}).encode())
+        content = f"{job.arch} {source_date_epoch} {installed.hexdigest()}".encode() + self.salt
         write_docker_archive(
             job.output,
             ["wrong:tag" if self.wrong_tag else tag],
@@ -214,6 +224,7 @@ class Project:
 
 
 def make_project(tmp_path: Path, keys: Path) -> Project:
+    """The small project in ``tmp_path``, its remote packages in the package cache."""
     root = tmp_path / "proj"
     for folder in ("keys", "packages", "frameworks", "lockfiles"):
         (root / folder).mkdir(parents=True)

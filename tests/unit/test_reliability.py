@@ -1,0 +1,866 @@
+"""The reliability audit as a table: every bad input, its command, its exit code, its message.
+
+Each row applies one bad input to a copy of a small locked and built project (see
+tests/helpers/reliability.py) and runs the real command line on it. The rule for every row:
+the documented exit status, exactly one error line matching the row's pattern (the last
+line on stderr, no traceback), and nothing half-written: lockfiles, keys, configs, the local
+repository and every record, object and scratch file in ``dist/`` as they were. No row may
+start a container (``NoContainers`` fails it), except the rows that build with ``FakeApko``.
+
+Areas: the command line, buildkit.toml, environment variables, framework (apko) configs,
+lockfiles, keys, package (melange) configs, caches and the store, registry settings, and the
+``apk`` verbs. Issue 17's table (tests/unit/test_bad_input_cli.py) is not repeated here.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildkit import repo as repo_module
+from buildkit.apk.keys import generate_keypair
+from buildkit.usecases import build_context
+from tests.helpers.reliability import (
+    FRAMEWORK,
+    LOCKFILE,
+    RECORD,
+    FakeApko,
+    NoContainers,
+    Project,
+    Setup,
+    isolate,
+    make_template,
+    writable,
+)
+
+ZEROS = "0" * 64
+APK = "repo/x86_64/replayout-1.0.0-r0.apk"
+APP = "frameworks/app.yaml"
+LOCAL = FRAMEWORK.replace("    - ./repo\n", "    - ./repo\n    - '@local ./packages'\n").replace(
+    "    - {package}\n", "    - {package}\n    - hello@local\n"
+)
+MELANGE = """\
+package:
+  name: hello
+  version: 1.0.0
+  epoch: 0
+environment:
+  contents:
+    keyring:
+      - ./repo/melange.rsa.pub
+    repositories:
+      - ./repo
+    packages:
+      - replayout
+pipeline:
+  - runs: echo hi
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(tmp_path_factory.mktemp("template"), tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def project(
+    template: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Project:
+    root = tmp_path / "project"
+    shutil.copytree(template, root, symlinks=True)
+    isolate(monkeypatch, tmp_path / "cache")
+    # Unreachable hosts are retried; the waits between tries are not what is tested here.
+    fast = repo_module.RetryPolicy(attempts=2, backoff=0.0, timeout=5.0)
+    monkeypatch.setattr(repo_module, "RetryPolicy", lambda: fast)
+    return Project(root=root, cache=tmp_path / "cache", capsys=capsys, monkeypatch=monkeypatch)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad inputs, as setups: small functions of the project
+
+
+def _nothing(project: Project) -> None:
+    pass
+
+
+def write(name: str, data: str | bytes) -> Setup:
+    def setup(project: Project) -> None:
+        project.write(name, data)
+
+    return setup
+
+
+def toml(text: str) -> Setup:
+    """buildkit.toml with the template's [project] table, then ``text``."""
+    return write("buildkit.toml", '[project]\narchs = ["x86_64"]\nframeworks = ["app"]\n' + text)
+
+
+def framework(text: str) -> Setup:
+    return write(APP, text)
+
+
+def app(package: str = "replayout", old: str = "", new: str = "") -> Setup:
+    """The framework requesting ``package``, with ``old`` replaced by ``new``."""
+    return write(APP, app_text(package, old, new))
+
+
+def env(**values: str) -> Setup:
+    def setup(project: Project) -> None:
+        for name, value in values.items():
+            project.monkeypatch.setenv(name, value)
+
+    return setup
+
+
+def remove(name: str) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+    return setup
+
+
+def mkdir(name: str) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        if path.is_file():
+            path.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+
+    return setup
+
+
+def chain(*setups: Setup) -> Setup:
+    def setup(project: Project) -> None:
+        for each in setups:
+            each(project)
+
+    return setup
+
+
+def edit_lock(change: Callable[[dict[str, Any]], None]) -> Setup:
+    """The lockfile as JSON, changed by hand."""
+
+    def setup(project: Project) -> None:
+        lock = copy.deepcopy(project.read_json(LOCKFILE))
+        change(lock)
+        project.write(LOCKFILE, json.dumps(lock, indent=2) + "\n")
+
+    return setup
+
+
+def at(*path: str | int, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set (or, with ``value=DELETE``, remove) the item at ``path``."""
+
+    def change(data: dict[str, Any]) -> None:
+        node: Any = data
+        for key in path[:-1]:
+            node = node[key]
+        if value is DELETE:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+
+    return change
+
+
+DELETE = object()
+
+
+def package(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return at("contents", "packages", index, key, value=value)
+
+
+def edit_record(change: Callable[[dict[str, Any]], None], name: str = RECORD) -> Setup:
+    def setup(project: Project) -> None:
+        record = project.read_json(name)
+        change(record)
+        project.write(name, json.dumps(record, indent=2) + "\n")
+
+    return setup
+
+
+def damage_output(which: str, how: str = "flip") -> Setup:
+    """Damage a store object the build record names: flip a byte, truncate or remove it."""
+
+    def setup(project: Project) -> None:
+        outputs = project.record()["outputs"]
+        named = outputs["tarball"] if which == "tarball" else outputs["sboms"][which]
+        digest = named["digest"]
+        path = project.blob(digest)
+        if how == "remove":
+            path.unlink()
+            return
+        with writable(path):
+            data = path.read_bytes()
+            if how == "flip":
+                middle = len(data) // 2
+                data = data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :]
+            else:
+                data = data[: len(data) // 2]
+            path.write_bytes(data)
+
+    return setup
+
+
+def melange(old: str = "", new: str = "", *, name: str = "packages/hello.yaml") -> Setup:
+    """A local package config (with one mistake), requested by the framework."""
+
+    def setup(project: Project) -> None:
+        assert old in MELANGE
+        project.write(name, MELANGE.replace(old, new, 1) if old else MELANGE)
+        project.write(APP, LOCAL.format(package="replayout"))
+
+    return setup
+
+
+def cycle(project: Project) -> None:
+    """Two local packages that need each other to build."""
+    for this, other in (("a", "b"), ("b", "a")):
+        text = MELANGE.replace("name: hello", f"name: {this}").replace(
+            "      - replayout\n", f"      - replayout\n      - {other}\n"
+        )
+        text = text.replace("      - ./repo\n", "      - ./repo\n      - '@local ./packages'\n")
+        project.write(f"packages/{this}.yaml", text)
+    project.write(APP, LOCAL.format(package="replayout").replace("hello@local", "a@local"))
+
+
+def other_key(name: str) -> Setup:
+    """A fresh key pair's public half written to ``name``."""
+
+    def setup(project: Project) -> None:
+        _private, public = generate_keypair(project.cache / "other" / "other.rsa", bits=1024)
+        project.write(name, public.read_bytes())
+
+    return setup
+
+
+def public_key_as_private(project: Project) -> None:
+    project.write("keys/buildkit.rsa", project.path("keys/buildkit.rsa.pub").read_bytes())
+
+
+def flip(name: str, offset: int) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        data = path.read_bytes()
+        path.write_bytes(data[:offset] + bytes([data[offset] ^ 1]) + data[offset + 1 :])
+
+    return setup
+
+
+def copy_file(source: str, target: str) -> Setup:
+    def setup(project: Project) -> None:
+        project.write(target, project.path(source).read_bytes())
+
+    return setup
+
+
+def symlink(name: str, target: str) -> Setup:
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)
+
+    return setup
+
+
+def swap_identities(lock: dict[str, Any]) -> None:
+    """The first package claims the second one's identity."""
+    packages = lock["contents"]["packages"]
+    packages[0]["checksum"] = packages[1]["checksum"]
+
+
+def app_text(package: str = "replayout", old: str = "", new: str = "") -> str:
+    text = FRAMEWORK.format(package=package)
+    assert old in text
+    return text.replace(old, new, 1) if old else text
+
+
+def pack(folder: str, name: str, version: str, arch: str) -> tuple[str, ...]:
+    return ("apk", "pack", folder, "--name", name, "--version", version, "--arch", arch,
+            "--signing-key", "keys/buildkit.rsa")  # fmt: skip
+
+
+def cache_at(name: str) -> Setup:
+    def setup(project: Project) -> None:
+        project.monkeypatch.setenv("BUILDKIT_CACHE", str(project.path(name)))
+
+    return setup
+
+
+INDEX = "repo/x86_64/APKINDEX.tar.gz"
+GARBAGE_PEM = "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n"
+# Each level repeats the one before nine times: 9**5 nodes if anything expanded it.
+ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{this}: &{this} [{', '.join([f'*{before}'] * 9)}]\n"
+    for before, this in zip("abcd", "bcde", strict=True)
+)
+AREAS = (
+    "cli",
+    "toml",
+    "env",
+    "framework",
+    "lockfile",
+    "keys",
+    "packages",
+    "cache",
+    "registry",
+    "apk",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    name: str
+    area: str
+    argv: tuple[str, ...]
+    code: int
+    message: str  # a regular expression searched in the error line; {root}: the project
+    setup: Setup = _nothing
+    fake_apko: bool = False  # build with FakeApko; otherwise no container may start
+
+
+def row(
+    area: str,
+    name: str,
+    argv: tuple[str, ...],
+    code: int,
+    message: str,
+    setup: Setup = _nothing,
+    *,
+    fake_apko: bool = False,
+) -> Row:
+    return Row(
+        name=name,
+        area=area,
+        argv=argv,
+        code=code,
+        message=message,
+        setup=setup,
+        fake_apko=fake_apko,
+    )
+
+
+LOCK = ("lock",)
+BUILD = ("build",)
+DRY = ("publish", "--dry-run")
+SIGNED_APK = f"{APK}"
+BAD_YAML_BYTES = b"contents:\n  packages: [\xff\xfe]\n"
+
+ROWS = [
+    # ---- the command line: argparse's usage errors (exit 2) and checked values
+    row("cli", "unknown-verb", ("frobnicate",), 2, r"invalid choice: 'frobnicate'"),
+    row("cli", "lock-semantics-unknown", ("lock", "--semantics", "bogus"), 2,
+        r"--semantics: invalid choice: 'bogus'"),
+    row("cli", "build-jobs-not-a-number", ("build", "-j", "abc"), 2,
+        r"-j/--jobs: (invalid int value|expected a whole number, not)"),
+    row("cli", "build-unknown-arch", ("build", "--arch", "sparc"), 2,
+        r"unknown architecture 'sparc' \(use one of x86_64, aarch64"),
+    row("cli", "verify-unknown-arch", ("verify", "--arch", "mips"), 2,
+        r"unknown architecture 'mips'"),
+    row("cli", "show-unknown-arch", ("show", "--arch", "sparc", "app"), 2,
+        r"unknown architecture 'sparc'"),
+    row("cli", "resolve-unknown-arch", ("resolve", "--arch", "sparc", APP), 2,
+        r"unknown architecture 'sparc'"),
+    row("cli", "scan-unknown-format", ("scan", "--format", "xml"), 2,
+        r"--format: invalid choice: 'xml'"),
+    row("cli", "scan-unknown-fail-on", ("scan", "--fail-on", "sometimes"), 2,
+        r"--fail-on: invalid choice: 'sometimes'"),
+    row("cli", "show-without-framework", ("show",), 2,
+        r"the following arguments are required: FRAMEWORK"),
+    row("cli", "show-unknown-framework", ("show", "nope"), 2,
+        r"lockfiles/nope\.lock\.json: no lockfile for framework 'nope' \(run `nox -s lock -- nope`"
+        r" first\)"),
+    row("cli", "lock-update-without-names", ("lock", "--update"), 2,
+        r"--update: expected at least one argument"),
+    row("cli", "resolve-missing-config", ("resolve", "nope.yaml"), 2,
+        r"{root}/nope\.yaml: config file nope\.yaml not found"),
+    row("cli", "resolve-broken-yaml", ("resolve", "r.yaml"), 2, r"^r\.yaml:2: invalid YAML",
+        write("r.yaml", "a: [b\n")),
+    row("cli", "resolve-unknown-package", ("resolve", "r.yaml"), 2,
+        r"r\.yaml \(framework r, arch x86_64\): nothing provides nopkg",
+        write("r.yaml", FRAMEWORK.format(package="nopkg"))),
+    row("cli", "keygen-name-with-path", ("keygen", "../../evil"), 2,
+        r"invalid key name '\.\./\.\./evil' \(use a plain file name"),
+    row("cli", "keygen-absolute-name", ("keygen", "/tmp/evil-key"), 2,
+        r"invalid key name '/tmp/evil-key'"),
+    row("cli", "scan-db-missing", ("scan", "--db", "nope.json"), 2,
+        r"{root}/nope\.json: cannot read security database: No such file"),
+    row("cli", "scan-ignore-file-missing", ("scan", "--ignore-file", "nope.toml"), 2,
+        r"^nope\.toml: cannot read ignore file: No such file"),
+    row("cli", "scan-ignore-file-broken", ("scan", "--ignore-file", "ig.toml"), 2,
+        r"^ig\.toml: invalid ignore file: Expected ']]'", write("ig.toml", "[[x\n")),
+    row("cli", "scan-sbom-missing", ("scan", "nope.json"), 2,
+        r"^nope\.json: cannot read SBOM: No such file"),
+    row("cli", "scan-sbom-not-spdx", ("scan", "s.json"), 2,
+        r"^s\.json: not an SPDX JSON document \(no spdxVersion\)", write("s.json", "{}")),
+    # ---- buildkit.toml
+    row("toml", "unknown-table", LOCK, 2,
+        r"{root}/buildkit\.toml: unknown table \[projekt\] \(did you mean project\?",
+        write("buildkit.toml", "[projekt]\n")),
+    row("toml", "project-not-a-table", LOCK, 2, r"buildkit\.toml: \[project\] must be a table",
+        write("buildkit.toml", "project = 1\n")),
+    row("toml", "publish-not-a-table", LOCK, 2, r"buildkit\.toml: \[publish\] must be a table",
+        write("buildkit.toml", 'publish = "x"\n')),
+    row("toml", "archs-a-string", LOCK, 2,
+        r"buildkit\.toml: project\.archs must be a list of strings",
+        write("buildkit.toml", '[project]\narchs = "x86_64"\n')),
+    row("toml", "archs-a-number", LOCK, 2,
+        r"buildkit\.toml: project\.archs must be a list of strings",
+        write("buildkit.toml", "[project]\narchs = [1]\n")),
+    row("toml", "archs-unknown", LOCK, 2, r"buildkit\.toml: unknown architecture 'sparc'",
+        write("buildkit.toml", '[project]\narchs = ["sparc"]\n')),
+    row("toml", "frameworks-a-string", LOCK, 2, r"project\.frameworks must be a list of strings",
+        write("buildkit.toml", '[project]\nframeworks = "app"\n')),
+    row("toml", "frameworks-unknown", BUILD, 2,
+        r"{root}/frameworks: unknown framework 'nope' \(known: app",
+        write("buildkit.toml", '[project]\narchs = ["x86_64"]\nframeworks = ["nope"]\n')),
+    row("toml", "signing-key-empty", LOCK, 2, r"project\.signing_key must be a non-empty string",
+        write("buildkit.toml", '[project]\nsigning_key = ""\n')),
+    row("toml", "source-date-epoch-float", LOCK, 2,
+        r"project\.source_date_epoch must be whole seconds since 1970 .*not 1\.5",
+        write("buildkit.toml", "[project]\nsource_date_epoch = 1.5\n")),
+    row("toml", "source-date-epoch-text", LOCK, 2,
+        r"project\.source_date_epoch must be whole seconds .*not 'abc'",
+        write("buildkit.toml", '[project]\nsource_date_epoch = "abc"\n')),
+    row("toml", "duplicate-key", LOCK, 2,
+        r"buildkit\.toml:3: invalid TOML: Cannot overwrite a value",
+        write("buildkit.toml", '[project]\narchs=["x86_64"]\narchs=["aarch64"]\n')),
+    row("toml", "binary-bytes", LOCK, 2, r"buildkit\.toml:1: invalid TOML",
+        write("buildkit.toml", b"\x00\x01\x02")),
+    row("toml", "engine-unknown", LOCK, 2,
+        r"tools\.engine must be auto, docker or podman, not 'rkt'",
+        toml('[tools]\nengine = "rkt"\n')),
+    row("toml", "engine-a-number", LOCK, 2, r"tools\.engine must be a non-empty string",
+        toml("[tools]\nengine = 3\n")),
+    row("toml", "allow-unpinned-a-string", LOCK, 2, r"tools\.allow_unpinned must be true or false",
+        toml('[tools]\nallow_unpinned = "yes"\n')),
+    row("toml", "apko-a-number", LOCK, 2, r"tools\.apko must be a non-empty string",
+        toml("[tools]\napko = 5\n")),
+    row("toml", "apko-unpinned", BUILD, 1,
+        r"image foo:latest is not pinned by digest \(pin it as foo@sha256:<digest>",
+        chain(toml('[tools]\napko = "foo:latest"\n'), env(BUILDKIT_TAG="new"))),
+    row("toml", "melange-uppercase-name", LOCK, 2, r"tools\.melange .*bad repository name 'Foo/m'",
+        chain(toml(f'[tools]\nmelange = "Foo/m@sha256:{ZEROS}"\n'), melange())),
+    row("toml", "tools-unknown-key", LOCK, 2, r"unknown key tools\.apk \(did you mean apko\?",
+        toml('[tools]\napk = "x"\n')),
+    row("toml", "tag-and-tags", LOCK, 2,
+        r"\[publish\] has both tag and tags \(keep tags = \[\.\.\.\] only",
+        toml('[publish]\ntag = "a"\ntags = ["b"]\n')),
+    row("toml", "tags-empty", LOCK, 2, r"publish\.tags must be a non-empty list of tags",
+        toml("[publish]\ntags = []\n")),
+    row("toml", "arch-tags-a-string", LOCK, 2, r"publish\.arch_tags must be true or false",
+        toml('[publish]\narch_tags = "no"\n')),
+    row("toml", "signing-unknown", LOCK, 2,
+        r"publish\.signing must be one of key, keyless, none, not 'gpg'",
+        toml('[publish]\nsigning = "gpg"\n')),
+    row("toml", "insecure-a-string", LOCK, 2, r"publish\.insecure must be a list of strings",
+        toml('[publish]\ninsecure = "host"\n')),
+    row("toml", "oidc-issuer-a-number", LOCK, 2,
+        r"publish\.certificate_oidc_issuer must be a non-empty string",
+        toml("[publish]\ncertificate_oidc_issuer = 1\n")),
+    row("toml", "paths-a-number", LOCK, 2, r"paths\.dist must be a non-empty string",
+        toml("[paths]\ndist = 3\n")),
+    row("toml", "paths-empty", LOCK, 2, r"paths\.dist must be a non-empty string",
+        toml('[paths]\ndist = ""\n')),
+    row("toml", "paths-unknown-key", LOCK, 2, r"unknown key paths\.out \(known keys in \[paths\]",
+        toml('[paths]\nout = "x"\n')),
+    row("toml", "scan-databases-a-list", LOCK, 2, r"scan\.databases must be a table of strings",
+        toml('[scan]\ndatabases = ["x"]\n')),
+    row("toml", "scan-unknown-key", LOCK, 2, r"unknown key scan\.db", toml('[scan]\ndb = "x"\n')),
+    row("toml", "scan-ignore-a-number", LOCK, 2, r"scan\.ignore must be a non-empty string",
+        toml("[scan]\nignore = 1\n")),
+    # ---- environment variables
+    row("env", "signing", LOCK, 2,
+        r"^environment \(BUILDKIT_SIGNING\): publish\.signing must be one of key, keyless, none, n"
+        r"ot 'maybe'", env(BUILDKIT_SIGNING="maybe")),
+    row("env", "source-date-epoch-negative", LOCK, 2,
+        r"^environment \(BUILDKIT_SOURCE_DATE_EPOCH\): .*not '-1'",
+        env(BUILDKIT_SOURCE_DATE_EPOCH="-1")),
+    row("env", "source-date-epoch-fraction", LOCK, 2,
+        r"^environment \(BUILDKIT_SOURCE_DATE_EPOCH\): .*not '1\.5'",
+        env(BUILDKIT_SOURCE_DATE_EPOCH="1.5")),
+    row("env", "engine-capitalised", LOCK, 2,
+        r"^environment \(BUILDKIT_ENGINE\): tools\.engine must be auto, docker or podman, not 'Doc"
+        r"ker'", env(BUILDKIT_ENGINE="Docker")),
+    row("env", "melange-image-unpinned", LOCK, 1,
+        r"tools\.melange .*image m:latest is not pinned by digest",
+        chain(env(BUILDKIT_MELANGE_IMAGE="m:latest"), melange())),
+    row("env", "apko-image-short-digest", BUILD, 2,
+        r"BUILDKIT_APKO_IMAGE: invalid image reference 'r/apko@sha256:abc': bad digest 'sha256:abc"
+        r"'", env(BUILDKIT_APKO_IMAGE="r/apko@sha256:abc")),
+    row("env", "apko-image-empty-digest", BUILD, 2,
+        r"BUILDKIT_APKO_IMAGE: invalid image reference 'r/apko@': bad digest ''",
+        env(BUILDKIT_APKO_IMAGE="r/apko@")),
+    # ---- registry settings (publish refuses them before reading any record)
+    row("registry", "registry-with-scheme",
+        ("publish", "--dry-run", "--registry", "http://127.0.0.1:5000"), 2,
+        r"^--registry: invalid image reference: bad registry 'http://127\.0\.0\.1:5000' \(use host"
+        r"\[:port\]"),
+    row("registry", "registry-port-not-a-number",
+        ("publish", "--dry-run", "--registry", "127.0.0.1:notaport"), 2,
+        r"bad registry '127\.0\.0\.1:notaport'"),
+    row("registry", "tag-with-space", ("publish", "--dry-run", "--tag", "a b"), 2,
+        r"^--tag: invalid image reference: bad tag 'a b' \(use letters, digits"),
+    row("registry", "tag-empty", ("publish", "--dry-run", "--tag", ""), 2, r"bad tag ''"),
+    row("registry", "tag-too-long", ("publish", "--dry-run", "--tag", "x" * 200), 2,
+        r"^--tag: invalid image reference: bad tag 'x+' \(.*up to 120 characters"),
+    row("registry", "tag-leading-dot", ("publish", "--dry-run", "--tag", ".x"), 2,
+        r"bad tag '\.x'"),
+    row("registry", "repository-uppercase", ("publish", "--dry-run", "--repository", "Team"), 2,
+        r"^--repository: invalid image reference: bad repository 'Team' \(use lowercase"),
+    row("registry", "repository-empty-component", ("publish", "--dry-run", "--repository", "a//b"),
+        2, r"bad repository 'a//b'"),
+    row("registry", "toml-registry-not-a-host", DRY, 2,
+        r"\[publish\] registry \(buildkit\.toml / BUILDKIT_REGISTRY\): .*'myreg' as a Docker Hub n"
+        r"amespace", toml('[publish]\nregistry = "myreg"\n')),
+    row("registry", "toml-repository-uppercase", DRY, 2,
+        r"\[publish\] repository .*bad repository 'Team'",
+        toml('[publish]\nrepository = "Team"\n')),
+    row("registry", "toml-tags-with-space", DRY, 2, r"\[publish\] tags .*bad tag 'a b'",
+        toml('[publish]\ntags = ["a b"]\n')),
+    row("registry", "env-registry-not-a-host", DRY, 2, r"'myreg' as a Docker Hub namespace",
+        env(BUILDKIT_REGISTRY="myreg")),
+    row("registry", "env-repository-uppercase", DRY, 2, r"bad repository 'UP/x'",
+        env(BUILDKIT_REPOSITORY="UP/x")),
+    row("registry", "env-tag-with-space", DRY, 2,
+        r"\[publish\] tags \(buildkit\.toml / BUILDKIT_TAG\): .*bad tag 'bad tag'",
+        env(BUILDKIT_TAG="bad tag")),
+
+    # ---- framework (apko) configs
+    row("framework", "top-level-list", LOCK, 2,
+        r"^frameworks/app\.yaml:1: the config must be a mapping of keys", framework("- a\n- b\n")),
+    row("framework", "empty-file", LOCK, 2, r"^frameworks/app\.yaml: the config is empty",
+        framework("")),
+    row("framework", "contents-a-list", LOCK, 2,
+        r"^frameworks/app\.yaml:1: contents must be a mapping, not a list",
+        framework("contents: [1]\n")),
+    row("framework", "packages-a-string", LOCK, 2,
+        r"^frameworks/app\.yaml:6: contents\.packages must be a list, not 'replayout'",
+        app(old="  packages:\n    - replayout\n", new="  packages: replayout\n")),
+    row("framework", "package-a-mapping", LOCK, 2,
+        r"^frameworks/app\.yaml:7: contents\.packages\[0\] must be a package atom, not a mapping",
+        app(package="{a: b}")),
+    row("framework", "package-name-with-path", LOCK, 2,
+        r"frameworks/app\.yaml \(framework app, arch x86_64\): nothing provides \.\./evil",
+        app(package="../evil")),
+    row("framework", "package-tag-unknown", LOCK, 2,
+        r"no repository is tagged @nope \(requested replayout@nope\) \(add '@nope <path or url>'",
+        app(package="replayout@nope")),
+    row("framework", "keyring-file-missing", LOCK, 2,
+        r"{root}/repo/nope\.rsa\.pub: cannot read public key: No such file",
+        app(old="./repo/melange.rsa.pub", new="./repo/nope.rsa.pub")),
+    row("framework", "keyring-a-folder", LOCK, 2,
+        r"{root}/repo: cannot read public key: (Is a directory|a folder, not a regular file)",
+        app(old="./repo/melange.rsa.pub", new="./repo")),
+    row("framework", "keyring-unreachable-url", LOCK, 1,
+        r"^http://127\.0\.0\.1:9/key\.rsa\.pub: cannot fetch: Connection refused \(gave up after 2"
+        r" attempts\)", app(old="./repo/melange.rsa.pub", new="http://127.0.0.1:9/key.rsa.pub")),
+    row("framework", "archs-unknown", LOCK, 2,
+        r"^frameworks/app\.yaml:10: archs\[0\] must be an architecture, not 'sparc'",
+        app(old="[x86_64]", new="[sparc]")),
+    row("framework", "archs-a-string", LOCK, 2,
+        r"^frameworks/app\.yaml:10: archs must be a list, not 'x86_64'",
+        app(old="[x86_64]", new="x86_64")),
+    row("framework", "include-missing", LOCK, 2,
+        r"^frameworks/app\.yaml: config file \./nope\.yaml not found",
+        framework("include: ./nope.yaml\n" + FRAMEWORK.format(package="replayout"))),
+    row("framework", "include-itself", LOCK, 2,
+        r"^frameworks/app\.yaml: include cycle through \./frameworks/app\.yaml",
+        framework("include: ./frameworks/app.yaml\n" + FRAMEWORK.format(package="replayout"))),
+    row("framework", "entrypoint-a-list", LOCK, 2,
+        r"^frameworks/app\.yaml:8: entrypoint must be a mapping, not a list",
+        app(old="entrypoint:\n  command: /usr/bin/hello\n", new="entrypoint: [a]\n")),
+    row("framework", "accounts-a-string", LOCK, 2,
+        r"^frameworks/app\.yaml:11: accounts must be a mapping, not 'x'",
+        framework(FRAMEWORK.format(package="replayout") + "accounts: x\n")),
+    row("framework", "unknown-top-level-key", LOCK, 2,
+        r"^frameworks/app\.yaml:11: unknown key entrypont \(did you mean entrypoint\?",
+        framework(FRAMEWORK.format(package="replayout") + "entrypont:\n  command: x\n")),
+    row("framework", "tab-indentation", LOCK, 2,
+        r"^frameworks/app\.yaml:2: invalid YAML: found character that cannot start any token",
+        framework("contents:\n\tkeyring: []\n")),
+    row("framework", "duplicate-key", LOCK, 2,
+        r"^frameworks/app\.yaml:11: duplicate key archs \(first defined on line 10",
+        framework(FRAMEWORK.format(package="replayout") + "archs: [aarch64]\n")),
+    row("framework", "config-is-a-folder", LOCK, 2,
+        r"{root}/frameworks/app\.yaml: cannot read config: (Is a directory|a folder, not a regular"
+        r" file)", mkdir(APP)),
+    row("framework", "yaml-alias-bomb", LOCK, 2, r"^frameworks/app\.yaml:1: unknown key a",
+        framework(ALIAS_BOMB)),
+    row("framework", "unknown-framework-to-lock", ("lock", "nope"), 2,
+        r"unknown framework 'nope' \(known: app"),
+    row("framework", "repository-index-flipped-byte", LOCK, 2,
+        r"repo/x86_64/APKINDEX\.tar\.gz: signature check failed: .* does not match the signed byte"
+        r"s", chain(flip("repo/x86_64/APKINDEX.tar.gz", 700), app(package="pretend-baselayout"))),
+    row("framework", "repository-index-truncated", LOCK, 2,
+        r"repo/x86_64/APKINDEX\.tar\.gz: truncated gzip member 1 starting at byte 0",
+        chain(write(INDEX, b"\x1f\x8b\x08\x00"), app(package="pretend-baselayout"))),
+    row("framework", "repository-index-empty", LOCK, 2,
+        r"repo/x86_64/APKINDEX\.tar\.gz: no index after the signatures \(truncated file",
+        chain(write("repo/x86_64/APKINDEX.tar.gz", b""), app(package="pretend-baselayout"))),
+    row("framework", "repository-package-flipped-byte", LOCK, 2,
+        r"replayout-1\.0\.0-r0\.apk: datahash check failed: the data member is truncated or corrup"
+        r"t", chain(flip(APK, 2000), app(old="archs", new="# edited\narchs"))),
+    # ---- lockfiles, as build and the other readers see them
+    row("lockfile", "empty", BUILD, 2,
+        r"{root}/lockfiles/app\.lock\.json:1: invalid JSON: Expecting value.*\(regenerate it with "
+        r"`nox -s lock -- app`\)", write(LOCKFILE, "")),
+    row("lockfile", "not-utf8", BUILD, 2, r"lockfiles/app\.lock\.json:1: invalid JSON",
+        write(LOCKFILE, b"\xff\xfe{}")),
+    row("lockfile", "a-list", BUILD, 2,
+        r"lockfiles/app\.lock\.json: : expected an object, found a list", write(LOCKFILE, "[]")),
+    row("lockfile", "nan", BUILD, 2, r"lockfiles/app\.lock\.json: contents: missing",
+        write(LOCKFILE, '{"version": NaN}')),
+    row("lockfile", "a-folder", BUILD, 1,
+        r"lockfiles/app\.lock\.json: framework app has no lockfile", mkdir(LOCKFILE)),
+    row("lockfile", "unknown-version", BUILD, 2,
+        r"version: unsupported lockfile version 'v9' \(expected v1\)",
+        edit_lock(at("version", value="v9"))),
+    row("lockfile", "contents-missing", BUILD, 2, r"lockfiles/app\.lock\.json: contents: missing",
+        edit_lock(at("contents", value=DELETE))),
+    row("lockfile", "packages-a-string", BUILD, 2,
+        r"contents\.packages: expected a list, found a string",
+        edit_lock(at("contents", "packages", value="x"))),
+    row("lockfile", "package-checksum-missing", BUILD, 2,
+        r"contents\.packages\[0\]\.checksum: missing", edit_lock(package(0, "checksum", DELETE))),
+    row("lockfile", "package-checksum-malformed", BUILD, 2,
+        r"contents\.packages\[0\]\.checksum: expected an apk identity 'Q1\.\.\.', found 'Q1zzz'",
+        edit_lock(package(0, "checksum", "Q1zzz"))),
+    row("lockfile", "package-checksum-of-another", BUILD, 2,
+        r"(pretend-baselayout-1\.0\.0-r0\.apk: package pretend-baselayout has identity Q1.*, the l"
+        r"ockfile says Q1|app\.lock\.json: contents\.packages\[0\] \(pretend-baselayout 1\.0\.0-r0"
+        r", x86_64\): control checksum does not match the package's identity)",
+        edit_lock(swap_identities)),
+    row("lockfile", "package-data-checksum", BUILD, 2,
+        r"package pretend-baselayout.* data checksum sha256-\S+,? (differs from the lockfile's|the"
+        r" lockfile says) sha256-A+=",
+        edit_lock(at("contents", "packages", 0, "data", "checksum", value=f"sha256-{'A' * 43}="))),
+    row("lockfile", "package-range-backwards", BUILD, 2,
+        r"contents\.packages\[0\]\.data\.range: expected 'bytes=<start>-<end>', found 'bytes=9-1'",
+        edit_lock(at("contents", "packages", 0, "data", "range", value="bytes=9-1"))),
+    row("lockfile", "package-url-not-an-apk", BUILD, 2,
+        r"contents\.packages\[0\]\.url: expected a URL ending in \.apk, found '\.\./\.\./\.\./etc/"
+        r"passwd'", edit_lock(package(0, "url", "../../../etc/passwd"))),
+    row("lockfile", "config-checksum-malformed", BUILD, 1,
+        r"the lockfile is stale: frameworks/app\.yaml changed since it was locked",
+        edit_lock(at("config", "checksum", value="md5-xx"))),
+    row("lockfile", "verify-reads-an-empty-lockfile", ("verify",), 2,
+        r"lockfiles/app\.lock\.json:1: invalid JSON", write(LOCKFILE, "")),
+    row("lockfile", "show-reads-a-truncated-lockfile", ("show", "app"), 2,
+        r"lockfiles/app\.lock\.json:1: invalid JSON", write(LOCKFILE, "{")),
+    row("lockfile", "scan-reads-a-truncated-lockfile", ("scan", "app"), 2,
+        r"lockfiles/app\.lock\.json:1: invalid JSON", write(LOCKFILE, "{")),
+    row("lockfile", "check-reads-a-truncated-lockfile", ("lock", "--check"), 1,
+        r"1 lockfile\(s\) out of date: app\.lock\.json", write(LOCKFILE, "{")),
+    row("lockfile", "outdated-reads-a-truncated-lockfile", ("lock", "--outdated"), 2,
+        r"lockfiles/app\.lock\.json:1: invalid JSON", write(LOCKFILE, "{")),
+    row("lockfile", "update-reads-a-truncated-lockfile", ("lock", "--update", "replayout"), 2,
+        r"cannot update packages: .*lockfiles/app\.lock\.json:1: invalid JSON",
+        write(LOCKFILE, "{")),
+    row("lockfile", "publish-reads-a-truncated-lockfile", DRY, 2,
+        r"lockfiles/app\.lock\.json:1: invalid JSON", write(LOCKFILE, "{")),
+    # ---- keys
+    row("keys", "keyring-empty-file", LOCK, 2, r"^\./repo/melange\.rsa\.pub: not a PEM public key",
+        chain(write("repo/melange.rsa.pub", ""), app(old="archs", new="# edited\narchs"))),
+    row("keys", "keyring-garbage-pem", LOCK, 2, r"^\./repo/melange\.rsa\.pub: not a PEM public key",
+        chain(write("repo/melange.rsa.pub", GARBAGE_PEM), app(old="archs", new="# edited\narchs"))),
+    row("keys", "keyring-another-key", LOCK, 2,
+        r"repo/x86_64/APKINDEX\.tar\.gz: signature check failed: RSA/SHA256 signature by melange\."
+        r"rsa\.pub does not match the signed bytes", other_key("repo/melange.rsa.pub")),
+    row("keys", "signing-key-missing", LOCK, 2,
+        r"{root}/keys/buildkit\.rsa: the project signing key is missing \(create it with `nox -s k"
+        r"eygen`", chain(remove("keys/buildkit.rsa"), melange())),
+    row("keys", "signing-key-public-half-missing", LOCK, 2,
+        r"{root}/keys/buildkit\.rsa\.pub: the project signing key is missing",
+        chain(remove("keys/buildkit.rsa.pub"), melange())),
+    row("keys", "signing-key-a-folder", LOCK, 2,
+        r"{root}/keys/buildkit\.rsa: the project signing key is missing",
+        chain(mkdir("keys/buildkit.rsa"), melange())),
+    row("keys", "keygen-over-an-existing-key", ("keygen",), 2,
+        r"keys/buildkit\.rsa: key file already exists"),
+    row("keys", "index-signing-key-garbage",
+        ("apk", "index", "repo/x86_64", "--signing-key", "bad.rsa"), 2,
+        r"^bad\.rsa: not a PEM private key", write("bad.rsa", "garbage")),
+    row("keys", "index-signing-key-missing",
+        ("apk", "index", "repo/x86_64", "--signing-key", "nokey.rsa"), 2,
+        r"^nokey\.rsa: cannot read signing key: No such file or directory \(create one with `(buil"
+        r"dkit|nox -s) keygen`"),
+    row("keys", "verify-with-another-keyring", ("apk", "verify", "--keyring", "keys", APK), 2,
+        r"signature check failed: signed by melange\.rsa\.pub, which is not in the keyring"),
+    row("keys", "verify-keyring-folder-missing", ("apk", "verify", "--keyring", "nokeys", APK), 2,
+        r"^nokeys: keyring folder does not exist"),
+    row("keys", "resolve-with-another-keyring", ("resolve", "r.yaml"), 2,
+        r"APKINDEX\.tar\.gz: signature check failed: signed only by keys not in the keyring",
+        write("r.yaml", app_text(old="./repo/melange.rsa.pub", new="./keys/buildkit.rsa.pub"))),
+    # ---- package (melange) configs
+    row("packages", "name-missing", LOCK, 2,
+        r"packages/hello\.yaml: package\.name must be a non-empty string",
+        melange("  name: hello\n", "")),
+    row("packages", "version-missing", LOCK, 2,
+        r"packages/hello\.yaml: package\.version must be a non-empty string",
+        melange("  version: 1.0.0\n", "")),
+    row("packages", "version-invalid", LOCK, 2,
+        r"package\.version '1\.\.0' is not a valid apk version", melange("1.0.0", "1..0")),
+    row("packages", "epoch-a-word", LOCK, 2, r"package\.epoch must be a non-negative integer",
+        melange("epoch: 0", "epoch: zero")),
+    row("packages", "epoch-negative", LOCK, 2, r"package\.epoch must be a non-negative integer",
+        melange("epoch: 0", "epoch: -1")),
+    row("packages", "empty-file", LOCK, 2,
+        r"packages/hello\.yaml: a melange config must be a mapping",
+        chain(melange(), write("packages/hello.yaml", ""))),
+    row("packages", "top-level-list", LOCK, 2,
+        r"packages/hello\.yaml: a melange config must be a mapping",
+        chain(melange(), write("packages/hello.yaml", "- a\n"))),
+    row("packages", "package-a-string", LOCK, 2, r"packages/hello\.yaml: package must be a mapping",
+        chain(melange(), write("packages/hello.yaml", "package: hello\n"))),
+    row("packages", "unknown-package-key", LOCK, 2,
+        r"^packages/hello\.yaml:5: unknown key package\.versoin .*did you mean version\?",
+        melange("  epoch: 0\n", "  epoch: 0\n  versoin: 2\n")),
+    row("packages", "duplicate-key", LOCK, 2,
+        r"^packages/hello\.yaml:5: duplicate key package\.epoch \(first defined on line 4",
+        melange("  epoch: 0\n", "  epoch: 0\n  epoch: 1\n")),
+    row("packages", "repository-missing", LOCK, 2,
+        r"^packages/hello\.yaml:12: environment\.contents\.packages: no repository for arch x86_64",
+        melange("      - ./repo\n", "      - ./nowhere\n")),
+    row("packages", "keyring-file-missing", LOCK, 2,
+        r"{root}/repo/nope\.pub: cannot read public key: No such file",
+        melange("./repo/melange.rsa.pub", "./repo/nope.pub")),
+    row("packages", "build-cycle", LOCK, 2,
+        r"packages/a\.yaml: local packages depend on each other in a cycle: a -> b -> a", cycle),
+    row("packages", "config-is-a-folder", LOCK, 2,
+        r"{root}/packages/hello\.yaml: cannot read: (Is a directory|a folder, not a regular file)",
+        chain(melange(), mkdir("packages/hello.yaml"))),
+    row("packages", "subpackages-a-string", LOCK, 2,
+        r"packages/hello\.yaml: subpackages must be a list",
+        melange("pipeline:", "subpackages: x\npipeline:")),
+    row("packages", "runtime-dependencies-a-string", LOCK, 2,
+        r"packages/hello\.yaml: runtime must be a list",
+        melange("  epoch: 0\n", "  epoch: 0\n  dependencies:\n    runtime: busybox\n")),
+    row("packages", "target-architecture-unknown", LOCK, 2,
+        r"packages/hello\.yaml: unknown architecture 'sparc'",
+        melange("  epoch: 0\n", "  epoch: 0\n  target-architecture: [sparc]\n")),
+    # ---- the apk verbs
+    row("apk", "verb-unknown", ("apk", "files", "x"), 2, r"invalid choice: 'files'"),
+    row("apk", "vercmp-one-argument", ("apk", "vercmp", "1"), 2,
+        r"the following arguments are required: OP\|B"),
+    row("apk", "pack-without-options", ("apk", "pack", "nope"), 2,
+        r"the following arguments are required: --name, --version, --arch, --signing-key"),
+    row("apk", "index-without-key", ("apk", "index", "nope"), 2,
+        r"the following arguments are required: --signing-key"),
+    row("apk", "index-of-a-garbage-apk",
+        ("apk", "index", "inc", "--signing-key", "keys/buildkit.rsa"), 2,
+        r"^inc/x\.apk: not gzip data at byte 0", write("inc/x.apk", b"garbage")),
+    row("apk", "pack-missing-folder", pack("nope", "x", "1.0-r0", "x86_64"), 2,
+        r"^nope: the folder to pack does not exist"),
+    row("apk", "pack-invalid-version", pack("keys", "x", "1..0", "x86_64"), 2,
+        r"invalid version '1\.\.0'"),
+    row("apk", "pack-unknown-arch", pack("keys", "x", "1.0-r0", "sparc"), 2,
+        r"unknown architecture 'sparc'"),
+    row("apk", "pack-name-with-path", pack("keys", "../x", "1.0-r0", "x86_64"), 2,
+        r"invalid package name '\.\./x'"),
+    row("apk", "verify-missing-file",
+        ("apk", "verify", "--keyring", "repo", "repo/x86_64/nope.apk"), 2,
+        r"^repo/x86_64/nope\.apk: cannot read file: No such file"),
+    row("apk", "verify-flipped-data-byte", ("apk", "verify", "--keyring", "repo", "f.apk"), 2,
+        r"^f\.apk: datahash check failed: the data member is truncated or corrupt",
+        chain(copy_file(APK, "f.apk"), flip("f.apk", 2000))),
+    row("apk", "verify-garbage", ("apk", "verify", "--keyring", "repo", "g.apk"), 2,
+        r"^g\.apk: not gzip data at byte 0", write("g.apk", b"garbage")),
+    row("apk", "show-missing-file", ("apk", "show", "--allow-untrusted", "nope.tar.gz"), 2,
+        r"^nope\.tar\.gz: cannot read file: No such file"),
+    row("apk", "show-garbage", ("apk", "show", "--allow-untrusted", "g.tar.gz"), 2,
+        r"^g\.tar\.gz: not gzip data at byte 0", write("g.tar.gz", b"garbage")),
+    row("apk", "show-empty-archive", ("apk", "show", "--allow-untrusted", "g.tar.gz"), 2,
+        r"^g\.tar\.gz: the archive has no APKINDEX file",
+        write("g.tar.gz", gzip.compress(b"", mtime=0))),
+    row("apk", "verify-without-keyring", ("apk", "verify", APK), 2,
+        r"no keyring given \(pass --keyring DIR"),
+
+    # ---- caches, the store and the records (built with FakeApko)
+    row("cache", "publish-tarball-flipped-byte", DRY, 1,
+        r"refusing to publish app for x86_64: .*does not match its bytes",
+        damage_output("tarball")),
+    row("cache", "publish-tarball-truncated", DRY, 1,
+        r"refusing to publish app for x86_64: object sha256:[0-9a-f]{64} has \d+ bytes, the record"
+        r" says \d+", damage_output("tarball", "truncate")),
+    row("cache", "publish-tarball-removed", DRY, 1,
+        r"refusing to publish app for x86_64: object sha256:[0-9a-f]{64} is missing from the store"
+        r" \(run `nox -s build-amd64 -- app`", damage_output("tarball", "remove")),
+    row("cache", "publish-sbom-flipped-byte", DRY, 1,
+        r"refusing to publish app for x86_64: object sha256:[0-9a-f]{64} does not match its bytes",
+        damage_output("sbom-x86_64.spdx.json")),
+    row("cache", "publish-record-truncated", DRY, 1,
+        r"{root}/dist/app/x86_64\.json: malformed record: Expecting property name .*\(delete it an"
+        r"d build again", write(RECORD, "{")),
+    row("cache", "publish-record-empty", DRY, 1,
+        r"dist/app/x86_64\.json: malformed record: Expecting value at line 1", write(RECORD, "")),
+    row("cache", "publish-record-a-list", DRY, 1,
+        r"dist/app/x86_64\.json: malformed record: not a JSON object", write(RECORD, "[]")),
+    row("cache", "publish-record-without-outputs", DRY, 1,
+        r"dist/app/x86_64\.json: malformed build record: outputs must be an object \(build again",
+        edit_record(at("outputs", value=DELETE))),
+    row("cache", "publish-record-other-digest", DRY, 1,
+        r"refusing to publish app for x86_64: object sha256:0{64} is missing from the store",
+        edit_record(at("outputs", "tarball", "digest", value="sha256:" + ZEROS))),
+    row("cache", "publish-record-a-folder", DRY, 1, r"{root}/dist/app/x86_64\.json: Is a directory",
+        mkdir(RECORD)),
+    row("cache", "cache-folder-is-a-file", ("lock", "--no-cache"), 1,
+        r"{root}/cachefile/configs: Not a directory",
+        chain(write("cachefile", "x"), cache_at("cachefile"))),
+    row("cache", "store-is-a-file", BUILD, 1, r"{root}/dist/sha256: File exists",
+        chain(remove("dist/sha256"), write("dist/sha256", "x"), env(BUILDKIT_TAG="new")),
+        fake_apko=True),
+    row("cache", "scratch-is-a-file", BUILD, 1, r"{root}/dist/tmp: Not a directory",
+        chain(remove("dist/tmp"), write("dist/tmp", "x"), env(BUILDKIT_TAG="new")), fake_apko=True),
+    row("cache", "verify-record-truncated", ("verify",), 1,
+        r"{root}/dist/app/x86_64\.json: malformed record", write(RECORD, "{")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ROWS, ids=[f"{case.area}-{case.name}" for case in ROWS])
+def test_a_bad_input_exits_non_zero_with_one_line_and_writes_nothing(
+    project: Project, case: Row
+) -> None:
+    tools = FakeApko() if case.fake_apko else NoContainers()
+    project.monkeypatch.setattr(build_context, "default_tools", lambda _project: tools)
+    case.setup(project)
+    before = project.snapshot()
+    done = project.run(*case.argv)
+    assert done.code == case.code, done.err
+    line = done.error_line
+    pattern = case.message.replace("{root}", re.escape(str(project.root)))
+    assert re.search(pattern, line), f"{pattern!r} not in {line!r}"
+    assert project.snapshot() == before
+
+
+def test_the_table_tries_at_least_120_distinct_bad_inputs_in_every_area() -> None:
+    names = Counter(f"{case.area}/{case.name}" for case in ROWS)
+    assert [name for name, count in names.items() if count > 1] == []
+    assert len(ROWS) >= 120
+    areas = Counter(case.area for case in ROWS)
+    assert set(areas) == set(AREAS)
