@@ -259,7 +259,8 @@ def _range(section: Any, checksum: str) -> LockRange:
     return LockRange(range=section.range, checksum=checksum)
 
 
-def _locked(url: str, data: bytes) -> LockedPackage:
+def locked_entry(url: str, data: bytes) -> LockedPackage:
+    """The lock entry of a signed .apk at ``url``."""
     layout = read_layout(data, where=url)
     assert layout.signature is not None
     return LockedPackage(
@@ -284,9 +285,9 @@ def lock(project: Project, archs: tuple[str, ...] = ARCHS) -> Lockfile:
         for identity in sorted(cache.root.rglob("*.apk")):
             data = identity.read_bytes()
             if read_layout(data, where="x").pkginfo.arch == arch:
-                packages.append(_locked(f"{REPO}/{arch}/base-1-r0.apk", data))
+                packages.append(locked_entry(f"{REPO}/{arch}/base-1-r0.apk", data))
         local = config.packages_dir / arch / "hello-1.0.0-r0.apk"
-        packages.append(_locked(f"./packages/{arch}/hello-1.0.0-r0.apk", local.read_bytes()))
+        packages.append(locked_entry(f"./packages/{arch}/hello-1.0.0-r0.apk", local.read_bytes()))
     keyring = (
         LockKey(
             name=REPO_KEY_URL.removeprefix("http://"),

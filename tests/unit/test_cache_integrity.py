@@ -29,18 +29,25 @@ import pytest
 
 import buildkit.usecases.image_builds
 from buildkit.apk.keys import SigningKey, generate_keypair
-from buildkit.apk.package import pack_package, read_layout
+from buildkit.apk.package import pack_package
 from buildkit.apk.pkginfo import PkgInfo
 from buildkit.errors import BuildkitError
 from buildkit.events import BaseReporter
-from buildkit.lockfile import LockedPackage, LockRange, read_lockfile
+from buildkit.lockfile import read_lockfile
 from buildkit.project.records import read_package_record
 from buildkit.repo import HttpFetcher, PackageCache, RepoClient, RetryPolicy
 from buildkit.usecases.apko_cache import copy_package, package_dir
 from buildkit.usecases.building import BuildOptions, build_project
 from buildkit.usecases.scan_sources import PackageInfos
 from buildkit.usecases.verifying import verify_project
-from tests.helpers.build_project import Factory, Project, build_local, lock, make_project
+from tests.helpers.build_project import (
+    Factory,
+    Project,
+    build_local,
+    lock,
+    locked_entry,
+    make_project,
+)
 from tests.helpers.http_server import FakeServer
 from tests.helpers.repos import Pkg, keyring_of, make_repo
 
@@ -336,7 +343,7 @@ def test_copying_a_package_into_apkos_cache_streams_its_data_member(tmp_path: Pa
     data = pack_package(tree, info, key=SigningKey.load(tmp_path / "k.rsa"), source_date_epoch=1)
     source = tmp_path / "big-1-r0.apk"
     source.write_bytes(data)
-    entry = _locked_entry("http://repo.invalid/os/x86_64/big-1-r0.apk", data)
+    entry = locked_entry("http://repo.invalid/os/x86_64/big-1-r0.apk", data)
     del data
     tracemalloc.start()
     try:
@@ -352,21 +359,6 @@ def test_copying_a_package_into_apkos_cache_streams_its_data_member(tmp_path: Pa
         [f"{control}.ctl.tar.gz", f"{control}.sig.tar.gz", f"{copied.datahash}.dat.tar.gz"]
     )
     assert sum(p.stat().st_size for p in folder.iterdir()) == source.stat().st_size
-
-
-def _locked_entry(url: str, data: bytes) -> LockedPackage:
-    layout = read_layout(data, where=url)
-    assert layout.signature is not None
-    return LockedPackage(
-        name=layout.pkginfo.name,
-        url=url,
-        version=layout.pkginfo.version,
-        architecture=layout.pkginfo.arch,
-        signature=LockRange(range=layout.signature.range, checksum=layout.signature_checksum),
-        control=LockRange(range=layout.control.range, checksum=layout.control_checksum),
-        data=LockRange(range=layout.data.range, checksum=layout.data_checksum),
-        checksum=layout.identity,
-    )
 
 
 def test_an_action_record_from_before_sealing_is_a_quiet_miss(built: Built, tmp_path: Path) -> None:
