@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -42,6 +43,11 @@ def make_copy(base: Path) -> Path:
     for name in FILES:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT / name, root / name)
+    # The project's list also names the runtime frameworks (bench_runtimes.py measures them).
+    toml = root / "buildkit.toml"
+    toml.write_text(
+        re.sub(r"^frameworks = .*$", 'frameworks = ["demo"]', toml.read_text(), count=1, flags=re.M)
+    )
     generate_keypair(root / "keys" / "buildkit.rsa", bits=2048)
     return root
 

@@ -11,15 +11,23 @@ the app; both tools must resolve it, read every chosen .apk and write a lockfile
 Both tools run as processes on the same inputs, one after the other, --runs times; the report
 gives the median wall time of each and whether the two lockfiles are identical. apko is found
 at ${BUILDKIT_CACHE:-~/.cache/buildkit}/tools/apko-*/apko unless --apko is given.
+
+buildkit's bytecode is compiled first (compileall), as any install has it: where
+PYTHONDONTWRITEBYTECODE is set (these machines set it), an editable install would otherwise
+compile every module from source on every run, which is not what a user's runs cost. The
+machine's load average is printed before and after, since on a shared machine wall times
+follow it.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import buildkit as buildkit_package
 from buildkit.apk.index import IndexRecord, record_from_package, write_index
 from buildkit.apk.keys import SigningKey
 from buildkit.apk.package import pack_package
@@ -165,12 +174,19 @@ def find_apko(explicit: Path | None) -> Path | None:
     return found[-1] if found else None
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each timed run, in order
+
+
 def timed(argv: list[str], cwd: Path, env: dict[str, str], label: str) -> float:
-    """Wall time of one run. (Not CPU time: buildkit's per-arch workers are forkserver
-    children, which the parent's rusage does not count.)"""
+    """Wall time of one run; its CPU time goes to CPU. The CPU time counts the process and
+    the children it waited for: all of a warm buildkit run and of apko (threads), but not
+    a cold buildkit lock's per-arch workers (forkserver children, never its own)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
         raise SystemExit(f"{label} failed (exit {done.returncode}):\n{tail}")
@@ -187,6 +203,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     project = prepare(args.out, args.records, args.seed)
+    compileall.compile_dir(Path(buildkit_package.__file__).parent, quiet=1)
+    print(f"load average before: {_load()}")
     env = {**os.environ, "BUILDKIT_CACHE": str(args.out / "cache-buildkit")}
     ours = project / "lockfiles" / "bench.lock.json"
     buildkit = [sys.executable, "-m", "buildkit", "-C", str(project), "lock"]
@@ -204,17 +222,22 @@ def main() -> None:
     resolutions = args.out / "cache-buildkit" / "resolutions"
     times: dict[str, list[float]] = {"buildkit": [], "apko": []}
     warm: dict[str, list[float]] = {"lock --check": [], "re-lock": []}
+    cpu: dict[str, list[float]] = {"apko lock": [], "lock --check": [], "re-lock": []}
     for _ in range(args.runs):  # alternate, so both see the same machine load
         ours.unlink(missing_ok=True)
         shutil.rmtree(resolutions, ignore_errors=True)  # cold: nothing resolved before
         times["buildkit"].append(timed(buildkit, project, env, "buildkit lock"))
         if apko is not None:
             times["apko"].append(timed(apko_argv, project, env, "apko lock"))
+            cpu["apko lock"].append(CPU[-1])
         # Warm: nothing changed since the lock above. --check resolves keeping the pins
         # (its own cache entry, made by the first --check); a re-lock reuses the lock's.
         timed([*buildkit, "--check"], project, env, "buildkit lock --check (priming)")
         warm["lock --check"].append(timed([*buildkit, "--check"], project, env, "lock --check"))
+        cpu["lock --check"].append(CPU[-1])
         warm["re-lock"].append(timed(buildkit, project, env, "buildkit re-lock"))
+        cpu["re-lock"].append(CPU[-1])
+    print(f"load average after:  {_load()}")
     print(f"{args.records} records x {len(ARCHS)} archs, {len(closure())} packages resolved")
     median = {name: statistics.median(runs) for name, runs in times.items() if runs}
     for name, seconds in median.items():
@@ -229,6 +252,9 @@ def main() -> None:
             f"(runs: {_runs(runs)}); cold lock / warm: {median['buildkit'] / seconds:.1f}x; "
             f"under 0.5 s: {'yes' if seconds < 0.5 else 'NO'}"
         )
+    for name, runs in cpu.items():
+        if runs:
+            print(f"CPU time (user + sys) {name:12} median {statistics.median(runs):6.2f}s")
     if apko is None:
         print("apko lock: binary not found (build it with scripts/setup, or pass --apko)")
         return
@@ -237,6 +263,10 @@ def main() -> None:
     print(f"lockfiles identical: {'yes' if same else 'no'}")
     if not same:
         _explain(ours, theirs)
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg()) + " (1, 5, 15 min)"
 
 
 def _runs(values: list[float]) -> str:

@@ -223,7 +223,7 @@ def main() -> int:
             first, again, signed, signed_again = [], [], [], []
             for _ in range(args.runs):
                 repo = f"bench-{uuid.uuid4().hex[:8]}"
-                base = ["publish", "--registry", address, "--repository", repo]
+                base = ["publish", "--registry", address, "--repository", repo, "demo"]
                 os.environ["BUILDKIT_SIGNING"] = "none"
                 first.append(timed(run_cli, root, *base))
                 before = uploads(log)
@@ -231,7 +231,7 @@ def main() -> int:
                 if uploads(log) != before:
                     raise SystemExit("the re-publish uploaded a blob")
                 os.environ["BUILDKIT_SIGNING"] = "key"
-                signed_repo = ["publish", "--registry", address, "--repository", f"{repo}-s"]
+                signed_repo = [*base[:4], f"{repo}-s", "demo"]
                 signed.append(timed(run_cli, root, *signed_repo))
                 signed_again.append(timed(run_cli, root, *signed_repo))
             os.environ.pop("BUILDKIT_SIGNING", None)

@@ -48,7 +48,10 @@ class RaisingParser(argparse.ArgumentParser):
         raise UsageError(message, where=self.prog, hint=f"see `{self.prog} --help`")
 
 
-def build_parser(*, raise_usage_errors: bool = False) -> argparse.ArgumentParser:
+def build_parser(
+    *, raise_usage_errors: bool = False, verbs: Sequence[str] = COMMAND_MODULES
+) -> argparse.ArgumentParser:
+    """The parser of ``verbs`` (default: every verb)."""
     parser_class = RaisingParser if raise_usage_errors else argparse.ArgumentParser
     parser = parser_class(
         prog="buildkit",
@@ -63,7 +66,7 @@ def build_parser(*, raise_usage_errors: bool = False) -> argparse.ArgumentParser
         help="project root (the folder with buildkit.toml); default: current directory",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in verbs:
         module = importlib.import_module(f"buildkit.commands.{name}")
         module.register(sub)
     return parser
@@ -73,14 +76,16 @@ def run(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the verb; errors propagate (for the nox sessions), usage errors
     as UsageError, and an OSError nothing handled as one-line FileSystemError. SIGTERM and
     SIGINT remove the containers the verb started before they interrupt it."""
+    parser = build_parser(raise_usage_errors=True, verbs=verbs_for(argv))
     with containers_stopped_on_signals():
-        return _call(_parse(build_parser(raise_usage_errors=True), argv))
+        return _call(_parse(parser, argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        argv = sys.argv[1:] if argv is None else argv
         with containers_stopped_on_signals():
-            return _call(_parse(build_parser(), sys.argv[1:] if argv is None else argv))
+            return _call(_parse(build_parser(verbs=verbs_for(argv)), argv))
     except BuildkitError as err:
         print_error(err)
         return err.exit_code
@@ -90,6 +95,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print_error("interrupted; the containers buildkit started are removed")
         return 130
+
+
+def verbs_for(argv: Sequence[str]) -> Sequence[str]:
+    """The verb ``argv`` plainly runs (``[-C DIR] VERB ...``), alone: a command imports only
+    its own module, which is most of a short command's start-up time. Anything else (help,
+    an abbreviated option, no or an unknown verb) gets every verb, as argparse expects."""
+    rest = iter(argv)
+    for arg in rest:
+        if arg in ("-C", "--project"):
+            next(rest, None)
+        elif not arg.startswith(("--project=", "-C")):
+            return (arg,) if arg in COMMAND_MODULES else COMMAND_MODULES
+    return COMMAND_MODULES
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:

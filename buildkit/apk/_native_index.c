@@ -522,11 +522,400 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * The names index records answer to, for the resolver (buildkit.apk.index_names, whose
+ * pure-Python maps these lookups must equal; tests/unit/test_apk_index_names.py checks it).
+ *
+ * A record whose arch is in the accepted set is listed under its own name and under each
+ * provided name ("p" of a provide "p" or "p=v", unless p is its own name): the "providers"
+ * group; and under the name of each install_if atom, as ^!?([^<>=~@]+) captures it (else the
+ * whole atom): the "install_if" group. A Wolfi index gives 700k such names. A dict of lists
+ * costs a str, a list and a dict slot each, allocated and written all over memory: more
+ * than parsing the index, while a resolution looks up a few hundred names. So the names are
+ * only hashed (FNV-1a over code points, of the slice of the record's own strs: no copies)
+ * into one flat array, chained per hash bucket in record order; a lookup walks one chain
+ * and confirms each candidate against the record's str itself, so a hash collision can
+ * never list a wrong record.
+ *
+ * names_build(records, accepted, first) -> capsule, or None where a record is not the usual
+ * case (more than 65535 provides); names_lookup(capsule, name, group) -> the positions
+ * (first + index) listing name in group (0: providers, 1: install_if) in record order, or
+ * None when none does. */
+
+static PyObject *ATTR_NAME, *ATTR_ARCH, *ATTR_PROVIDES, *ATTR_INSTALL_IF;
+
+#define NO_ENTRY UINT32_MAX
+enum field { FIELD_NAME = 0, FIELD_PROVIDE = 1, FIELD_INSTALL_IF = 2 };
+
+typedef struct {
+    uint64_t hash;
+    uint32_t position; /* index in records */
+    uint32_t next;     /* the next entry of the bucket, or NO_ENTRY */
+    uint16_t item;     /* which provide or install_if atom */
+    uint8_t field;
+} name_entry_t;
+
+typedef struct {
+    PyObject *records; /* a tuple (a copy of a list: positions must stay valid) */
+    Py_ssize_t first;
+    name_entry_t *entries;
+    size_t count, capacity;
+    uint32_t *heads, *tails;
+    size_t mask;
+} names_t;
+
+static const char NAMES_NAME[] = "buildkit.apk._native_index.names";
+
+static void
+names_free(PyObject *capsule)
+{
+    names_t *names = PyCapsule_GetPointer(capsule, NAMES_NAME);
+    if (names != NULL) {
+        Py_XDECREF(names->records);
+        PyMem_Free(names->entries);
+        PyMem_Free(names->heads);
+        PyMem_Free(names->tails);
+        PyMem_Free(names);
+    }
+}
+
+static int
+is_operator(Py_UCS4 c)
+{
+    return c == '<' || c == '>' || c == '=' || c == '~' || c == '@';
+}
+
+/* The slice [*start, *end) of text that is the name of the key (field) it is. */
+static void
+key_slice(PyObject *text, int field, Py_ssize_t *start, Py_ssize_t *end)
+{
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    *start = 0;
+    *end = length;
+    if (field == FIELD_PROVIDE) {
+        for (Py_ssize_t i = 0; i < length; i++) {
+            if (PyUnicode_READ(kind, data, i) == '=') {
+                *end = i;
+                break;
+            }
+        }
+    }
+    else if (field == FIELD_INSTALL_IF) {
+        Py_ssize_t from = (length > 0 && PyUnicode_READ(kind, data, 0) == '!') ? 1 : 0;
+        Py_ssize_t to = from;
+        while (to < length && !is_operator(PyUnicode_READ(kind, data, to))) {
+            to++;
+        }
+        if (to == from && from == 1) {
+            from = 0; /* "!" then an operator: the regex backtracks and captures the "!" */
+        }
+        if (to > from) { /* else no match: the whole text */
+            *start = from;
+            *end = to;
+        }
+    }
+}
+
+static uint64_t
+hash_slice(PyObject *text, Py_ssize_t start, Py_ssize_t end)
+{
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    uint64_t hash = 14695981039346656037ULL;
+    for (Py_ssize_t i = start; i < end; i++) {
+        hash = (hash ^ PyUnicode_READ(kind, data, i)) * 1099511628211ULL;
+    }
+    return hash ^ (hash >> 29);
+}
+
+static int
+slices_equal(PyObject *a, Py_ssize_t a0, Py_ssize_t a1, PyObject *b, Py_ssize_t b0,
+             Py_ssize_t b1)
+{
+    if (a1 - a0 != b1 - b0) {
+        return 0;
+    }
+    const int ak = PyUnicode_KIND(a), bk = PyUnicode_KIND(b);
+    const void *ad = PyUnicode_DATA(a), *bd = PyUnicode_DATA(b);
+    for (Py_ssize_t i = 0; i < a1 - a0; i++) {
+        if (PyUnicode_READ(ak, ad, a0 + i) != PyUnicode_READ(bk, bd, b0 + i)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+add_entry(names_t *names, uint64_t hash, Py_ssize_t position, Py_ssize_t item, int field)
+{
+    if (names->count == names->capacity) {
+        size_t capacity = names->capacity ? names->capacity * 2 : 1024;
+        name_entry_t *grown = PyMem_Realloc(names->entries, capacity * sizeof(name_entry_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        names->entries = grown;
+        names->capacity = capacity;
+    }
+    name_entry_t *entry = &names->entries[names->count++];
+    entry->hash = hash;
+    entry->position = (uint32_t)position;
+    entry->next = NO_ENTRY;
+    entry->item = (uint16_t)item;
+    entry->field = (uint8_t)field;
+    return 0;
+}
+
+/* A str tuple attribute of record (new reference), or NULL with TypeError. */
+static PyObject *
+str_tuple(PyObject *record, PyObject *attr)
+{
+    PyObject *values = PyObject_GetAttr(record, attr);
+    if (values == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_Check(values)) {
+        PyErr_Format(PyExc_TypeError, "names_build: %U must be a tuple", attr);
+        Py_DECREF(values);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(values, i))) {
+            PyErr_Format(PyExc_TypeError, "names_build: %U must hold strs", attr);
+            Py_DECREF(values);
+            return NULL;
+        }
+    }
+    return values;
+}
+
+/* 1: added, 0: not an accepted arch, -1: error, -2: declined. */
+static int
+add_record(names_t *names, PyObject *record, PyObject *accepted, Py_ssize_t position)
+{
+    PyObject *arch = PyObject_GetAttr(record, ATTR_ARCH);
+    if (arch == NULL) {
+        return -1;
+    }
+    int wanted = PySequence_Contains(accepted, arch);
+    Py_DECREF(arch);
+    if (wanted <= 0) {
+        return wanted;
+    }
+    int result = -1;
+    PyObject *provides = NULL, *install_if = NULL;
+    PyObject *name = PyObject_GetAttr(record, ATTR_NAME);
+    if (name == NULL) {
+        goto done;
+    }
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "names_build: name must be a str");
+        goto done;
+    }
+    provides = str_tuple(record, ATTR_PROVIDES);
+    install_if = provides != NULL ? str_tuple(record, ATTR_INSTALL_IF) : NULL;
+    if (install_if == NULL) {
+        goto done;
+    }
+    if (PyTuple_GET_SIZE(provides) > UINT16_MAX || PyTuple_GET_SIZE(install_if) > UINT16_MAX) {
+        result = -2;
+        goto done;
+    }
+    const Py_ssize_t name_length = PyUnicode_GET_LENGTH(name);
+    if (add_entry(names, hash_slice(name, 0, name_length), position, 0, FIELD_NAME) < 0) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(provides); i++) {
+        PyObject *text = PyTuple_GET_ITEM(provides, i);
+        Py_ssize_t start, end;
+        key_slice(text, FIELD_PROVIDE, &start, &end);
+        if (slices_equal(text, start, end, name, 0, name_length)) {
+            continue; /* its own name: listed once */
+        }
+        if (add_entry(names, hash_slice(text, start, end), position, i, FIELD_PROVIDE) < 0) {
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(install_if); i++) {
+        PyObject *text = PyTuple_GET_ITEM(install_if, i);
+        Py_ssize_t start, end;
+        key_slice(text, FIELD_INSTALL_IF, &start, &end);
+        if (add_entry(names, hash_slice(text, start, end), position, i, FIELD_INSTALL_IF) < 0) {
+            goto done;
+        }
+    }
+    result = 1;
+done:
+    Py_XDECREF(name);
+    Py_XDECREF(provides);
+    Py_XDECREF(install_if);
+    return result;
+}
+
+/* names_build(records, accepted, first) -> capsule | None */
+static PyObject *
+names_build(PyObject *module, PyObject *args)
+{
+    PyObject *records, *accepted;
+    Py_ssize_t first;
+    if (!PyArg_ParseTuple(args, "OOn", &records, &accepted, &first)) {
+        return NULL;
+    }
+    names_t *names = PyMem_Calloc(1, sizeof(names_t));
+    if (names == NULL) {
+        return PyErr_NoMemory();
+    }
+    names->first = first;
+    names->records = PySequence_Tuple(records);
+    PyObject *capsule = NULL;
+    if (names->records == NULL) {
+        goto failed;
+    }
+    const Py_ssize_t count = PyTuple_GET_SIZE(names->records);
+    if (count >= (Py_ssize_t)UINT32_MAX) {
+        goto declined;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int added = add_record(names, PyTuple_GET_ITEM(names->records, i), accepted, i);
+        if (added == -2) {
+            goto declined;
+        }
+        if (added < 0) {
+            goto failed;
+        }
+    }
+    if (names->count >= NO_ENTRY / 2) {
+        goto declined;
+    }
+    size_t buckets = 1024;
+    while (buckets < names->count * 2) {
+        buckets *= 2;
+    }
+    names->mask = buckets - 1;
+    names->heads = PyMem_Malloc(buckets * sizeof(uint32_t));
+    names->tails = PyMem_Malloc(buckets * sizeof(uint32_t));
+    if (names->heads == NULL || names->tails == NULL) {
+        PyErr_NoMemory();
+        goto failed;
+    }
+    memset(names->heads, 0xff, buckets * sizeof(uint32_t)); /* NO_ENTRY */
+    for (size_t e = 0; e < names->count; e++) { /* in order: chains list records in order */
+        size_t bucket = names->entries[e].hash & names->mask;
+        if (names->heads[bucket] == NO_ENTRY) {
+            names->heads[bucket] = (uint32_t)e;
+        }
+        else {
+            names->entries[names->tails[bucket]].next = (uint32_t)e;
+        }
+        names->tails[bucket] = (uint32_t)e;
+    }
+    PyMem_Free(names->tails); /* only needed while linking */
+    names->tails = NULL;
+    capsule = PyCapsule_New(names, NAMES_NAME, names_free);
+    if (capsule == NULL) {
+        goto failed;
+    }
+    return capsule;
+
+declined:
+    capsule = Py_None;
+    Py_INCREF(Py_None);
+failed:
+    Py_XDECREF(names->records);
+    PyMem_Free(names->entries);
+    PyMem_Free(names->heads);
+    PyMem_Free(names->tails);
+    PyMem_Free(names);
+    return capsule;
+}
+
+/* names_lookup(capsule, name, group) -> list[int] | None */
+static PyObject *
+names_lookup(PyObject *module, PyObject *args)
+{
+    PyObject *capsule, *name;
+    int group;
+    if (!PyArg_ParseTuple(args, "OUi", &capsule, &name, &group)) {
+        return NULL;
+    }
+    names_t *names = PyCapsule_GetPointer(capsule, NAMES_NAME);
+    if (names == NULL) {
+        return NULL;
+    }
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(name);
+    const uint64_t hash = hash_slice(name, 0, length);
+    PyObject *found = NULL;
+    for (uint32_t e = names->heads[hash & names->mask]; e != NO_ENTRY;
+         e = names->entries[e].next) {
+        const name_entry_t *entry = &names->entries[e];
+        if (entry->hash != hash || (entry->field == FIELD_INSTALL_IF) != (group == 1)) {
+            continue;
+        }
+        PyObject *record = PyTuple_GET_ITEM(names->records, entry->position);
+        PyObject *text;
+        if (entry->field == FIELD_NAME) {
+            text = PyObject_GetAttr(record, ATTR_NAME);
+        }
+        else {
+            PyObject *values = PyObject_GetAttr(
+                record, entry->field == FIELD_PROVIDE ? ATTR_PROVIDES : ATTR_INSTALL_IF);
+            if (values == NULL) {
+                goto failed;
+            }
+            /* Records are frozen; should one have been changed anyway, nothing is read out
+             * of bounds: it just no longer matches. */
+            text = PyTuple_Check(values) && entry->item < PyTuple_GET_SIZE(values)
+                       ? PyTuple_GET_ITEM(values, entry->item)
+                       : Py_None;
+            Py_INCREF(text);
+            Py_DECREF(values);
+        }
+        if (text == NULL) {
+            goto failed;
+        }
+        if (!PyUnicode_Check(text)) {
+            Py_DECREF(text);
+            continue;
+        }
+        Py_ssize_t start, end;
+        key_slice(text, entry->field, &start, &end);
+        int same = slices_equal(text, start, end, name, 0, length);
+        Py_DECREF(text);
+        if (!same) {
+            continue;
+        }
+        if (found == NULL && (found = PyList_New(0)) == NULL) {
+            return NULL;
+        }
+        PyObject *position = PyLong_FromSsize_t(names->first + entry->position);
+        if (position == NULL || PyList_Append(found, position) < 0) {
+            Py_XDECREF(position);
+            goto failed;
+        }
+        Py_DECREF(position);
+    }
+    if (found == NULL) {
+        Py_RETURN_NONE;
+    }
+    return found;
+
+failed:
+    Py_XDECREF(found);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"layout", layout, METH_VARARGS,
      "layout(cls, keys, kinds, names, required, unique) -> capsule: where parse() puts each field."},
     {"parse", parse, METH_VARARGS,
      "parse(layout, data) -> list of records, or None if data is not the usual case."},
+    {"names_build", names_build, METH_VARARGS,
+     "names_build(records, accepted, first) -> capsule | None: the names records answer to."},
+    {"names_lookup", names_lookup, METH_VARARGS,
+     "names_lookup(names, name, group) -> positions listing name (0: providers, 1: install_if)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -538,5 +927,12 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__native_index(void)
 {
+    ATTR_NAME = PyUnicode_InternFromString("name");
+    ATTR_ARCH = PyUnicode_InternFromString("arch");
+    ATTR_PROVIDES = PyUnicode_InternFromString("provides");
+    ATTR_INSTALL_IF = PyUnicode_InternFromString("install_if");
+    if (ATTR_NAME == NULL || ATTR_ARCH == NULL || ATTR_PROVIDES == NULL || ATTR_INSTALL_IF == NULL) {
+        return NULL;
+    }
     return PyModule_Create(&module_def);
 }

@@ -11,3 +11,11 @@ def layout(
 
 def parse(layout: Layout, data: bytes, /) -> list[object] | None:
     """The records of UTF-8 APKINDEX text, or None if it is not the usual case."""
+
+Names = NewType("Names", object)
+
+def names_build(records: object, accepted: object, first: int, /) -> Names | None:
+    """The names records of an accepted arch answer to, hashed; None: not the usual case."""
+
+def names_lookup(names: Names, name: str, group: int, /) -> list[int] | None:
+    """Positions of the records listing ``name`` (group 0: providers, 1: install_if)."""

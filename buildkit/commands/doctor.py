@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shutil
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -38,6 +39,16 @@ from buildkit.toolchain.tools import parse_tool_version
 
 SETUP = "run scripts/setup"
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
+BINFMT_FIX = f"{SETUP} (registers qemu-{{arch}}-static with the flags POCF)"
+# Busybox applets called by their bare names, as package scripts and `docker run IMAGE sleep 1`
+# call them: under emulation this needs binfmt's P flag (docs/troubleshooting.md).
+APPLET_SCRIPT = "sleep 0 && cat /etc/os-release"
+APPLET_DIR = "/.buildkit/bin"
+PROBE_OS_RELEASE = 'ID=buildkit-doctor\nPRETTY_NAME="buildkit doctor: busybox applets by name"\n'
+APPLET_FIX = (
+    f"{SETUP} (it registers qemu-{{arch}}-static with the flags POCF: P keeps the name a "
+    "multi-call binary is called by); see docs/troubleshooting.md, 'Emulation'"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +135,7 @@ def check_tool(
 def check_binfmt(arch: str, probes: Probes) -> Check:
     name = f"emulation {oci_arch(arch)}"
     path = probes.binfmt_dir / f"qemu-{arch}"
-    fix = f"{SETUP} (registers qemu-{arch}-static with the F flag)"
+    fix = BINFMT_FIX.format(arch=arch)
     try:
         entry = parse_binfmt(path.read_text(encoding="utf-8"))
     except OSError:
@@ -170,6 +181,60 @@ def check_container_emulation(
     if machine != arch:
         return Check(name=name, ok=False, detail=f"uname -m said {machine!r}", fix=SETUP)
     return Check(name=name, ok=True, detail=f"uname -m: {machine}")
+
+
+def check_applets(
+    arch: str, probes: Probes, engine: Engine | None, image: ImageRef | None, root: Path
+) -> Check:
+    """Run ``sh -c 'sleep 0 && cat /etc/os-release'`` with ``arch``'s static busybox, its
+    applets reached through symlinks by bare name (as in an image built from APKs), inside a
+    tool container. Without binfmt's P flag the applets lose the name they were called by:
+    ``sleep 0`` becomes ``sh 0`` ("can't open '0'") and ``cat FILE`` runs FILE as a script."""
+    name = f"{oci_arch(arch)} applets"
+    variable = f"BUILDKIT_BUSYBOX_{oci_arch(arch).upper()}"
+    binary = probes.env.get(variable, "")
+    if engine is None or image is None:
+        return Check(name=name, ok=None, detail="not checked: no engine or tool image")
+    if not binary or not Path(binary).is_file():
+        return Check(
+            name=name, ok=None, detail=f"not checked: {variable} names no static {arch} busybox"
+        )
+    with tempfile.TemporaryDirectory(prefix="buildkit-doctor-") as tmp:
+        folder = Path(tmp) / "bin"
+        folder.mkdir()
+        shutil.copyfile(binary, folder / "busybox")
+        (folder / "busybox").chmod(0o755)
+        for applet in ("sh", "sleep", "cat"):
+            (folder / applet).symlink_to("busybox")
+        os_release = Path(tmp) / "os-release"
+        os_release.write_text(PROBE_OS_RELEASE, encoding="utf-8")
+        spec = ContainerSpec(
+            image=image,
+            args=("-c", APPLET_SCRIPT),
+            workdir_mount=root,
+            workdir_read_only=True,
+            env={"PATH": APPLET_DIR},
+            extra_mounts=((folder, APPLET_DIR, True), (os_release, "/etc/os-release", True)),
+            entrypoint=f"{APPLET_DIR}/sh",
+        )
+        try:
+            printed = engine.capture(spec)
+        except BuildkitError as err:
+            return Check(
+                name=name,
+                ok=False,
+                detail=f"sh -c '{APPLET_SCRIPT}' failed: {err.message}",
+                fix=APPLET_FIX.format(arch=arch),
+            )
+    if printed != PROBE_OS_RELEASE:
+        said = printed.strip().splitlines()[0] if printed.strip() else "nothing"
+        return Check(
+            name=name,
+            ok=False,
+            detail=f"sh -c '{APPLET_SCRIPT}' printed {said!r}, not the file",
+            fix=APPLET_FIX.format(arch=arch),
+        )
+    return Check(name=name, ok=True, detail=f"sh -c '{APPLET_SCRIPT}' printed the file")
 
 
 def check_registry(config: ProjectConfig, probes: Probes) -> Check:
@@ -220,6 +285,7 @@ def collect(config: ProjectConfig, *, offline: bool, probes: Probes) -> list[Che
         if binfmt.ok:
             image = images[1] or images[0]
             checks.append(check_container_emulation(arch, probes, engine, image, config.root))
+            checks.append(check_applets(arch, probes, engine, image, config.root))
     checks.append(check_registry(config, probes))
     # publish and verify --published run these two
     for tool, text in (("cosign", config.cosign_image), ("crane", config.crane_image)):

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from buildkit import ui
 from buildkit.collector import keep_until_exit
+from buildkit.lazy import lazy_module
 from buildkit.progress import LineReporter, RichReporter
 from buildkit.project.config import load_project
 from buildkit.usecases.locking import LockOptions, LockResult, lock_project, raise_if_stale
-from buildkit.usecases.scanning import FixLookup, outdated
 from buildkit.usecases.staleness import config_reason, local_package_names, package_reasons
+
+if TYPE_CHECKING:
+    from buildkit.usecases import scanning
+else:  # only for --outdated and for the fixes of changed packages
+    scanning = lazy_module("buildkit.usecases.scanning")
 
 
 def register(sub: Any) -> None:
@@ -146,7 +151,9 @@ def _print_differences(result: LockResult, project: Any) -> None:
 
 def _print_changes(results: Sequence[LockResult], project: Any = None) -> None:
 
-    lookup = FixLookup(project, reporter=LineReporter(ui.err)) if project is not None else None
+    lookup = (
+        scanning.FixLookup(project, reporter=LineReporter(ui.err)) if project is not None else None
+    )
     table = Table(title="lockfile changes", title_justify="left")
     for column in ("framework", "package", "arch", "change", "fixes"):
         table.add_column(column)
@@ -170,7 +177,7 @@ def _print_changes(results: Sequence[LockResult], project: Any = None) -> None:
 
 def _print_outdated(project: Any, names: tuple[str, ...]) -> int:
 
-    rows = outdated(project, names or project.frameworks, LineReporter(ui.err))
+    rows = scanning.outdated(project, names or project.frameworks, LineReporter(ui.err))
     table = Table(title="outdated packages", title_justify="left")
     for column in ("framework", "arch", "package", "locked", "newest", "fixes"):
         table.add_column(column)

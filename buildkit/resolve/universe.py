@@ -16,13 +16,14 @@ each package is checked here, once, when resolution first considers it.
 from __future__ import annotations
 
 import functools
-import re
 import weakref
+from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from buildkit.apk.atom import Atom, parse_atom
 from buildkit.apk.index import IndexRecord
+from buildkit.apk.index_names import NameIndex
 from buildkit.apk.version import Version, is_valid_version, parse_version
 from buildkit.errors import AtomError, ResolveError, VersionError
 from buildkit.resolve.model import RepoSource
@@ -30,7 +31,6 @@ from buildkit.resolve.model import RepoSource
 # A version sort key: invalid versions sort below every valid one instead of failing.
 VersionKey = tuple[int] | tuple[int, Version]
 
-_ATOM_NAME = re.compile(r"^!?([^<>=~@]+)")
 _CACHE_SIZE = 4
 
 
@@ -174,41 +174,105 @@ def _valid_provide(name: str, version: str) -> bool:
     return _provided_name(name) and (not version or _valid_version(version))
 
 
-def atom_name(text: str) -> str:
-    """An atom's name without parsing it (``!so:libz.so.1>=1`` -> ``so:libz.so.1``)."""
-    match = _ATOM_NAME.match(text)
-    return match.group(1) if match else text
+class PkgLists:
+    """name -> the packages listed under it, in index order: a read-only mapping over the
+    indexes' name lookups (buildkit.apk.index_names) whose :class:`Pkg` objects are made on
+    first lookup (a resolution looks at a few hundred of an index's 200k records)."""
+
+    __slots__ = ("_every", "_lists", "_lookups", "_pkg")
+
+    def __init__(
+        self,
+        lookups: Sequence[Callable[[str], list[int] | None]],
+        every: Callable[[], Iterable[str]],
+        pkg: Callable[[int], Pkg],
+    ) -> None:
+        self._lookups = lookups  # one per index, in repository order
+        self._every = every  # every name (slow: only error messages list them)
+        self._pkg = pkg
+        self._lists: dict[str, list[Pkg] | None] = {}
+
+    def _find(self, name: str) -> list[Pkg] | None:
+        try:
+            return self._lists[name]
+        except KeyError:
+            pass
+        found: list[Pkg] | None = None
+        for lookup in self._lookups:
+            positions = lookup(name)
+            if positions:
+                found = found or []
+                found.extend(map(self._pkg, positions))
+        self._lists[name] = found
+        return found
+
+    def get(self, name: str, default: Sequence[Pkg] = ()) -> Sequence[Pkg]:
+        found = self._find(name)
+        return default if found is None else found
+
+    def __getitem__(self, name: str) -> Sequence[Pkg]:
+        found = self._find(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._find(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._every())
+
+    def values(self) -> Iterator[Sequence[Pkg]]:
+        return (self[name] for name in self._every())
 
 
 class _Maps:
     """The lookup maps of one set of indexes for one arch.
 
-    Holds the records (through Pkg) but neither the index objects nor the RepoSources, so a
-    cache entry can be dropped when the caller lets go of its indexes.
+    Holds the records but neither the index objects nor the RepoSources, so a cache entry can
+    be dropped when the caller lets go of its indexes. Names are looked up through each
+    index's :class:`NameIndex` (compiled where possible), by record position; a position's
+    Pkg is made once, when a lookup first returns it, so that it is the same Pkg every time.
     """
 
     def __init__(self, sources: Sequence[RepoSource], arch: str) -> None:
         self.tags = frozenset(s.tag for s in sources if s.tag)
-        # name -> packages listing it as own name or provide (valid or not), in index order
-        self.providers: dict[str, list[Pkg]] = {}
-        # install_if trigger name -> packages whose i: mentions it
-        self.install_if: dict[str, list[Pkg]] = {}
         self.names: dict[str, tuple[str, bool]] = {}
         self.versions: dict[str, VersionKey] = {}
-        accepted = {arch, "noarch", ""}
-        providers, install_if = self.providers, self.install_if
-        for rank, source in enumerate(sources):
-            for record in source.index.records:
-                if record.arch not in accepted:
-                    continue
-                pkg = Pkg(record, rank, source.tag)
-                providers.setdefault(record.name, []).append(pkg)
-                for provide in record.provides:
-                    name = provide.partition("=")[0]
-                    if name != record.name:
-                        providers.setdefault(name, []).append(pkg)
-                for trigger in record.install_if:
-                    install_if.setdefault(atom_name(trigger), []).append(pkg)
+        accepted = frozenset((arch, "noarch", ""))
+        self._records: list[IndexRecord] = []
+        self._starts: list[int] = []  # each source's first position
+        self._tags = [source.tag for source in sources]
+        self._indexes: list[NameIndex] = []
+        for source in sources:
+            records = source.index.records
+            self._starts.append(len(self._records))
+            self._indexes.append(NameIndex(records, accepted, first=len(self._records)))
+            self._records.extend(records)
+        self._pkgs: list[Pkg | None] = [None] * len(self._records)
+        # name -> packages listing it as own name or provide (valid or not), in index order
+        self.providers = PkgLists(
+            [index.providers for index in self._indexes], self._provided_names, self.pkg
+        )
+        # install_if trigger name -> packages whose i: mentions it
+        self.install_if = PkgLists(
+            [index.install_if for index in self._indexes], self._trigger_names, self.pkg
+        )
+
+    def pkg(self, position: int) -> Pkg:
+        """The package of the record at ``position`` (the same object every time)."""
+        found = self._pkgs[position]
+        if found is None:
+            rank = bisect_right(self._starts, position) - 1
+            found = Pkg(self._records[position], rank, self._tags[rank])
+            self._pkgs[position] = found
+        return found
+
+    def _provided_names(self) -> list[str]:
+        return list(dict.fromkeys(n for index in self._indexes for n in index.maps()[0]))
+
+    def _trigger_names(self) -> list[str]:
+        return list(dict.fromkeys(n for index in self._indexes for n in index.maps()[1]))
 
 
 class Universe:

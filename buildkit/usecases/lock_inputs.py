@@ -21,6 +21,7 @@ from buildkit.fsutil import read_input
 from buildkit.lockfile import Lockfile
 from buildkit.project.config import ProjectConfig
 from buildkit.repo import RepoClient
+from buildkit.usecases.file_digests import FileDigests
 from buildkit.usecases.resolution_cache import ResolutionCache, framework_key
 
 
@@ -127,6 +128,7 @@ def cached_resolutions(
         "update": sorted(options.update),
     }
     pins_matter = options.check or bool(options.update)
+    digests = FileDigests(project.cache_dir / "digests" / "files.json")
     keys: dict[str, str] = {}
     found: dict[str, Lockfile] = {}
     for fw in frameworks:
@@ -136,8 +138,10 @@ def cached_resolutions(
             keyrings[fw.name],
             options=settings,
             old_lockfile=existing[fw.name].raw if pins_matter else None,
+            digests=digests,
         )
         hit = cache.get(keys[fw.name])
         if hit is not None:
             found[fw.name] = hit
+    digests.save()
     return CachedResolutions(cache=cache, keys=keys, found=found)

@@ -32,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from buildkit.actions.lock_check import keyring_entries, lock_repositories
 from buildkit.apk.keys import Keyring
@@ -42,6 +42,7 @@ from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError,
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository
 from buildkit.hints import lock_command, missing_lockfile, run
+from buildkit.lazy import lazy_module
 from buildkit.lockfile import (
     UNSIGNED,
     LockConfig,
@@ -74,9 +75,13 @@ from buildkit.usecases.lock_inputs import (
     check_update_names_early,
     read_existing,
 )
-from buildkit.usecases.package_builds import build_local_packages
 from buildkit.usecases.staleness import remember_sections
 from buildkit.usecases.worker_death import RssWatch, death_cause
+
+if TYPE_CHECKING:
+    from buildkit.usecases import package_builds
+else:  # only when the frameworks request local packages (not on a warm lock --check)
+    package_builds = lazy_module("buildkit.usecases.package_builds")
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
 
@@ -374,7 +379,11 @@ def _process_context() -> ForkServerContext | SpawnContext:
     # Not "fork": the parent may run threads (an HTTP server in tests, a progress bar), and
     # forking those mid-lock can deadlock the child.
     if "forkserver" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("forkserver")
+        context = multiprocessing.get_context("forkserver")
+        # The server imports this module once and each worker forks with it: otherwise
+        # every worker imports it anew before it can start (effective until it runs).
+        context.set_forkserver_preload([__name__])
+        return context
     return multiprocessing.get_context("spawn")
 
 
@@ -587,7 +596,7 @@ def lock_project(
         # before resolution. The action cache makes this a no-op when nothing changed.
         local = packages_for_frameworks(project, options.names)
         if local:
-            build_local_packages(project, project.archs, local, reporter=reporter)
+            package_builds.build_local_packages(project, project.archs, local, reporter=reporter)
     client = RepoClient(
         base_dir=project.root,
         cache_dir=project.cache_dir,

@@ -19,6 +19,7 @@ never trusted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -26,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildkit.apk.index import INDEX_FILE
 from buildkit.errors import LockError
 from buildkit.framework import Framework
 from buildkit.fsutil import atomic_write_bytes
 from buildkit.lockfile import Lockfile
 from buildkit.repo import RepoClient, is_remote
+from buildkit.usecases.file_digests import FileDigests
 
 RESOLVER_VERSION = "buildkit-resolver/2 (apko v1.2.39 parity)"
 _FORMAT = 1
@@ -50,13 +53,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def local_packages(folder: Path) -> tuple[tuple[str, str], ...]:
+def local_packages(folder: Path, digests: FileDigests | None = None) -> tuple[tuple[str, str], ...]:
     """Every ``.apk`` directly in ``folder`` with its digest, by name."""
     if not folder.is_dir():
         return ()
-    return tuple(
-        (path.name, sha256_hex(path.read_bytes())) for path in sorted(folder.glob("*.apk"))
-    )
+    paths = sorted(folder.glob("*.apk"))
+    if digests is None:
+        return tuple((path.name, sha256_hex(path.read_bytes())) for path in paths)
+    return tuple((path.name, digests.sha256(path)) for path in paths)
 
 
 def resolution_key(
@@ -162,8 +166,12 @@ def framework_key(
     *,
     options: Mapping[str, Any],
     old_lockfile: bytes | None,
+    digests: FileDigests | None = None,
 ) -> str:
-    """The key of ``framework``'s resolution with these inputs (fetches, never parses)."""
+    """The key of ``framework``'s resolution with these inputs (fetches, never parses).
+
+    ``digests``: where local files' digests are remembered by stat (unchanged files are not
+    read again)."""
     states = []
     for arch in framework.archs:
         for repo in framework.resolution_repositories:
@@ -172,8 +180,8 @@ def framework_key(
                 RepoState(
                     url=f"{'@' + repo.tag + ' ' if repo.tag else ''}{repo.url}",
                     arch=arch,
-                    index=client.index_digest(repo.url, arch),
-                    packages=local_packages(local) if local is not None else (),
+                    index=_index_digest(client, repo.url, arch, local, digests),
+                    packages=local_packages(local, digests) if local is not None else (),
                 )
             )
     return resolution_key(
@@ -184,3 +192,16 @@ def framework_key(
         options=options,
         old_lockfile=old_lockfile,
     )
+
+
+def _index_digest(
+    client: RepoClient, url: str, arch: str, local: Path | None, digests: FileDigests | None
+) -> str | None:
+    """The index digest as :meth:`RepoClient.index_digest` gives it; a local index through
+    ``digests`` (the client then reports any problem reading it, in its words)."""
+    if local is not None and digests is not None:
+        path = local / INDEX_FILE
+        if path.is_file():
+            with contextlib.suppress(OSError):
+                return digests.sha256(path)
+    return client.index_digest(url, arch)

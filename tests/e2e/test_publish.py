@@ -35,6 +35,7 @@ from buildkit import cli
 from buildkit.project.config import default_cache_dir, load_project
 from buildkit.toolchain import Engine, parse_image_ref
 from buildkit.toolchain.supply import Signer, cosign_sign_spec
+from tests.helpers.demo import only_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -176,6 +177,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("publish-e2e") / "project"
     root.mkdir()
     shutil.copy(ROOT / "buildkit.toml", root / "buildkit.toml")
+    only_demo(root / "buildkit.toml")
     shutil.copytree(ROOT / "frameworks", root / "frameworks")
     shutil.copytree(ROOT / "packages", root / "packages", ignore=shutil.ignore_patterns(*PLATFORMS))
     repository = f"buildkit-e2e-{uuid.uuid4().hex[:8]}"

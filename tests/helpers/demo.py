@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,15 @@ class Demo:
         return self.root / "dist" / "sha256" / digest.removeprefix("sha256:")
 
 
+def only_demo(toml: Path) -> None:
+    """A copied buildkit.toml whose [project].frameworks is the demo alone (the project's own
+    list also names the runtime frameworks, which a demo copy neither holds nor builds)."""
+    text = toml.read_text()
+    toml.write_text(
+        re.sub(r"^frameworks = .*$", 'frameworks = ["demo"]', text, count=1, flags=re.M)
+    )
+
+
 def make_demo(base: Path, **env: str) -> Demo:
     """A copy of the demo project with a fresh key pair, and the environment to build it."""
     root = base / "demo"
@@ -71,6 +81,7 @@ def make_demo(base: Path, **env: str) -> Demo:
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT / name, target)
+    only_demo(root / "buildkit.toml")
     generate_keypair(root / "keys" / "buildkit.rsa", bits=2048)
     for name in ("DOCKER_HOST", "BUILDKIT_APKO_IMAGE", "BUILDKIT_MELANGE_IMAGE"):
         assert os.environ.get(name), f"{name} is not set: source $BUILDKIT_CACHE/env"

@@ -174,7 +174,10 @@ def fetched(built: Built, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         body: bytes
 
     class Fetcher:
-        def get(self, url: str, headers: object = None) -> Body:
+        def __init__(self, *, limits: object = None) -> None:
+            pass
+
+        def get(self, url: str, headers: object = None, *, what: str = "file") -> Body:
             urls.append(url)
             return Body(by_url[url])
 
@@ -223,7 +226,10 @@ def test_a_package_whose_repository_copy_changed_too_fails_in_one_line(
         body: bytes
 
     class Fetcher:
-        def get(self, url: str, headers: object = None) -> Body:
+        def __init__(self, *, limits: object = None) -> None:
+            pass
+
+        def get(self, url: str, headers: object = None, *, what: str = "file") -> Body:
             return Body(damaged)  # the damaged bytes, from "upstream" too
 
     monkeypatch.setattr(buildkit.usecases.image_builds, "HttpFetcher", Fetcher)

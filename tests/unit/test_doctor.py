@@ -43,7 +43,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def engine_table(
-    *, digests: dict[str, str] | None = None, uname: str = "aarch64"
+    *,
+    digests: dict[str, str] | None = None,
+    uname: str = "aarch64",
+    applets: str = doctor.PROBE_OS_RELEASE,
 ) -> list[tuple[tuple[str, ...], object]]:
     """docker answering as podman; images present with ``digests`` (default: their pins)."""
     have = digests if digests is not None else {APKO: D1, MELANGE: D2, COSIGN: D3, CRANE: D4}
@@ -57,6 +60,8 @@ def engine_table(
     def run(args: tuple[str, ...], log: Path | None) -> Completed:
         if "uname" in args:
             return ok(uname + "\n")
+        if doctor.APPLET_SCRIPT in args:
+            return ok(applets)
         if CRANE in args:
             return ok("v0.22.1\n")  # crane prints its version alone
         versions = {APKO: "apko v1.2.39", MELANGE: "melange v0.59.1", COSIGN: "cosign v3.1.3"}
@@ -130,6 +135,7 @@ def test_a_ready_machine_passes_and_shows_versions_and_digests(
         "crane v0.22.1",
         "native",
         "uname -m: aarch64",
+        "sh -c 'sleep 0 && cat /etc/os-release' printed the file",
         "answers 200",
     ):
         assert expected in text
@@ -210,14 +216,14 @@ def _failure_lines(err: str) -> list[str]:
             {"binfmt": None},
             (),
             "buildkit: doctor: emulation arm64: {binfmt}/qemu-aarch64 is not registered "
-            "(run scripts/setup (registers qemu-aarch64-static with the F flag))",
+            "(run scripts/setup (registers qemu-aarch64-static with the flags POCF))",
             id="no binfmt",
         ),
         pytest.param(
             {"binfmt": "disabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\n"},
             (),
             "buildkit: doctor: emulation arm64: {binfmt}/qemu-aarch64 is disabled "
-            "(run scripts/setup (registers qemu-aarch64-static with the F flag))",
+            "(run scripts/setup (registers qemu-aarch64-static with the flags POCF))",
             id="binfmt disabled",
         ),
         pytest.param(
@@ -225,7 +231,7 @@ def _failure_lines(err: str) -> list[str]:
             (),
             "buildkit: doctor: emulation arm64: {binfmt}/qemu-aarch64 lacks the F flag: containers "
             "cannot find /usr/bin/qemu-aarch64 (run scripts/setup (registers qemu-aarch64-static "
-            "with the F flag))",
+            "with the flags POCF))",
             id="binfmt without F",
         ),
         pytest.param(
@@ -233,6 +239,16 @@ def _failure_lines(err: str) -> list[str]:
             (),
             "buildkit: doctor: arm64 in a container: uname -m said 'x86_64' (run scripts/setup)",
             id="emulation not working in a container",
+        ),
+        pytest.param(
+            # Registered without P: `sleep 0` runs as `sh 0`.
+            {"table": engine_table(applets="/.buildkit/bin/sh: can't open '0'\n")},
+            (),
+            "buildkit: doctor: arm64 applets: sh -c 'sleep 0 && cat /etc/os-release' printed "
+            "\"/.buildkit/bin/sh: can't open '0'\", not the file (run scripts/setup (it registers "
+            "qemu-aarch64-static with the flags POCF: P keeps the name a multi-call binary is "
+            "called by); see docs/troubleshooting.md, 'Emulation')",
+            id="applets by bare name broken under emulation",
         ),
         pytest.param(
             {"registry": urllib.error.URLError("[Errno 111] Connection refused")},
