@@ -21,6 +21,7 @@ from typing import NoReturn, cast
 
 from buildkit import __version__
 from buildkit.errors import BuildkitError, Terminated, UsageError, os_error
+from buildkit.hints import rerun
 from buildkit.toolchain.engine import containers_stopped_on_signals
 from buildkit.ui import print_error
 
@@ -82,12 +83,12 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
     try:
-        argv = sys.argv[1:] if argv is None else argv
         with containers_stopped_on_signals():
-            return _call(_parse(build_parser(verbs=verbs_for(argv)), argv))
+            return _call(_parse(build_parser(verbs=verbs_for(words)), words))
     except BuildkitError as err:
-        print_error(err)
+        print_error(rerun(err, ["buildkit"], words))
         return err.exit_code
     except Terminated:
         print_error("terminated (SIGTERM); the containers buildkit started are removed")

@@ -18,9 +18,13 @@ class BuildkitError(Exception):
         where: the file, URL or object it is about (``path``, ``path:line``, ``url``), if any.
         hint: what to do about it, if there is something to say.
         exit_code: the process exit status the command line uses (2 = bad input).
+        correction: (wrong, right) when a word the user typed is misspelt and the right one
+            is known (``--update replayot``): the command line's hint repeats the command with
+            the word replaced (:func:`buildkit.hints.rerun`).
     """
 
     exit_code: int = 2
+    correction: tuple[str, str] | None = None
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
         super().__init__(message)

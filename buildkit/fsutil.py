@@ -130,7 +130,7 @@ def human_size(size: int) -> str:
         if size >= 1 << shift:
             value = size / (1 << shift)
             return f"{value:g} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{size} bytes"
+    return "1 byte" if size == 1 else f"{size} bytes"
 
 
 def parse_size(text: str) -> int:

@@ -189,15 +189,17 @@ def package_config_paths(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
-def load_package_configs(folder: Path) -> tuple[PackageConfig, ...]:
-    """Every melange config in ``folder``; two configs building the same name are an error."""
+def load_package_configs(folder: Path, root: Path | None = None) -> tuple[PackageConfig, ...]:
+    """Every melange config in ``folder``; two configs building the same name are an error.
+    Errors name a config relative to ``root`` (the project), as the other config errors do."""
     configs: dict[str, PackageConfig] = {}
     for path in package_config_paths(folder):
+        where = _relative(path, root)
         try:
             data = read_input(path, "config")
         except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
-        config = parse_package_config(data, path=path)
+            raise ConfigError(f"cannot read: {exc.strerror}", where=where) from None
+        config = parse_package_config(data, path=path, where=where)
         if config.name in configs:
             raise ConfigError(
                 f"package {config.name} is built by two configs",
@@ -205,6 +207,15 @@ def load_package_configs(folder: Path) -> tuple[PackageConfig, ...]:
             )
         configs[config.name] = config
     return tuple(configs.values())
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    if root is None:
+        return str(path)
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def providers(configs: Iterable[PackageConfig]) -> dict[str, PackageConfig]:

@@ -17,6 +17,9 @@ This is the I/O edge under ``lock``: everything above it sees bytes and parsed v
   SHA-256 recorded beside them, a package that fails its checks) is discarded and fetched
   again, with a warning naming the file (``warn``, else kept for :meth:`RepoClient.take_warnings`).
 - Connection failures are retried with exponential backoff, then reported as one FetchError.
+- Every request is bounded (:class:`FetchLimits`): a total deadline and a size limit per kind
+  (index, key, package); past one it fails at once, naming the URL and the limit. Local files
+  are read only when regular and within the same limits (``fsutil.read_input``).
 """
 
 from __future__ import annotations

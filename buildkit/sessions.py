@@ -17,6 +17,7 @@ import nox
 
 from buildkit.cli import run
 from buildkit.errors import BuildkitError
+from buildkit.hints import rerun
 from buildkit.ui import print_error
 
 UV_PROBE_MESSAGE = "uv binary not found."
@@ -43,7 +44,8 @@ def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
     try:
         code = run(list(argv))
     except BuildkitError as err:
-        print_error(err)
+        posargs = ["--", *session.posargs] if session.posargs else []
+        print_error(rerun(err, ["nox", "-s", session.name], posargs))
         session.error(f"buildkit {argv[0]} failed (exit {err.exit_code})")
     except SystemExit as done:  # --help / --version: argparse printed them and stops here
         if done.code not in (0, None):
@@ -55,31 +57,31 @@ def _buildkit(session: nox.Session, argv: Sequence[str]) -> None:
 
 @nox.session(name="lock", venv_backend="none")
 def lock(session: nox.Session) -> None:
-    """Lock [project].frameworks (or -- NAME...) into lockfiles/<name>.lock.json (--check)."""
+    """Lock [project].frameworks (else all; or -- NAME...) into lockfiles/, local packages first."""
     _buildkit(session, ["lock", *session.posargs])
 
 
 @nox.session(name="build-amd64", venv_backend="none")
 def build_amd64(session: nox.Session) -> None:
-    """Build local packages and images for amd64 (names after -- select frameworks)."""
+    """Build [project].frameworks (or -- NAME...) for amd64: their local packages, images."""
     _buildkit(session, ["build", "--arch", "amd64", *session.posargs])
 
 
 @nox.session(name="build-arm64", venv_backend="none")
 def build_arm64(session: nox.Session) -> None:
-    """Build local packages and images for arm64 (native or under emulation)."""
+    """Build [project].frameworks (or -- NAME...) for arm64 (native or emulated)."""
     _buildkit(session, ["build", "--arch", "arm64", *session.posargs])
 
 
 @nox.session(name="build", venv_backend="none")
 def build(session: nox.Session) -> None:
-    """Build every configured framework for every arch, frameworks in parallel."""
+    """Build [project].frameworks (or -- NAME...) for every arch in buildkit.toml."""
     _buildkit(session, ["build", *session.posargs])
 
 
 @nox.session(name="verify", venv_backend="none")
 def verify(session: nox.Session) -> None:
-    """Rebuild into a temporary store and compare digests with the build records."""
+    """Rebuild and compare digests with the records (-- --published: check the registry)."""
     _buildkit(session, ["verify", *session.posargs])
 
 
@@ -97,7 +99,7 @@ def scan(session: nox.Session) -> None:
 
 @nox.session(name="keygen", venv_backend="none")
 def keygen(session: nox.Session) -> None:
-    """Create the project signing key pair in keys/ (never overwrites)."""
+    """Create the project signing key pair in keys/ (never overwrites; -- --cosign: cosign's)."""
     _buildkit(session, ["keygen", *session.posargs])
 
 

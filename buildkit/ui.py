@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
+from rich import box
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from buildkit.errors import BuildkitError, ToolFailedError
@@ -36,3 +40,17 @@ def _print_tool_failure(error: ToolFailedError) -> None:
 
 def info(message: str) -> None:
     err.print(redact(message), markup=False, highlight=False, emoji=False)
+
+
+def table(title: str, columns: Sequence[str], *, right: Collection[str] = ()) -> Table:
+    """A results table that fits the terminal, 80 columns and up: rows are never cut; a cell
+    too wide for its column wraps inside it, between words where it can and within a word
+    (a long package name, version or id) where it must, never cut off with an ellipsis.
+    A light frame (a rule under the header, no sides) leaves the width to the cells.
+    ``right``: the columns aligned right (sizes)."""
+    found = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
+    for column in columns:
+        found.add_column(column, justify="right" if column in right else "left", overflow="fold")
+    return found

@@ -180,7 +180,7 @@ class SigningKey:
             raise KeyError_(
                 f"cannot read signing key: {exc.strerror}",
                 where=str(path),
-                hint="create one with `buildkit keygen`",
+                hint="create one with `nox -s keygen`",
             ) from None
         return cls.from_pem(pem, key_name=f"{path.name}.pub", where=str(path))
 

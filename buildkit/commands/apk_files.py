@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 from functools import cmp_to_key
 from itertools import groupby
@@ -199,9 +200,17 @@ def run_show(args: argparse.Namespace) -> int:
     if _is_package(path):
         text = _show_package(data, str(path), keyring, args.allow_untrusted, args.json)
     else:
-        index = parse_index(
-            data, where=str(path), keyring=keyring, allow_untrusted=args.allow_untrusted
-        )
+        try:
+            index = parse_index(
+                data, where=str(path), keyring=keyring, allow_untrusted=args.allow_untrusted
+            )
+        except ApkFormatError as err:
+            rebuild = shlex.join(
+                ["buildkit", "apk", "index", str(path.parent), "--signing-key", "keys/buildkit.rsa"]
+            )
+            step = f"rebuild it from its packages with `{rebuild}`"
+            err.hint = f"{err.hint}; {step}" if err.hint else step
+            raise
         text = _index_json(index) if args.json else "".join(map(render_record, index.records))
     # Plain writes: an index can be 100 MB of text, too much to send through rich.
     sys.stdout.write(text)

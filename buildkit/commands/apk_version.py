@@ -37,7 +37,14 @@ def run_vercmp(args: argparse.Namespace) -> int:
         ui.out.print(_SIGNS[apk_compare(args.first, args.second)], markup=False)
         return 0
     negate = args.second.startswith("!")
-    op = parse_op(args.second[1:] if negate else args.second)
+    try:
+        op = parse_op(args.second[1:] if negate else args.second)
+    except AtomError as err:
+        err.hint = (
+            f"{err.hint or 'use an operator'}, or ! before one to negate it "
+            "(see `buildkit apk vercmp --help`)"
+        )
+        raise
     if op is Op.CHECKSUM:
         raise AtomError("'><' pins a package checksum; vercmp compares versions")
     if _warn_invalid(args.first, args.third):

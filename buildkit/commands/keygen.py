@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from buildkit import ui
+from buildkit import hints, ui
 from buildkit.apk.keys import fingerprint, generate_keypair
 from buildkit.errors import KeyError_
 from buildkit.project.config import load_project
@@ -49,17 +49,31 @@ def private_key_path(root: Path, name: str | None) -> Path:
         return load_project(root).signing_key
     stem = name.removesuffix(".rsa")
     if not _NAME.fullmatch(stem) or stem.endswith(".rsa.pub"):
-        raise KeyError_(
+        err = KeyError_(
             f"invalid key name {name!r}",
             hint="use a plain file name such as 'buildkit' (letters, digits, @ . _ + -)",
         )
+        # The command line's hint repeats the command with the name made plain.
+        err.correction = (name, re.sub(r"[^A-Za-z0-9@._+-]", "", stem).lstrip(".") or "buildkit")
+        raise err
     return Path(root).resolve() / "keys" / f"{stem}.rsa"
 
 
 def run(args: argparse.Namespace) -> int:
     if args.cosign:
         return _cosign_keygen(args)
-    _private, public = generate_keypair(private_key_path(Path(args.project), args.name))
+    private = private_key_path(Path(args.project), args.name)
+    other = f"{private.name.removesuffix('.rsa')}-2"
+    for path in (private, private.with_name(f"{private.name}.pub")):
+        if path.exists():
+            raise KeyError_(
+                "key file already exists; refusing to overwrite it",
+                where=str(path),
+                hint=f"keep it, or make a pair under another name with "
+                f"`{hints.session_command('keygen', [other])}` and set "
+                f"project.signing_key = 'keys/{other}.rsa' in buildkit.toml",
+            )
+    _private, public = generate_keypair(private)
     ui.out.print(f"public key: {public}", markup=False)
     ui.out.print(
         f"fingerprint: {fingerprint(public.read_bytes(), where=str(public))}", markup=False

@@ -154,9 +154,7 @@ def _print_changes(results: Sequence[LockResult], project: Any = None) -> None:
     lookup = (
         scanning.FixLookup(project, reporter=LineReporter(ui.err)) if project is not None else None
     )
-    table = Table(title="lockfile changes", title_justify="left")
-    for column in ("framework", "package", "arch", "change", "fixes"):
-        table.add_column(column)
+    rows: list[tuple[str, str, str, str, str]] = []
     for result in results:
         for change in result.changes:
             fixes: tuple[str, ...] = ()
@@ -164,23 +162,41 @@ def _print_changes(results: Sequence[LockResult], project: Any = None) -> None:
                 fixes = lookup.fixed(
                     result.new, change.arch, change.package, change.old, change.new
                 )
-            table.add_row(
-                result.framework.name,
-                change.package,
-                change.arch,
-                f"{change.old or '-'} -> {change.new or '-'} ({change.kind})",
-                ", ".join(fixes) or "-",
+            rows.append(
+                (
+                    result.framework.name,
+                    change.package,
+                    change.arch,
+                    f"{change.old or '-'} -> {change.new or '-'} ({change.kind})",
+                    ", ".join(fixes) or "-",
+                )
             )
-    if table.row_count:
-        ui.out.print(table)
+    if rows:
+        ui.out.print(changes_table(rows))
+
+
+def changes_table(rows: Sequence[Sequence[str]]) -> Table:
+    """What a lock changed, one row per package and arch: fits 80 columns."""
+    table = ui.table("lockfile changes", ("framework", "package", "arch", "change", "fixes"))
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _print_outdated(project: Any, names: tuple[str, ...]) -> int:
 
     rows = scanning.outdated(project, names or project.frameworks, LineReporter(ui.err))
-    table = Table(title="outdated packages", title_justify="left")
-    for column in ("framework", "arch", "package", "locked", "newest", "fixes"):
-        table.add_column(column)
+    if rows:
+        ui.out.print(outdated_table(rows))
+    ui.out.print(f"{len(rows)} locked package(s) have newer versions", markup=False)
+    return 0
+
+
+def outdated_table(rows: Sequence[scanning.Outdated]) -> Table:
+    """``lock --outdated``: fits 80 columns (:func:`buildkit.ui.table`)."""
+    table = ui.table(
+        "outdated packages", ("framework", "arch", "package", "locked", "newest", "fixes")
+    )
     for row in rows:
         table.add_row(
             row.framework,
@@ -190,7 +206,4 @@ def _print_outdated(project: Any, names: tuple[str, ...]) -> int:
             row.newest,
             ", ".join(row.fixes) or "-",
         )
-    if rows:
-        ui.out.print(table)
-    ui.out.print(f"{len(rows)} locked package(s) have newer versions", markup=False)
-    return 0
+    return table

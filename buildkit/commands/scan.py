@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,7 @@ def _print_table(report: Any) -> None:
             markup=False,
         )
     if report.findings:
-        table = Table(title="vulnerabilities", title_justify="left")
-        for column in ("framework", "arch", "package", "installed", "id", "fixed in"):
-            table.add_column(column)
-        for row in summary_rows(report.findings):
-            table.add_row(*row)
-        ui.out.print(table)
+        ui.out.print(findings_table(summary_rows(report.findings)))
         if any(f.fix_available is False for f in report.findings):
             ui.out.print("* the repositories do not offer the fixed version yet", markup=False)
     ignored = f", {len(report.ignored)} ignored" if report.ignored else ""
@@ -130,3 +126,13 @@ def _print_table(report: Any) -> None:
         f"{len(report.findings)} finding(s) in {report.scanned} package(s){ignored}",
         markup=False,
     )
+
+
+def findings_table(rows: Sequence[Sequence[str]]) -> Table:
+    """The findings, one row each: fits 80 columns (:func:`buildkit.ui.table`)."""
+    table = ui.table(
+        "vulnerabilities", ("framework", "arch", "package", "installed", "id", "fixed in")
+    )
+    for row in rows:
+        table.add_row(*row)
+    return table

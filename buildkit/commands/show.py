@@ -4,6 +4,7 @@ installed size) and, once built, the image's size and digest."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
@@ -11,7 +12,7 @@ from rich.table import Table
 from buildkit import ui
 from buildkit.apk.arch import normalize_arch
 from buildkit.project.config import load_project
-from buildkit.usecases.inventory import human_size, inventory
+from buildkit.usecases.inventory import PackageRow, human_size, inventory
 
 
 def register(sub: Any) -> None:
@@ -34,14 +35,7 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(args.project)
     archs = tuple(dict.fromkeys(normalize_arch(a) for a in args.arch))
     found = inventory(project, args.framework, archs)
-    table = Table(title=f"{found.framework}: locked packages", title_justify="left")
-    for column in ("arch", "package", "version", "licence", "installed size"):
-        table.add_column(column, justify="right" if column == "installed size" else "left")
-    for row in found.packages:
-        table.add_row(
-            row.arch, row.name, row.version, row.license or "-", human_size(row.installed_size)
-        )
-    ui.out.print(table)
+    ui.out.print(packages_table(found.framework, found.packages))
     counts: dict[str, int] = {}
     for row in found.packages:
         counts[row.arch] = counts.get(row.arch, 0) + 1
@@ -55,3 +49,17 @@ def run(args: argparse.Namespace) -> int:
         )
         ui.out.print(f"{found.framework} {arch}: {count} packages; {state}", markup=False)
     return 0
+
+
+def packages_table(framework: str, packages: Sequence[PackageRow]) -> Table:
+    """What an image holds, per arch: fits 80 columns (:func:`buildkit.ui.table`)."""
+    table = ui.table(
+        f"{framework}: locked packages",
+        ("arch", "package", "version", "licence", "installed size"),
+        right={"installed size"},
+    )
+    for row in packages:
+        table.add_row(
+            row.arch, row.name, row.version, row.license or "-", human_size(row.installed_size)
+        )
+    return table

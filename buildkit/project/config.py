@@ -240,7 +240,11 @@ def _source_date_epoch(
         else f"project.source_date_epoch {value} is after 9999-12-31: image timestamps "
         "(RFC 3339) cannot say it",
         where=origin,
-        hint=f"use whole seconds from 0 to {MAX_SOURCE_DATE_EPOCH} (the last commit's: "
+        hint=f"use whole seconds from 0 to {MAX_SOURCE_DATE_EPOCH}: "
+        "`export BUILDKIT_SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)` (the last commit's), or "
+        "`unset BUILDKIT_SOURCE_DATE_EPOCH` for the newest locked package's time"
+        if from_env
+        else f"use whole seconds from 0 to {MAX_SOURCE_DATE_EPOCH} (the last commit's: "
         "git log -1 --format=%ct), or leave it unset for the newest locked package's time",
     )
 
@@ -252,6 +256,9 @@ def _engine(env: Mapping[str, str], tools: Mapping[str, Any], where: str) -> str
         raise ConfigError(
             f"tools.engine must be auto, docker or podman, not {engine!r}",
             where="environment (BUILDKIT_ENGINE)" if from_env else where,
+            hint="`export BUILDKIT_ENGINE=podman` (or docker, auto), or `unset BUILDKIT_ENGINE`"
+            if from_env
+            else None,
         )
     return engine
 
@@ -259,19 +266,24 @@ def _engine(env: Mapping[str, str], tools: Mapping[str, Any], where: str) -> str
 def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -> ProjectConfig:
     """Read ``root/buildkit.toml`` (optional) and apply environment overrides."""
     env = os.environ if env is None else env
+    given = str(root)
     root = Path(root).resolve()
     if not root.is_dir():
         if root.exists():
-            raise ConfigError(
+            beside = (root.parent / CONFIG_NAME).is_file()
+            err = ConfigError(
                 "the project folder is a file, not a folder",
                 where=str(root),
                 hint=f"pass -C the folder that holds {CONFIG_NAME}"
-                + (f": -C {root.parent}" if (root.parent / CONFIG_NAME).is_file() else ""),
+                + (f": -C {root.parent}" if beside else ""),
             )
+            if beside:  # the command line's hint repeats the command with that folder
+                err.correction = (given, str(root.parent))
+            raise err
         raise ConfigError(
             "the project folder does not exist",
             where=str(root),
-            hint="run buildkit in the folder with buildkit.toml, or pass -C DIR",
+            hint="run `buildkit` in the folder with buildkit.toml, or name it with `-C DIR`",
         )
     path = root / CONFIG_NAME
     where = str(path)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from buildkit.apk.atom import parse_atom
 from buildkit.errors import ConfigError
 from buildkit.framework import Framework, load_framework
+from buildkit.hints import fixed_by, lock_command
 from buildkit.melange import load_package_configs, providers
 from buildkit.project.config import ProjectConfig
 
@@ -23,7 +25,7 @@ def framework_paths(project: ProjectConfig, names: Sequence[str] = ()) -> list[P
     folder = project.frameworks_dir
     found: dict[str, Path] = {}
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        stem = path.name.removesuffix(".yml").removesuffix(".yaml")
+        stem = framework_name(path)
         if stem in found:
             raise ConfigError(f"two configs for framework {stem}", where=f"{found[stem]}, {path}")
         found[stem] = path
@@ -33,11 +35,16 @@ def framework_paths(project: ProjectConfig, names: Sequence[str] = ()) -> list[P
         return list(found.values())
     unknown = [name for name in names if name not in found]
     if unknown:
-        raise ConfigError(
+        close = difflib.get_close_matches(unknown[0], list(found), n=1)
+        err = ConfigError(
             f"unknown framework {unknown[0]!r}",
             where=str(folder),
-            hint=f"known: {', '.join(found) or 'none'}",
+            hint=(f"did you mean {close[0]}? " if close else "")
+            + f"known: {', '.join(found) or 'none'}",
         )
+        if close:  # the command line's hint repeats the command with the name corrected
+            err.correction = (unknown[0], close[0])
+        raise err
     return [found[name] for name in dict.fromkeys(names)]
 
 
@@ -47,9 +54,16 @@ def load_project_framework(project: ProjectConfig, path: Path) -> Framework:
         config = path.resolve().relative_to(project.root).as_posix()
     except ValueError:
         config = str(path)
-    framework = load_framework(config, base_dir=project.root, default_archs=project.archs)
-    check_inside_project(framework, project.root)
+    # Whatever the verb, a framework config edited to fix it must be locked again.
+    with fixed_by(lock_command(framework_name(path))):
+        framework = load_framework(config, base_dir=project.root, default_archs=project.archs)
+        check_inside_project(framework, project.root)
     return framework
+
+
+def framework_name(path: Path) -> str:
+    """``frameworks/myapp.yaml`` -> ``myapp``."""
+    return path.name.removesuffix(".yml").removesuffix(".yaml")
 
 
 def check_inside_project(framework: Framework, root: Path) -> None:
@@ -98,7 +112,7 @@ def packages_for_frameworks(project: ProjectConfig, frameworks: Sequence[str]) -
     example ones whose package sources need the internet) cost nothing. ``frameworks`` empty
     means buildkit.toml's [project].frameworks, else every framework.
     """
-    by_name = providers(load_package_configs(project.packages_dir))
+    by_name = providers(load_package_configs(project.packages_dir, project.root))
     wanted: set[str] = set()
     for path in framework_paths(project, frameworks or project.frameworks):
         for text in load_project_framework(project, path).contents.packages:

@@ -109,7 +109,8 @@ class BuildContext:
                 f"image {text.strip()} is not pinned by digest",
                 where=where,
                 hint=f"pin it as {ref.name}@sha256:<digest>, "
-                "or set tools.allow_unpinned = true in buildkit.toml",
+                "or set tools.allow_unpinned = true in buildkit.toml; then check the pins with "
+                "`nox -s doctor`",
             )
         return ref.run_ref
 

@@ -22,7 +22,7 @@ from buildkit.actions.plan import ImageAction, is_local
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.errors import StaleLockError
 from buildkit.events import Reporter
-from buildkit.hints import lock_command, run
+from buildkit.hints import fixed_by, lock_command, run
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import packages_for_frameworks
 from buildkit.store import Store
@@ -85,11 +85,13 @@ def build_project(
         # The frameworks actually planned: a default one skipped for want of a lockfile
         # builds no local package either.
         planned = tuple(dict.fromkeys(a.framework.name for a in actions)) or options.frameworks
-        packages = (
-            build_packages(context, needed, packages_for_frameworks(project, planned))
-            if options.packages
-            else []
-        )
+        # A package config fixed, the frameworks that use it are locked again.
+        with fixed_by(lock_command(*planned)):
+            packages = (
+                build_packages(context, needed, packages_for_frameworks(project, planned))
+                if options.packages
+                else []
+            )
         check_local_packages(actions, packages)
         check_local_sources(context, actions)
         images = run_images(context, actions)

@@ -95,13 +95,16 @@ def check_update_names_early(
     unknown = [name for name in update if name not in known]
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        raise ConfigError(
+        err = ConfigError(
             f"--update {unknown[0]}: no locked or requested package has that name",
             where=", ".join(fw.config_name for fw in frameworks),
             hint=f"did you mean: {', '.join(close)}"
             if close
             else "name a package from the lockfiles (see `buildkit resolve`)",
         )
+        if close:
+            err.correction = (unknown[0], close[0])
+        raise err
 
 
 def cached_resolutions(

@@ -41,7 +41,7 @@ from buildkit.collector import PAUSED, off_for_process
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository
-from buildkit.hints import lock_command, missing_lockfile, run
+from buildkit.hints import fixed_by, lock_command, missing_lockfile, run
 from buildkit.lazy import lazy_module
 from buildkit.lockfile import (
     UNSIGNED,
@@ -57,6 +57,7 @@ from buildkit.lockfile import (
 )
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import (
+    framework_name,
     framework_paths,
     load_project_framework,
     lockfile_path,
@@ -140,6 +141,7 @@ class ArchJob:
     """What an arch locker needs for one framework (picklable: it crosses to workers)."""
 
     framework: str
+    config: str  # "frameworks/demo.yaml"
     context: str  # "frameworks/demo.yaml (framework demo, arch x86_64)": where errors happened
     repositories: tuple[Repository, ...]
     pems: tuple[tuple[str, bytes], ...]  # the keyring
@@ -169,9 +171,10 @@ class ArchLocker:
         warnings: list[str] = []
         for job in jobs:
             keyring = Keyring.from_pems(dict(job.pems))
-            sources = repo_sources(
-                job.repositories, self.client, self.arch, keyring, warn=warnings.append
-            )
+            with fixed_by(lock_command(job.framework)):
+                sources = repo_sources(
+                    job.repositories, self.client, self.arch, keyring, warn=warnings.append
+                )
             self._keyrings[job.framework], self._sources[job.framework] = keyring, sources
             if versions:
                 maps[job.framework] = version_columns(sources)
@@ -186,7 +189,8 @@ class ArchLocker:
         def layout(pair: tuple[ArchJob, Resolved]) -> ApkLayout:
             job, item = pair
             keyring = self._keyrings[job.framework]
-            return self.client.layout(item.record, item.source.name, self.arch, keyring=keyring)
+            with fixed_by(lock_command(job.framework)):
+                return self.client.layout(item.record, item.source.name, self.arch, keyring=keyring)
 
         with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
             layouts = list(pool.map(layout, items))
@@ -199,6 +203,10 @@ class ArchLocker:
         )
 
     def _resolve(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
+        with fixed_by(lock_command(job.framework), first=f"edit {job.config}"):
+            return self._resolve_job(job, limits)
+
+    def _resolve_job(self, job: ArchJob, limits: ArchConstraints) -> tuple[Resolved, ...]:
         try:
             return resolve(
                 job.requests,
@@ -219,7 +227,8 @@ class ArchLocker:
                 err.message,
                 where=err.where,
                 hint=f"local repositories without an {self.arch} index: {', '.join(missing)}; "
-                "build the local packages first",
+                f"build the local packages first: {run(lock_command(job.framework))} without "
+                "--skip-packages",
             ) from None
 
 
@@ -501,6 +510,7 @@ def _job(
     return ArchJob(
         semantics=semantics,
         framework=framework.name,
+        config=framework.config_name,
         context=f"{framework.config_name} (framework {framework.name}, arch {arch})",
         repositories=framework.resolution_repositories,
         pems=tuple(pems.items()),
@@ -543,8 +553,9 @@ class FrameworkKeyring:
 
 def load_keyring(framework: Framework, client: RepoClient) -> FrameworkKeyring:
     """The keyring named in the config, each key checked."""
-    pems = {location: client.key(location) for location in framework.contents.keyring}
-    keys, entries = keyring_entries(framework, pems)
+    with fixed_by(lock_command(framework.name)):
+        pems = {location: client.key(location) for location in framework.contents.keyring}
+        keys, entries = keyring_entries(framework, pems)
     return FrameworkKeyring(pems=keys, entries=entries)
 
 
@@ -565,7 +576,8 @@ def check_arch_skew(framework: Framework, per_arch: Mapping[str, Sequence[Locked
         raise ResolveError(
             f"package versions differ between archs: {listing}",
             where=framework.config_name,
-            hint="wait for the repository to catch up, pin versions, or pass --allow-arch-skew",
+            hint="wait for the repository to catch up, pin versions, or resolve each arch on "
+            f"its own: {run(lock_command(framework.name, '--allow-arch-skew'))}",
         )
 
 
@@ -594,9 +606,14 @@ def lock_project(
     if options.packages and any(project.packages_dir.glob("*.yaml")):
         # Local packages are locked like any other: they must exist (built, signed, indexed)
         # before resolution. The action cache makes this a no-op when nothing changed.
-        local = packages_for_frameworks(project, options.names)
-        if local:
-            package_builds.build_local_packages(project, project.archs, local, reporter=reporter)
+        # A package config fixed, the frameworks being locked are locked again.
+        selected = [framework_name(p) for p in framework_paths(project, options.names)]
+        with fixed_by(lock_command(*selected)):
+            local = packages_for_frameworks(project, options.names)
+            if local:
+                package_builds.build_local_packages(
+                    project, project.archs, local, reporter=reporter
+                )
     client = RepoClient(
         base_dir=project.root,
         cache_dir=project.cache_dir,
@@ -616,17 +633,18 @@ def lock_project(
         fw.name: _pins(existing[fw.name].lock, keep_all=options.check, moving=options.update)
         for fw in frameworks
     }
-    cached = cached_resolutions(
-        project,
-        client,
-        frameworks,
-        existing,
-        options,
-        keyrings={fw.name: load_keyring(fw, client).pems for fw in frameworks}
-        if options.cache
-        else {},
-        reporter=reporter,
-    )
+    with fixed_by(lock_command(*(fw.name for fw in frameworks))):  # an index fetched first
+        cached = cached_resolutions(
+            project,
+            client,
+            frameworks,
+            existing,
+            options,
+            keyrings={fw.name: load_keyring(fw, client).pems for fw in frameworks}
+            if options.cache
+            else {},
+            reporter=reporter,
+        )
     lockfiles = dict(cached.found)
     todo = [fw for fw in frameworks if fw.name not in lockfiles]
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
@@ -691,12 +709,15 @@ def _check_update_names(update: Sequence[str], results: Sequence[LockResult]) ->
     unknown = [name for name in update if name not in known]
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        raise ConfigError(
+        err = ConfigError(
             f"--update {unknown[0]}: no locked or resolved package has that name",
             hint=f"did you mean: {', '.join(close)}"
             if close
             else "name a package from the lockfiles (see `buildkit resolve`)",
         )
+        if close:
+            err.correction = (unknown[0], close[0])
+        raise err
 
 
 def raise_if_stale(results: Sequence[LockResult]) -> None:

@@ -52,7 +52,7 @@ def build_packages(
     context: BuildContext, archs: Sequence[str], names: Collection[str] | None = None
 ) -> list[PackageRecord]:
     """Build the project's local packages (``names`` and what they need; None = all)."""
-    configs = load_package_configs(context.project.packages_dir)
+    configs = load_package_configs(context.project.packages_dir, context.project.root)
     if not configs:
         return []
     order = build_order(configs, names)

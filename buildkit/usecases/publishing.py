@@ -93,7 +93,7 @@ def build_hint(framework: str, arch: str) -> str:
     return f"run `{build_command(framework, arch=arch)}`, then `{publish_command(framework)}`"
 
 
-BUILD_HINT = "run `nox -s build` (buildkit build) and publish again"
+BUILD_HINT = "build it again, then publish"
 PING_TIMEOUT = 2.0
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 T = TypeVar("T")
@@ -221,12 +221,15 @@ def _check_target(
             ) from None
         if name == "registry" and ref.registry is None:
             # Without a dot, a colon or "localhost" the engine reads it as a Docker Hub user.
-            raise ConfigError(
+            err = ConfigError(
                 f"invalid image reference: the engine would read registry {value!r} as a Docker "
                 "Hub namespace",
                 where=where,
                 hint="use host[:port], e.g. 127.0.0.1:5000 or registry.example.com",
             )
+            if given:  # the command line's hint repeats the command with the example
+                err.correction = (value, "127.0.0.1:5000")
+            raise err
 
 
 def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
@@ -741,7 +744,11 @@ class Publisher:
     def _push_image(self, image: ArchImage, plan: FrameworkPlan) -> None:
         self.say(f"pushing {image.reference} ({image.platform})")
         with self.store.scratch_dir("layout") as scratch:
-            layout = oci_layout(image.tarball, scratch / "layout", image.manifest_digest)
+            try:
+                layout = oci_layout(image.tarball, scratch / "layout", image.manifest_digest)
+            except PublishError as err:
+                err.hint = build_hint(plan.framework, image.arch)  # that image, rebuilt
+                raise
             spec = crane_push_spec(
                 self.tools.crane,
                 layout=layout,

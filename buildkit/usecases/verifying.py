@@ -87,7 +87,7 @@ def _verify_packages(
     frameworks: Sequence[str] = (),
 ) -> list[str]:
 
-    configs = load_package_configs(context.project.packages_dir)
+    configs = load_package_configs(context.project.packages_dir, context.project.root)
     differences: list[str] = []
 
     def step(action: PackageAction) -> PackageRecord:

@@ -22,6 +22,7 @@ from typing import Any
 from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_variant
 from buildkit.errors import PublishError, ToolFailedError
+from buildkit.hints import publish_command, run
 from buildkit.project.config import ProjectConfig
 from buildkit.project.layout import framework_paths, load_project_framework
 from buildkit.project.records import read_image_record
@@ -29,9 +30,11 @@ from buildkit.registry import parse_list, parse_verbose_list, platform_text, rea
 from buildkit.store import Store
 from buildkit.toolchain import ContainerSpec, Engine, manifest_inspect_argv
 from buildkit.toolchain.supply import PROVENANCE_TYPE, SBOM_TYPE, cosign_verify_spec
-from buildkit.usecases.publishing import OS, Tools, ping
+from buildkit.usecases.publishing import OS, Tools, build_hint, ping
 
-PUBLISH_HINT = "run `nox -s publish` again (or find out who changed the registry)"
+
+def publish_hint(framework: str) -> str:
+    return f"{run(publish_command(framework))} again (or find out who changed the registry)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,13 +52,13 @@ def _record(store: Store, framework: str) -> dict[str, Any]:
         raise PublishError(
             f"{framework} was never published from this dist/",
             where=str(path),
-            hint="run `nox -s publish` first",
+            hint=f"{run(publish_command(framework))} first",
         )
     if data.get("schema") != 2 or not isinstance(data.get("list"), dict):
         raise PublishError(
             "the publish record is from an older buildkit",
             where=str(path),
-            hint="run `nox -s publish` again",
+            hint=f"{run(publish_command(framework))} again",
         )
     return data
 
@@ -90,7 +93,7 @@ class PublishedVerifier:
                 raise PublishError(
                     f"no build record for {framework} on {arch}",
                     where=str(path),
-                    hint="build and publish again",
+                    hint=build_hint(framework, arch),
                 )
             builds[arch] = build
         expected = {
@@ -99,7 +102,7 @@ class PublishedVerifier:
         }
         by_digest = f"{repo}@{digest}"
         entries = parse_verbose_list(
-            self._inspect(by_digest, insecure, verbose=True), where=by_digest
+            self._inspect(by_digest, insecure, framework=framework, verbose=True), where=by_digest
         )
         found = {entry.platform: entry for entry in entries}
         if set(found) != set(expected):
@@ -107,7 +110,7 @@ class PublishedVerifier:
                 f"the published list has platforms {', '.join(sorted(found)) or 'none'}, the "
                 f"records say {', '.join(sorted(expected))}",
                 where=by_digest,
-                hint=PUBLISH_HINT,
+                hint=publish_hint(framework),
             )
         for platform, build in sorted(expected.items()):
             entry = found[platform]
@@ -116,25 +119,27 @@ class PublishedVerifier:
                     f"{platform} in the registry is {entry.manifest_digest}, the build record "
                     f"says {build.image.manifest_digest}",
                     where=by_digest,
-                    hint=PUBLISH_HINT,
+                    hint=publish_hint(framework),
                 )
             if entry.config_digest != build.image.config_digest:
                 raise PublishError(
                     f"{platform} in the registry has config {entry.config_digest}, the build "
                     f"record says {build.image.config_digest}",
                     where=by_digest,
-                    hint=PUBLISH_HINT,
+                    hint=publish_hint(framework),
                 )
         pairs = tuple(sorted((p, b.image.manifest_digest) for p, b in expected.items()))
         references = tuple(str(r) for r in listed.get("references", ()))
         for reference in references:
-            served = parse_list(self._inspect(reference, insecure), where=reference)
+            served = parse_list(
+                self._inspect(reference, insecure, framework=framework), where=reference
+            )
             if served != pairs:
                 got = ", ".join(f"{p} {d}" for p, d in served) or "nothing"
                 raise PublishError(
                     f"the tag serves {got}, not the recorded list {digest}",
                     where=reference,
-                    hint=PUBLISH_HINT,
+                    hint=publish_hint(framework),
                 )
         signatures = attestations = 0
         signer, cosign = self.tools.signer, self.tools.cosign
@@ -178,7 +183,9 @@ class PublishedVerifier:
             attestations=attestations,
         )
 
-    def _inspect(self, reference: str, insecure: bool, *, verbose: bool = False) -> str:
+    def _inspect(
+        self, reference: str, insecure: bool, *, framework: str, verbose: bool = False
+    ) -> str:
         argv = manifest_inspect_argv(self.docker, reference, insecure=insecure, verbose=verbose)
         try:
             return self.engine.check(argv, what=f"reading {reference}").stdout
@@ -186,7 +193,7 @@ class PublishedVerifier:
             raise PublishError(
                 f"cannot read {reference} from the registry: {reason(exc.tail or exc.message)}",
                 where=reference,
-                hint=PUBLISH_HINT,
+                hint=publish_hint(framework),
             ) from None
 
     def _cosign(self, spec: ContainerSpec, what: str, where: str) -> None:

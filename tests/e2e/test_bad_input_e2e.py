@@ -144,6 +144,7 @@ def test_a_melange_typo_fails_before_melange_with_file_and_line(built: Demo) -> 
         with changed(config, config.read_text().replace(old, new, 1)):
             line = fails(built, 2, "build", "--arch", "amd64")
         assert message in line
+        assert line.endswith("then run `nox -s lock -- demo`)"), line  # the fix, then this
         assert (log.stat().st_mtime_ns if log.exists() else None) == last_run  # melange never ran
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from buildkit import sessions
 from tests.e2e.test_build_demo import docker, make_demo
-from tests.unit.test_docs_commands import RecordingSession, walkthrough
+from tests.helpers.commands import RecordingSession
+from tests.unit.test_docs_commands import walkthrough
 
 pytestmark = pytest.mark.e2e
 

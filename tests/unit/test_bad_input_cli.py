@@ -14,6 +14,7 @@ import gzip
 import io
 import os
 import shutil
+import subprocess
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from buildkit.errors import ConfigError, ToolchainError, ToolFailedError
 from buildkit.toolchain import ApkoBuild, Engine, MelangeBuild, parse_image_ref
 from buildkit.toolchain.process import Completed, tail
 from buildkit.usecases import build_context
+from tests.helpers.commands import check_command
 
 FRAMEWORK = """\
 contents:
@@ -213,15 +215,20 @@ def _nothing(project: Project) -> None:
 # The table
 
 
+AREAS = ("cli", "framework", "package", "keys", "registry", "lockfile", "project", "repository")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Case:
+    area: str  # one of AREAS
     name: str
     argv: tuple[str, ...]
-    code: int
-    fragments: tuple[str, ...]  # "{root}" stands for the project folder
+    code: int  # the exact exit status
+    names: str  # the file, framework or option the line names
+    command: str  # the command the line says to run, in backticks
+    fragments: tuple[str, ...]  # the rest of what the line must say
     setup: Callable[[Project], None] = _nothing
     absent: tuple[str, ...] = field(default=())  # files that must not exist afterwards
-    command: str | None = None  # the command the hint says to run, when a command fixes it
 
 
 def _mkdir(name: str) -> Callable[[Project], None]:
@@ -239,6 +246,13 @@ def _stale(project: Project) -> None:
 
 def _unlock(project: Project) -> None:
     project.path("lockfiles/app.lock.json").unlink()
+
+
+def _hand_edited_version(project: Project) -> None:
+    path = project.path("lockfiles/app.lock.json")
+    text = path.read_text()
+    assert '"version": "1.0.0-r0"' in text
+    path.write_text(text.replace('"version": "1.0.0-r0"', '"version": "9.9-r0"', 1))
 
 
 def _keys_file(project: Project) -> None:
@@ -293,154 +307,230 @@ def _melange(old: str, new: str) -> Callable[[Project], None]:
         project.write("packages/hello.yaml", MELANGE.replace(old, new, 1))
         project.write("frameworks/app.yaml", WITH_LOCAL.format(package="replayout"))
         project.monkeypatch.setattr(build_context, "default_tools", lambda _p: NoContainers())
+        for name in ("run", "Popen"):  # nor any other process (an engine probe, a tool)
+            project.monkeypatch.setattr(subprocess, name, _no_process)
 
     return setup
 
 
+# Each row: the area (framework, package config, keys, CLI, registry; and the project file,
+# lockfiles and repositories they lead to), the command, its exact exit code, what the line
+# must name (the file, framework or option: `names`) and the command it says to run
+# (`command`, in backticks; "{root}" stands for the project folder).
+LOCK = "nox -s lock -- app"
+
+
+def _no_process(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError(f"a process was started before the config was checked: {args}")
+
+
 CASES = [
-    # apk: versions, operators, indexes, packages
-    Case(name="vercmp-unknown-operator", argv=("apk", "vercmp", "1", "=!", "2"), code=2,
-         fragments=("'=!' is not an operator", "use one of")),
-    Case(name="index-malformed-line", setup=_malformed_index, code=2,
+    # CLI: the verbs and their arguments
+    Case(area="cli", name="vercmp-unknown-operator", argv=("apk", "vercmp", "1", "=!", "2"),
+         code=2, names="'=!'", fragments=("is not an operator", "use one of"),
+         command="buildkit apk vercmp --help"),
+    Case(area="cli", name="unrecognized-option-names-the-verb", argv=("lock", "--bogus"), code=2,
+         names="buildkit lock", fragments=("unrecognized arguments: --bogus",),
+         command="buildkit lock --help"),
+    Case(area="cli", name="lock-update-unknown-name", argv=("lock", "--update", "replayot"),
+         code=2, names="frameworks/app.yaml", fragments=("--update replayot",
+                                                          "did you mean: replayout"),
+         command="buildkit -C {root} lock --update replayout"),
+    Case(area="cli", name="build-unknown-framework", argv=("build", "ap"), code=2,
+         names="{root}/frameworks", fragments=("unknown framework 'ap'", "known: app"),
+         command="buildkit -C {root} build app"),
+    Case(area="cli", name="build-unknown-arch", argv=("build", "--arch", "sparc"), code=2,
+         names="'sparc'", fragments=("unknown architecture", "use one of x86_64, aarch64"),
+         command="buildkit -C {root} build --help"),
+    Case(area="cli", name="build-framework-not-built-for-arch", code=2,
+         argv=("build", "--arch", "arm64", "app"), names="frameworks/app.yaml",
+         fragments=("framework app is not built for aarch64",),
+         command="nox -s build-amd64 -- app"),
+    Case(area="cli", name="env-source-date-epoch", setup=_env(BUILDKIT_SOURCE_DATE_EPOCH="soon"),
+         argv=("lock",), code=2, names="BUILDKIT_SOURCE_DATE_EPOCH", fragments=("not 'soon'",),
+         command="unset BUILDKIT_SOURCE_DATE_EPOCH"),
+    Case(area="cli", name="env-engine", setup=_env(BUILDKIT_ENGINE="rkt"), argv=("build",),
+         code=2, names="BUILDKIT_ENGINE", fragments=("tools.engine must be",),
+         command="unset BUILDKIT_ENGINE"),
+    Case(area="cli", name="build-unpinned-image", setup=_env(BUILDKIT_APKO_IMAGE="foo:latest"),
+         argv=("build",), code=1, names="BUILDKIT_APKO_IMAGE",
+         fragments=("image foo:latest is not pinned by digest", "tools.allow_unpinned = true"),
+         command="nox -s doctor"),
+    # framework configs (apko): file:line, then lock that framework again
+    Case(area="framework", name="framework-atom-bad-operator", setup=_framework("replayout=!1"),
+         argv=("lock",), code=2, names="frameworks/app.yaml:7",
+         fragments=("contents.packages[0]: invalid dependency 'replayout=!1': invalid version "
+                    "'!1'",), command=LOCK),
+    Case(area="framework", name="framework-atom-invalid-version",
+         setup=_framework("replayout>=1..2"), argv=("lock",), code=2,
+         names="frameworks/app.yaml:7", fragments=("invalid version '1..2'",), command=LOCK),
+    Case(area="framework", name="framework-empty-package-entry",
+         setup=_framework("replayout\n    -"), argv=("lock",), code=2,
+         names="frameworks/app.yaml:8", fragments=("contents.packages[1]", "the name is empty"),
+         command=LOCK),
+    Case(area="framework", name="lock-unknown-package", setup=_framework("replayot"),
+         argv=("lock",), code=2, names="frameworks/app.yaml (framework app, arch x86_64)",
+         fragments=("nothing provides replayot", "did you mean: replayout"), command=LOCK),
+    Case(area="framework", name="lock-unsatisfiable", setup=_framework("replayout>2"),
+         argv=("lock",), code=2, names="frameworks/app.yaml (framework app, arch x86_64)",
+         fragments=("nothing provides replayout>2", "available: replayout 1.0.0-r0",
+                    "edit frameworks/app.yaml, then"), command=LOCK),
+    Case(area="framework", name="lock-malformed-yaml", argv=("lock",), code=2,
+         setup=_write("frameworks/app.yaml", "contents:\n  x: [a\n"),
+         names="frameworks/app.yaml:3", fragments=("invalid YAML", "edit frameworks/app.yaml:3"),
+         command=LOCK),
+    Case(area="framework", name="lock-unknown-config-key", argv=("lock",), code=2,
+         setup=_write("frameworks/app.yaml", "contents:\n  repository: [./repo]\n"),
+         names="frameworks/app.yaml:2",
+         fragments=("unknown key contents.repository", "did you mean repositories?"),
+         command=LOCK),
+    Case(area="framework", name="build-default-frameworks-none-locked", setup=_unlock,
+         argv=("build",), code=1, names="lockfiles/app.lock.json",
+         fragments=("framework app has no lockfile",), command=LOCK),
+    # package configs (melange): refused before melange runs (NoContainers fails the test)
+    Case(area="package", name="melange-unknown-top-level-key", argv=("lock",), code=2,
+         setup=_melange("pipeline:", "pipelines:"), names="packages/hello.yaml:13",
+         fragments=("unknown key pipelines", "did you mean pipeline?"), command=LOCK),
+    Case(area="package", name="melange-unknown-environment-key", argv=("lock",), code=2,
+         setup=_melange("    packages:\n", "    package:\n"), names="packages/hello.yaml:11",
+         fragments=("unknown key environment.contents.package", "did you mean packages?"),
+         command=LOCK),
+    Case(area="package", name="melange-wrong-type", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  runs: echo hi"), names="packages/hello.yaml:14",
+         fragments=("pipeline must be a list, not a mapping", "edit packages/hello.yaml:14"),
+         command=LOCK),
+    Case(area="package", name="melange-unknown-pipeline", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  - uses: git-chekout"),
+         names="packages/hello.yaml:14",
+         fragments=("pipeline[0].uses: melange v0.59.2 has no pipeline 'git-chekout'",
+                    "did you mean git-checkout"), command=LOCK),
+    Case(area="package", name="melange-fetch-without-checksum", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  - uses: fetch\n    with:\n      uri: http://x/a.tgz"),
+         names="packages/hello.yaml:14",
+         fragments=("pipeline[0]: fetch without an expected checksum", "expected-sha256"),
+         command=LOCK),
+    Case(area="package", name="melange-environment-package-typo", argv=("lock",), code=2,
+         setup=_melange("      - replayout\n", "      - replayot\n"),
+         names="packages/hello.yaml:12",
+         fragments=("environment.contents.packages: nothing provides replayot",
+                    "did you mean: replayout"), command=LOCK),
+    Case(area="package", name="melange-yaml-syntax", argv=("lock",), code=2,
+         setup=_melange("  - runs: echo hi", "  - runs: [echo"), names="packages/hello.yaml:15",
+         fragments=("invalid YAML", "edit packages/hello.yaml:15, then"), command=LOCK),
+    # keys: signing keys, keyrings
+    Case(area="keys", name="keygen-existing-key", setup=_existing_key, argv=("keygen",), code=2,
+         names="keys/buildkit.rsa", fragments=("key file already exists",),
+         command="nox -s keygen -- buildkit-2"),
+    Case(area="keys", name="keygen-keys-is-a-file", setup=_keys_file, argv=("keygen",), code=1,
+         names="keys/buildkit.rsa",
+         fragments=("cannot write", "is a file where a folder is needed"),
+         command="buildkit -C {root} keygen"),
+    Case(area="keys", name="keygen-invalid-name", argv=("keygen", "../evil"), code=2,
+         names="'../evil'", fragments=("invalid key name",),
+         command="buildkit -C {root} keygen evil"),
+    Case(area="keys", name="lock-local-package-without-signing-key", argv=("lock",), code=2,
+         setup=_melange("epoch: 0", "epoch: 0"), names="keys/buildkit.rsa",
+         fragments=("the project signing key is missing",), command="nox -s keygen"),
+    Case(area="keys", name="lock-binary-keyring-file", argv=("lock",), code=2,
+         setup=_write("repo/melange.rsa.pub", b"\x30\x82\xff\xfe"), names="repo/melange.rsa.pub",
+         fragments=("not a PEM public key",), command=LOCK),
+    Case(area="keys", name="lock-missing-keyring-file", argv=("lock",), code=2,
+         setup=_write("frameworks/app.yaml", FRAMEWORK.format(package="replayout").replace(
+             "melange.rsa.pub", "nobody.rsa.pub")), names="repo/nobody.rsa.pub",
+         fragments=("cannot read",), command=LOCK),
+    Case(area="keys", name="lock-tampered-index", setup=_tamper_index, argv=("lock",), code=2,
+         names="repo/x86_64/APKINDEX.tar.gz",
+         fragments=("signature check failed", "does not match the signed bytes"), command=LOCK),
+    Case(area="keys", name="lock-unsigned-index", setup=_unsign_index, argv=("lock",), code=2,
+         names="repo/x86_64/APKINDEX.tar.gz",
+         fragments=("signature check failed: the index is not signed",), command=LOCK),
+    # registry: publishing to it
+    Case(area="registry", name="publish-registry-is-not-a-host", code=2,
+         argv=("publish", "--registry", "myreg"), names="--registry",
+         fragments=("invalid image reference", "Docker Hub namespace"),
+         command="buildkit -C {root} publish --registry 127.0.0.1:5000"),
+    Case(area="registry", name="publish-bad-repository", code=2,
+         argv=("publish", "--dry-run", "--repository", "Team/App"), names="--repository",
+         fragments=("invalid image reference",), command="buildkit -C {root} publish --help"),
+    Case(area="registry", name="publish-bad-tag", code=2,
+         argv=("publish", "--dry-run", "--tag", "no spaces"), names="--tag",
+         fragments=("invalid image reference",), command="buildkit -C {root} publish --help"),
+    Case(area="registry", name="publish-missing-record", argv=("publish", "--dry-run"), code=1,
+         names="dist/app/x86_64.json", fragments=("no build record for app on x86_64",),
+         command="nox -s build-amd64 -- app"),
+    Case(area="registry", name="publish-missing-lockfile", setup=_unlock,
+         argv=("publish", "--dry-run", "app"), code=1, names="lockfiles/app.lock.json",
+         fragments=("framework app has no lockfile",), command=LOCK),
+    Case(area="registry", name="publish-stale-lockfile", setup=_stale, code=1,
+         argv=("publish", "--dry-run"), names="lockfiles/app.lock.json",
+         fragments=("the lockfile is stale",), command=LOCK),
+    # lockfiles
+    Case(area="lockfile", name="build-missing-lockfile", setup=_unlock, argv=("build", "app"),
+         code=1, names="lockfiles/app.lock.json", fragments=("framework app has no lockfile",),
+         command=LOCK),
+    Case(area="lockfile", name="verify-missing-lockfile", setup=_unlock, argv=("verify", "app"),
+         code=1, names="lockfiles/app.lock.json", fragments=("framework app has no lockfile",),
+         command=LOCK),
+    Case(area="lockfile", name="lock-check-missing-lockfile", setup=_unlock,
+         argv=("lock", "--check"), code=1, names="lockfiles/app.lock.json",
+         fragments=("framework app has no lockfile",), command=LOCK),
+    Case(area="lockfile", name="lock-check-stale-lockfile", argv=("lock", "--check"),
+         setup=_framework("pretend-baselayout"), code=1, names="app.lock.json",
+         fragments=("1 lockfile(s) out of date",), command=LOCK),
+    Case(area="lockfile", name="build-malformed-lockfile", argv=("build",), code=2,
+         setup=_write("lockfiles/app.lock.json", "{\n"), names="lockfiles/app.lock.json:2",
+         fragments=("invalid JSON",), command=LOCK),
+    Case(area="lockfile", name="build-hand-edited-lockfile", setup=_hand_edited_version,
+         argv=("build",), code=2, names="lockfiles/app.lock.json",
+         fragments=("contents.packages[0] (pretend-baselayout 9.9-r0, x86_64)",
+                    "lists checksum"), command=LOCK),
+    Case(area="lockfile", name="build-stale-lockfile", setup=_stale, argv=("build",), code=1,
+         names="lockfiles/app.lock.json",
+         fragments=("the lockfile is stale: frameworks/app.yaml changed",), command=LOCK),
+    # buildkit.toml
+    Case(area="project", name="toml-syntax-error-names-the-line", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", '[project]\narchs = ["x86_64"\n'),
+         names="{root}/buildkit.toml:2", fragments=("invalid TOML",),
+         command="buildkit -C {root} lock"),
+    Case(area="project", name="toml-not-utf8", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", b"\xff\xfe[project]\n"), names="{root}/buildkit.toml",
+         fragments=("not UTF-8 text",),
+         command="buildkit -C {root} lock"),
+    Case(area="project", name="toml-unknown-key", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", '[project]\narch = ["x86_64"]\n'),
+         names="{root}/buildkit.toml",
+         fragments=("unknown key project.arch", "did you mean archs?"),
+         command="buildkit -C {root} lock"),
+    Case(area="project", name="toml-negative-source-date-epoch", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", "[project]\nsource_date_epoch = -5\n"),
+         names="{root}/buildkit.toml", fragments=("project.source_date_epoch must be whole "
+                                                  "seconds",),
+         command="buildkit -C {root} lock"),
+    Case(area="project", name="toml-boolean-source-date-epoch", argv=("lock",), code=2,
+         setup=_write("buildkit.toml", "[project]\nsource_date_epoch = true\n"),
+         names="{root}/buildkit.toml", fragments=("not True",),
+         command="buildkit -C {root} lock"),
+    Case(area="project", name="toml-is-a-folder", setup=_mkdir("buildkit.toml"), argv=("lock",),
+         code=2, names="{root}/buildkit.toml", fragments=("cannot read",),
+         command="buildkit -C {root} lock"),
+    Case(area="project", name="build-dist-is-a-file", setup=_write("dist", "not a folder"),
+         argv=("build",), code=1, names="{root}/dist/tmp", fragments=("Not a directory",),
+         command="buildkit -C {root} build"),
+    # repositories and their files
+    Case(area="repository", name="index-malformed-line", setup=_malformed_index, code=2,
          argv=("apk", "show", "--allow-untrusted", "bad/APKINDEX.tar.gz"),
-         fragments=("bad/APKINDEX.tar.gz:APKINDEX:4:", "is not 'X:value'")),
-    Case(name="index-refuses-a-truncated-apk", setup=_index_folder_with_truncated_apk, code=2,
+         names="bad/APKINDEX.tar.gz:APKINDEX:4", fragments=("is not 'X:value'",),
+         command="buildkit apk index bad --signing-key keys/buildkit.rsa"),
+    Case(area="repository", name="index-refuses-a-truncated-apk", code=2,
+         setup=_index_folder_with_truncated_apk,
          argv=("apk", "index", "incoming", "--signing-key", "keys/index.rsa"),
-         fragments=(f"incoming/{APK}:", "truncated"), absent=("incoming/APKINDEX.tar.gz",)),
-    Case(name="framework-atom-bad-operator", setup=_framework("replayout=!1"), argv=("lock",),
-         code=2, fragments=("frameworks/app.yaml:7: contents.packages[0]: invalid dependency "
-                            "'replayout=!1': invalid version '!1'",)),
-    Case(name="framework-atom-invalid-version", setup=_framework("replayout>=1..2"),
-         argv=("lock",), code=2,
-         fragments=("frameworks/app.yaml:7: contents.packages[0]", "invalid version '1..2'")),
-    Case(name="framework-empty-package-entry", setup=_framework("replayout\n    -"),
-         argv=("lock",), code=2,
-         fragments=("frameworks/app.yaml:8: contents.packages[1]", "the name is empty")),
-    # lock: resolution, repositories, configs
-    Case(name="lock-unknown-package", setup=_framework("replayot"), argv=("lock",), code=2,
-         fragments=("framework app, arch x86_64", "nothing provides replayot",
-                    "did you mean: replayout")),
-    Case(name="lock-unsatisfiable", setup=_framework("replayout>2"), argv=("lock",), code=2,
-         fragments=("nothing provides replayout>2", "available: replayout 1.0.0-r0")),
-    Case(name="lock-tampered-index", setup=_tamper_index, argv=("lock",), code=2,
-         fragments=("repo/x86_64/APKINDEX.tar.gz: signature check failed",
-                    "does not match the signed bytes")),
-    Case(name="lock-unsigned-index", setup=_unsign_index, argv=("lock",), code=2,
-         fragments=("repo/x86_64/APKINDEX.tar.gz: signature check failed: the index is not "
-                    "signed",)),
-    Case(name="lock-binary-keyring-file", setup=_write("repo/melange.rsa.pub", b"\x30\x82\xff\xfe"),
-         argv=("lock",), code=2, fragments=("melange.rsa.pub",)),
-    Case(name="lock-unreachable-repository", argv=("lock",), code=1,
+         names=f"incoming/{APK}", fragments=("truncated",), absent=("incoming/APKINDEX.tar.gz",),
+         command="buildkit -C {root} apk index incoming --signing-key keys/index.rsa"),
+    Case(area="repository", name="lock-unreachable-repository", argv=("lock",), code=1,
          setup=_write("frameworks/app.yaml", FRAMEWORK.format(package="replayout").replace(
              "./repo\n  packages", "http://127.0.0.1:9/os\n  packages")),
-         fragments=("http://127.0.0.1:9/os/x86_64/APKINDEX.tar.gz: cannot fetch",
-                    "gave up after 4 attempts")),
-    Case(name="lock-malformed-yaml", setup=_write("frameworks/app.yaml", "contents:\n  x: [a\n"),
-         argv=("lock",), code=2, fragments=("frameworks/app.yaml:3: invalid YAML",)),
-    Case(name="lock-unknown-config-key", argv=("lock",), code=2,
-         setup=_write("frameworks/app.yaml", "contents:\n  repository: [./repo]\n"),
-         fragments=("frameworks/app.yaml:2: unknown key contents.repository",
-                    "did you mean repositories?")),
-    Case(name="lock-update-unknown-name", argv=("lock", "--update", "replayot"), code=2,
-         fragments=("--update replayot", "did you mean: replayout")),
-    Case(name="toml-syntax-error-names-the-line", argv=("lock",), code=2,
-         setup=_write("buildkit.toml", '[project]\narchs = ["x86_64"\n'),
-         fragments=("{root}/buildkit.toml:2: invalid TOML",)),
-    Case(name="toml-not-utf8", setup=_write("buildkit.toml", b"\xff\xfe[project]\n"),
-         argv=("lock",), code=2, fragments=("{root}/buildkit.toml: not UTF-8 text",)),
-    Case(name="toml-unknown-key", setup=_write("buildkit.toml", '[project]\narch = ["x86_64"]\n'),
-         argv=("lock",), code=2, fragments=("unknown key project.arch", "did you mean archs?")),
-    Case(name="toml-negative-source-date-epoch", argv=("lock",), code=2,
-         setup=_write("buildkit.toml", "[project]\nsource_date_epoch = -5\n"),
-         fragments=("project.source_date_epoch must be whole seconds",)),
-    Case(name="toml-boolean-source-date-epoch", argv=("lock",), code=2,
-         setup=_write("buildkit.toml", "[project]\nsource_date_epoch = true\n"),
-         fragments=("project.source_date_epoch must be whole seconds",)),
-    Case(name="env-source-date-epoch", setup=_env(BUILDKIT_SOURCE_DATE_EPOCH="soon"),
-         argv=("lock",), code=2,
-         fragments=("environment (BUILDKIT_SOURCE_DATE_EPOCH)", "not 'soon'")),
-    Case(name="env-engine", setup=_env(BUILDKIT_ENGINE="rkt"), argv=("build",), code=2,
-         fragments=("environment (BUILDKIT_ENGINE): tools.engine must be",)),
-    Case(name="toml-is-a-folder", setup=_mkdir("buildkit.toml"), argv=("lock",), code=2,
-         fragments=("{root}/buildkit.toml: cannot read",)),
-    # build: refused while planning, before any tool
-    Case(name="build-missing-lockfile", setup=_unlock, argv=("build", "app"), code=1,
-         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
-         command="nox -s lock -- app"),
-    Case(name="build-default-frameworks-none-locked", setup=_unlock, argv=("build",), code=1,
-         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
-         command="nox -s lock -- app"),
-    Case(name="verify-missing-lockfile", setup=_unlock, argv=("verify", "app"), code=1,
-         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
-         command="nox -s lock -- app"),
-    Case(name="publish-missing-lockfile", setup=_unlock, argv=("publish", "--dry-run", "app"),
-         code=1, fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
-         command="nox -s lock -- app"),
-    Case(name="lock-check-missing-lockfile", setup=_unlock, argv=("lock", "--check"), code=1,
-         fragments=("lockfiles/app.lock.json: framework app has no lockfile",),
-         command="nox -s lock -- app"),
-    Case(name="lock-check-stale-lockfile", setup=_framework("pretend-baselayout"),
-         argv=("lock", "--check"), code=1,
-         fragments=("1 lockfile(s) out of date: app.lock.json",), command="nox -s lock -- app"),
-    Case(name="build-malformed-lockfile", setup=_write("lockfiles/app.lock.json", "{\n"),
-         argv=("build",), code=2, fragments=("lockfiles/app.lock.json:2: invalid JSON",),
-         command="nox -s lock -- app"),
-    Case(name="build-stale-lockfile", setup=_stale, argv=("build",), code=1,
-         fragments=("lockfiles/app.lock.json: the lockfile is stale: frameworks/app.yaml changed",),
-         command="nox -s lock -- app"),
-    Case(name="publish-stale-lockfile", setup=_stale, argv=("publish", "--dry-run"), code=1,
-         fragments=("lockfiles/app.lock.json: the lockfile is stale",),
-         command="nox -s lock -- app"),
-    Case(name="build-unknown-framework", argv=("build", "ap"), code=2,
-         fragments=("frameworks: unknown framework 'ap'", "known: app")),
-    # melange configs: refused before melange runs (NoContainers fails the test otherwise)
-    Case(name="melange-unknown-top-level-key", argv=("lock",), code=2,
-         setup=_melange("pipeline:", "pipelines:"),
-         fragments=("packages/hello.yaml:13: unknown key pipelines", "did you mean pipeline?")),
-    Case(name="melange-unknown-environment-key", argv=("lock",), code=2,
-         setup=_melange("    packages:\n", "    package:\n"),
-         fragments=("packages/hello.yaml:11: unknown key environment.contents.package",
-                    "did you mean packages?")),
-    Case(name="melange-wrong-type", argv=("lock",), code=2,
-         setup=_melange("  - runs: echo hi", "  runs: echo hi"),
-         fragments=("packages/hello.yaml:14: pipeline must be a list, not a mapping",)),
-    Case(name="melange-unknown-pipeline", argv=("lock",), code=2,
-         setup=_melange("  - runs: echo hi", "  - uses: git-chekout"),
-         fragments=("packages/hello.yaml:14: pipeline[0].uses: melange v0.59.2 has no "
-                    "pipeline 'git-chekout'", "did you mean git-checkout")),
-    Case(name="melange-fetch-without-checksum", argv=("lock",), code=2,
-         setup=_melange("  - runs: echo hi", "  - uses: fetch\n    with:\n      uri: http://x/a.tgz"),
-         fragments=("packages/hello.yaml:14: pipeline[0]: fetch without an expected checksum",
-                    "expected-sha256")),
-    Case(name="melange-environment-package-typo", argv=("lock",), code=2,
-         setup=_melange("      - replayout\n", "      - replayot\n"),
-         fragments=("packages/hello.yaml:12: environment.contents.packages: nothing provides "
-                    "replayot", "did you mean: replayout")),
-    Case(name="melange-yaml-syntax", argv=("lock",), code=2,
-         setup=_melange("  - runs: echo hi", "  - runs: [echo"),
-         fragments=("packages/hello.yaml:", "invalid YAML")),
-    Case(name="build-unpinned-image", setup=_env(BUILDKIT_APKO_IMAGE="foo:latest"),
-         argv=("build",), code=1,
-         fragments=("image foo:latest is not pinned by digest",
-                    "tools.allow_unpinned = true")),
-    Case(name="build-framework-not-built-for-arch", argv=("build", "--arch", "arm64", "app"),
-         code=2, fragments=("framework app is not built for aarch64",),
-         command="nox -s build-amd64 -- app"),
-    # publish and keygen
-    Case(name="publish-registry-is-not-a-host", argv=("publish", "--registry", "myreg"), code=2,
-         fragments=("--registry: invalid image reference", "Docker Hub namespace")),
-    Case(name="publish-missing-record", argv=("publish", "--dry-run"), code=1,
-         fragments=("dist/app/x86_64.json: no build record for app on x86_64",),
-         command="nox -s build-amd64 -- app"),
-    Case(name="keygen-existing-key", setup=_existing_key, argv=("keygen",), code=2,
-         fragments=("keys/buildkit.rsa: key file already exists",)),
-    Case(name="keygen-keys-is-a-file", setup=_keys_file, argv=("keygen",), code=1,
-         fragments=("keys/buildkit.rsa: cannot write", "is a file where a folder is needed")),
-    Case(name="build-dist-is-a-file", setup=_write("dist", "not a folder"), argv=("build",),
-         code=1, fragments=("{root}/dist/tmp: Not a directory",)),
-    Case(name="unrecognized-option-names-the-verb", argv=("lock", "--bogus"), code=2,
-         fragments=("buildkit lock: unrecognized arguments: --bogus",),
-         command="buildkit lock --help"),
+         names="http://127.0.0.1:9/os/x86_64/APKINDEX.tar.gz",
+         fragments=("cannot fetch", "gave up after 4 attempts"), command=LOCK),
 ]  # fmt: skip
 
 
@@ -453,13 +543,81 @@ def test_bad_input_is_one_line_a_nonzero_exit_and_nothing_written(
     done = project.run(*case.argv)
     assert done.code == case.code, done.err
     line = done.error_line
+    root = str(project.root)
+    command = f"`{case.command.replace('{root}', root)}`"
+    names = case.names.replace("{root}", root)
+    assert names in line, line
+    assert command in line, line
+    assert line.index(names) < line.index(command), line  # what and where, then what to do
     for fragment in case.fragments:
-        assert fragment.replace("{root}", str(project.root)) in line
-    if case.command is not None:
-        assert f"`{case.command}`" in line, line
+        assert fragment.replace("{root}", root) in line, line
     assert project.snapshot() == before
     for name in case.absent:
         assert not project.path(name).exists()
+
+
+def test_the_table_has_30_distinct_mistakes_in_every_area() -> None:
+    assert len(CASES) >= 30
+    assert {case.area for case in CASES} == set(AREAS)
+    assert {"framework", "package", "keys", "cli", "registry"} <= set(AREAS)
+    assert len({case.name for case in CASES}) == len(CASES)
+    assert len({(case.argv, case.names, case.fragments) for case in CASES}) == len(CASES)
+
+
+# --------------------------------------------------------------------------------------------
+# docs/reference.md lists this table once, as generated here
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
+BEGIN = "<!-- messages: generated by `python -m tests.unit.test_bad_input_cli` -->"
+END = "<!-- end of messages -->"
+
+
+def _span(text: str) -> str:
+    return "`" + text.replace("{root}", "<project>").replace("|", "\\|") + "`"
+
+
+def reference_table() -> str:
+    """The reference's messages table: area, case, exit status, then what the one line says
+    in order (what it names, the rest, the command), from this module's CASES."""
+    lines = [
+        BEGIN,
+        "",
+        "| area | case | exit | the line says, in this order |",
+        "|---|---|---|---|",
+    ]
+    for case in sorted(CASES, key=lambda c: (AREAS.index(c.area), c.name)):
+        said = " … ".join(_span(part) for part in (case.names, *case.fragments))
+        lines.append(
+            f"| {case.area} | {case.name} | {case.code} | {said} … run {_span(case.command)} |"
+        )
+    return "\n".join([*lines, "", END])
+
+
+def test_the_reference_lists_every_row_of_this_table() -> None:
+    text = REFERENCE.read_text()
+    assert BEGIN in text, f"docs/reference.md lacks {BEGIN}"
+    found = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert found == reference_table(), (
+        "docs/reference.md's messages table is out of date: replace it with the output of "
+        "`python -m tests.unit.test_bad_input_cli`"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    sorted({c.command for c in CASES if c.command.startswith(("nox ", "buildkit "))}),
+)
+def test_a_command_a_message_names_parses(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_command(command.replace("{root}", "."), monkeypatch)
+
+
+def test_the_melange_rows_guard_would_catch_a_container_start(project: Project) -> None:
+    """The package rows pass because their configs are refused first: the same project with
+    a valid config goes on to melange, which the guard turns into a failure."""
+    _melange("epoch: 0", "epoch: 0")(project)
+    generate_keypair(project.path("keys/buildkit.rsa"), bits=1024)
+    with pytest.raises(AssertionError, match=r"started.* before the config was checked"):
+        project.run("lock")
 
 
 def test_a_project_folder_that_does_not_exist_is_one_line(project: Project, tmp_path: Path) -> None:
@@ -469,8 +627,8 @@ def test_a_project_folder_that_does_not_exist_is_one_line(project: Project, tmp_
     err = project.capsys.readouterr().err
     assert code == 2
     assert err == (
-        f"buildkit: error: {missing}: the project folder does not exist (run buildkit in the "
-        "folder with buildkit.toml, or pass -C DIR)\n"
+        f"buildkit: error: {missing}: the project folder does not exist (run `buildkit` in the "
+        "folder with buildkit.toml, or name it with `-C DIR`)\n"
     )
 
 
@@ -593,6 +751,7 @@ def test_a_failing_tool_is_one_line_then_its_last_meaningful_lines_then_the_log(
 @dataclass
 class FakeSession:
     posargs: list[str]
+    name: str = "lock"
     errors: list[str] = field(default_factory=list)
 
     def error(self, message: str) -> None:
@@ -637,3 +796,7 @@ def test_nox_session_help_is_not_a_failure(project: Project) -> None:
     sessions.lock.func(session)
     assert session.errors == []
     assert "--update" in project.capsys.readouterr().out
+
+
+if __name__ == "__main__":
+    print(reference_table())

@@ -26,6 +26,7 @@ from buildkit.errors import (
     SignatureError,
     SigningKeyError,
 )
+from buildkit.fsutil import human_size, parse_size
 from buildkit.project.config import load_project
 from buildkit.repo import FetchLimitError
 from buildkit.usecases.locking import LockOptions, lock_project
@@ -343,3 +344,27 @@ def test_a_worker_past_the_memory_limit_is_reported_as_out_of_memory(
         "the aarch64 lock worker exited unexpectedly (killed by SIGKILL, signal 9: out of "
         "memory, past its 300 MiB limit (BUILDKIT_LOCK_MEMORY_LIMIT))"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1048576", 1 << 20), ("512K", 512 << 10), ("64M", 64 << 20), ("2G", 2 << 30),
+     ("64MiB", 64 << 20), ("1gb", 1 << 30), (" 8m ", 8 << 20)],
+)  # fmt: skip
+def test_sizes_are_read_in_bytes_or_binary_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1M", "1.5G", "big", "1T", "M"])
+def test_a_size_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [(1, "1 byte"), (100, "100 bytes"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB"),
+     (3 << 29, "1.5 GiB"), (512 << 20, "512 MiB")],
+)  # fmt: skip
+def test_sizes_in_messages_read_as_people_write_them(size: int, shown: str) -> None:
+    assert human_size(size) == shown

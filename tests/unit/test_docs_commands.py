@@ -13,28 +13,23 @@ from __future__ import annotations
 
 import argparse
 import re
-import shlex
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nox
 import pytest
 
-from buildkit import sessions
 from buildkit.cli import build_parser
-from buildkit.errors import UsageError
 from buildkit.framework import load_framework
 from buildkit.melange import parse_package_config
 from buildkit.melange_check import check_melange_config
+from tests.helpers.commands import check_command
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 COMMAND = re.compile(r"^(?:[A-Z_]+=\S+\s+)*((?:nox|buildkit|python -m buildkit)(?=\s|$).*)$")
-# Placeholders a reader substitutes: <name>, ${{ env.FRAMEWORKS }}, a lone X.
-PLACEHOLDERS = ((re.compile(r"<[a-z-]+>"), "demo"), (re.compile(r"\$\{\{[^}]*\}\}"), "demo"))
 SYNOPSIS = re.compile(r"\[|\.\.\.|\b(?:ARGS|NAME|FRAMEWORK|CONFIG|PKG|COMMAND|DIR|ARCH|X|N)\b")
 
 
@@ -71,51 +66,6 @@ def examples() -> Iterator[Example]:
                     yield Example(where, found.group(1).strip())
 
 
-def _concrete(text: str) -> list[str]:
-    for pattern, value in PLACEHOLDERS:
-        text = pattern.sub(value, text)
-    return shlex.split(text)
-
-
-def _buildkit_argv(words: list[str]) -> list[str]:
-    return words[3:] if words[:3] == ["python", "-m", "buildkit"] else words[1:]
-
-
-def _parse(argv: list[str]) -> None:
-    if not argv:
-        return  # `python -m buildkit` named as a spelling, not run
-    parser = build_parser(raise_usage_errors=True)
-    try:
-        _args, extras = parser.parse_known_args(argv)
-    except SystemExit as done:  # --help, --version
-        if done.code not in (0, None):
-            raise UsageError(f"exit {done.code}") from None
-        return
-    if extras:
-        raise UsageError(f"unrecognized arguments: {' '.join(extras)}")
-
-
-@dataclass
-class RecordingSession:
-    posargs: list[str]
-
-    def error(self, *args: Any) -> None:
-        raise AssertionError(args)
-
-    def run(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-def _session_argv(name: str, posargs: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What the session passes to buildkit (empty for tests and lint)."""
-    registry = nox.registry.get()
-    assert name in registry, f"no nox session {name!r}; sessions: {', '.join(registry)}"
-    seen: list[list[str]] = []
-    monkeypatch.setattr(sessions, "_buildkit", lambda _session, argv: seen.append(list(argv)))
-    registry[name].func(RecordingSession(posargs))
-    return seen[0] if seen else []
-
-
 ALL = list(examples())
 
 
@@ -127,18 +77,7 @@ def test_the_docs_have_commands_to_check() -> None:
 
 @pytest.mark.parametrize("example", [e for e in ALL if not e.synopsis], ids=str)
 def test_a_command_in_the_docs_parses(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
-    words = _concrete(example.text)
-    if words[0] == "nox":
-        if "-s" not in words:
-            return  # `nox`, `nox -l`: nox's own options
-        dashes = words.index("--") if "--" in words else len(words)
-        names, posargs = words[words.index("-s") + 1 : dashes], words[dashes + 1 :]
-        for name in names:
-            argv = _session_argv(name, posargs, monkeypatch)
-            if argv:
-                _parse(argv)
-        return
-    _parse(_buildkit_argv(words))
+    check_command(example.text, monkeypatch)
 
 
 def _verb_options(verb: list[str]) -> list[frozenset[str]]:
@@ -238,3 +177,13 @@ def test_the_release_workflow_has_the_list_the_guide_says_to_extend() -> None:
     listed = re.search(r"^  FRAMEWORKS: (.*)$", workflow, re.M)
     assert listed is not None
     assert f"`FRAMEWORKS: {listed.group(1)} greeter`" in guide
+
+
+def test_every_nox_session_has_a_one_line_description_and_a_reference_row() -> None:
+    """`nox -l` shows a session docstring's first line only: it must say everything."""
+    reference = (ROOT / "docs" / "reference.md").read_text()
+    for name, session in nox.registry.get().items():
+        doc = (session.func.__doc__ or "").strip()
+        assert doc, f"session {name} has no description"
+        assert "\n" not in doc, f"nox -l would cut the description of {name}"
+        assert f"| `{name}` |" in reference, f"docs/reference.md has no row for session {name}"

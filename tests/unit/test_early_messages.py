@@ -160,7 +160,7 @@ ROWS = [
         argv=("-C", "{root}/buildkit.toml", "build"),
         code=2,
         message=r"{root}/buildkit\.toml: the project folder is a file, not a folder \(pass -C "
-        r"the folder that holds buildkit\.toml: -C {root}\)",
+        r"the folder that holds buildkit\.toml: -C {root}; then run `buildkit -C {root} build`\)",
     ),
     Row(
         name="-j 0",

@@ -47,7 +47,9 @@ def test_keygen_never_overwrites(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert out == ""
     assert err == (
         f"buildkit: error: {keys / 'buildkit.rsa.pub'}: key file already exists; refusing to "
-        "overwrite it (choose another name or remove the old key pair yourself)\n"
+        "overwrite it (keep it, or make a pair under another name with "
+        "`nox -s keygen -- buildkit-2` and set project.signing_key = 'keys/buildkit-2.rsa' in "
+        "buildkit.toml)\n"
     )
     assert sorted(p.name for p in keys.iterdir()) == ["buildkit.rsa.pub"]
     assert (keys / "buildkit.rsa.pub").read_text() == "keep me"

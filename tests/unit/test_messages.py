@@ -9,8 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.errors import MissingLockfileError
-from buildkit.hints import build_command, lock_command, missing_lockfile, publish_command
+from buildkit.errors import (
+    BuildkitError,
+    ConfigError,
+    MissingLockfileError,
+    ResolveError,
+    ToolFailedError,
+)
+from buildkit.hints import (
+    add_command,
+    build_command,
+    lock_command,
+    missing_lockfile,
+    publish_command,
+    rerun,
+)
 from buildkit.project.config import load_project
 from buildkit.project.unlocked import skip_unlocked
 from buildkit.toolchain.failure import meaningful_lines
@@ -127,3 +140,58 @@ def test_the_machine_env_file_names_no_checkout(tmp_path: Path) -> None:
     assert "export DOCKER_HOST=unix:///run/p.sock" in text
     assert "PATH" not in text.replace("put a checkout's .venv/bin on PATH", "")
     assert str(tmp_path) not in text
+
+
+# --------------------------------------------------------------------------------------------
+# add_command and rerun: every error line ends with the command that fixes it
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (ConfigError("bad", where="frameworks/a.yaml:3"), "edit frameworks/a.yaml:3, then run `X`"),
+        (ConfigError("bad", where="buildkit.toml"), "edit buildkit.toml, then run `X`"),
+        (
+            ConfigError("bad", where="a.yaml:3", hint="did you mean b?"),
+            "did you mean b?; then run `X`",
+        ),
+        (ConfigError("bad", where="environment (BUILDKIT_X)"), "run `X`"),
+        (ResolveError("nothing provides a", where="f.yaml (framework f, arch x86_64)"), "run `X`"),
+        (ConfigError("bad", hint="see `buildkit lock --help`"), "see `buildkit lock --help`"),
+    ],
+)
+def test_an_error_gets_the_command_once_after_its_own_hint(error: BuildkitError, hint: str) -> None:
+    assert add_command(error, "X").hint == hint
+    assert add_command(error, "Y").hint == hint  # a hint that names a command keeps it
+
+
+def _corrected(wrong: str, right: str) -> ConfigError:
+    err = ConfigError("typo")
+    err.correction = (wrong, right)
+    return err
+
+
+@pytest.mark.parametrize(
+    ("error", "program", "argv", "command"),
+    [
+        (ConfigError("x"), ["buildkit"], ["-C", "p", "lock"], "buildkit -C p lock"),
+        (_corrected("ap", "app"), ["buildkit"], ["build", "ap"], "buildkit build app"),
+        (ConfigError("x", where="--tag"), ["buildkit"], ["-C", "p", "publish", "--tag", "a b"],
+         "buildkit -C p publish --help"),
+        (ConfigError("x", where="--tag"), ["nox", "-s", "publish"], ["--", "--tag", "a b"],
+         "nox -s publish -- --help"),
+        (ConfigError("unknown architecture 'sparc'"), ["buildkit"], ["build", "--arch", "sparc"],
+         "buildkit build --help"),
+        (_corrected("replayot", "replayout"), ["nox", "-s", "lock"],
+         ["--", "--update", "replayot"], "nox -s lock -- --update replayout"),
+    ],
+)  # fmt: skip
+def test_the_last_resort_is_the_command_as_run_with_the_typo_fixed(
+    error: BuildkitError, program: list[str], argv: list[str], command: str
+) -> None:
+    assert rerun(error, program, argv).hint == f"run `{command}`"
+
+
+def test_a_tool_failure_keeps_its_own_form() -> None:
+    err = ToolFailedError("apko build failed with exit status 1", log="l")
+    assert rerun(err, ["buildkit"], ["build"]).hint is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import re
 import shutil
 from collections import Counter
@@ -308,6 +309,55 @@ def cache_at(name: str) -> Setup:
     return setup
 
 
+def outside(name: str, text: str) -> Setup:
+    """A file beside the project folder, not in it."""
+
+    def setup(project: Project) -> None:
+        (project.root.parent / name).write_text(text)
+
+    return setup
+
+
+def duplicate_first(lock: dict[str, Any]) -> None:
+    lock["contents"]["packages"].append(lock["contents"]["packages"][0])
+
+
+def move_to_aarch64(lock: dict[str, Any]) -> None:
+    for entry in lock["contents"]["packages"]:
+        entry["architecture"] = "aarch64"
+
+
+def other_key_in_lock(project: Project) -> None:
+    """The lockfile's keyring entry holds another key than the file the config names."""
+    _private, public = generate_keypair(project.cache / "other" / "other.rsa", bits=1024)
+    lock = project.read_json(LOCKFILE)
+    lock["contents"]["keyring"][0]["content"] = public.read_text()
+    project.write(LOCKFILE, json.dumps(lock, indent=2) + "\n")
+
+
+def fifo(name: str) -> Setup:
+    """A named pipe where a file should be: nothing ever writes to it."""
+
+    def setup(project: Project) -> None:
+        path = project.path(name)
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)
+
+    return setup
+
+
+def pad(name: str, size: int) -> Setup:
+    """The file as it is, then ``size`` bytes of trailing spaces (still valid JSON/YAML)."""
+
+    def setup(project: Project) -> None:
+        with project.path(name).open("ab") as file:
+            file.write(b" " * size)
+
+    return setup
+
+
+INCLUDE_OUTSIDE = "include: ../outside.yaml\n" + FRAMEWORK.format(package="replayout")
+EDITED = app(old="archs", new="# edited\narchs")  # a new config checksum: lock reads it all
 INDEX = "repo/x86_64/APKINDEX.tar.gz"
 GARBAGE_PEM = "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n"
 # Each level repeats the one before nine times: 9**5 nodes if anything expanded it.
@@ -839,6 +889,120 @@ ROWS = [
         chain(remove("dist/tmp"), write("dist/tmp", "x"), env(BUILDKIT_TAG="new")), fake_apko=True),
     row("cache", "verify-record-truncated", ("verify",), 1,
         r"{root}/dist/app/x86_64\.json: malformed record", write(RECORD, "{")),
+    # ---- issue 16's early messages and lockfile checks
+    row("cli", "build-jobs-zero", ("build", "-j", "0"), 2,
+        r"argument -j/--jobs: must be at least 1, not 0"),
+    row("cli", "build-jobs-negative", ("build", "-j", "-1"), 2,
+        r"argument -j/--jobs: must be at least 1, not -1"),
+    row("cli", "project-folder-is-a-file", ("-C", "buildkit.toml", "lock"), 2,
+        r"{root}/buildkit\.toml: the project folder is a file, not a folder \(pass -C the folder t"
+        r"hat holds buildkit\.toml"),
+    row("toml", "source-date-epoch-far-future", LOCK, 2,
+        r"buildkit\.toml: project\.source_date_epoch 99999999999999 is after 9999-12-31",
+        toml("source_date_epoch = 99999999999999\n")),
+    row("env", "source-date-epoch-far-future", LOCK, 2,
+        r"^environment \(BUILDKIT_SOURCE_DATE_EPOCH\): project\.source_date_epoch 99999999999999 i"
+        r"s after 9999-12-31", env(BUILDKIT_SOURCE_DATE_EPOCH="99999999999999")),
+    row("framework", "include-outside-the-project", LOCK, 2,
+        r"^frameworks/app\.yaml: include {root}/\.\./outside\.yaml is outside the project folder "
+        r"{root} ",
+        chain(outside("outside.yaml", "archs: [x86_64]\n"), framework(INCLUDE_OUTSIDE))),
+    row("framework", "local-repository-outside-the-project", LOCK, 2,
+        r"^frameworks/app\.yaml: repository @local file:///etc is outside the project folder "
+        r"{root} \(apko runs in a container",
+        app(old="    - ./repo\n", new="    - ./repo\n    - '@local file:///etc'\n")),
+    row("packages", "name-with-path", LOCK, 2,
+        r"{root}/packages/hello\.yaml: package\.name '\.\./evil' is not a package name",
+        melange("name: hello", "name: ../evil")),
+    row("registry", "repository-with-a-tag", ("publish", "--dry-run", "--repository", "team/app:1"),
+        2, r"^--repository: invalid image reference: bad repository 'team/app:1'"),
+    row("keys", "project-public-key-garbage", BUILD, 2,
+        r"{root}/keys/buildkit\.rsa\.pub: not a PEM public key",
+        chain(write("keys/buildkit.rsa.pub", "garbage"), env(BUILDKIT_TAG="new"))),
+    row("lockfile", "hand-edited-version", BUILD, 2,
+        r"{root}/lockfiles/app\.lock\.json: contents\.packages\[0\] \(pretend-baselayout 9\.9\.9-r"
+        r"0, x86_64\): \./repo/x86_64/APKINDEX\.tar\.gz lists checksum Q1\S+ as pretend-baselayout"
+        r" 1\.0\.0-r0 \(run `nox -s lock -- app`", edit_lock(package(0, "version", "9.9.9-r0"))),
+    row("lockfile", "hand-edited-duplicate-entry", BUILD, 2,
+        r"lockfiles/app\.lock\.json: contents\.packages\[2\] \(pretend-baselayout 1\.0\.0-r0, x86_"
+        r"64\): duplicate of contents\.packages\[0\]", edit_lock(duplicate_first)),
+    row("lockfile", "hand-edited-arch-missing", BUILD, 2,
+        r"lockfiles/app\.lock\.json: contents\.packages\[0\] \(pretend-baselayout 1\.0\.0-r0, aarc"
+        r"h64\): arch aarch64 is not one frameworks/app\.yaml builds", edit_lock(move_to_aarch64)),
+    row("lockfile", "hand-edited-keyring-content", BUILD, 2,
+        r"lockfiles/app\.lock\.json: contents\.keyring\[0\] \(\./repo/melange\.rsa\.pub\): its con"
+        r"tent is not the key frameworks/app\.yaml names", other_key_in_lock),
+    row("lockfile", "hand-edited-url-other-host", BUILD, 2,
+        r"lockfiles/app\.lock\.json: contents\.packages\[0\] \(pretend-baselayout 1\.0\.0-r0, x86_"
+        r"64\): URL http://evil\.example/x\.apk is not in a repository of frameworks/app\.yaml",
+        edit_lock(package(0, "url", "http://evil.example/x.apk"))),
+    row("lockfile", "hand-edited-package-name", BUILD, 2,
+        r"lockfiles/app\.lock\.json: contents\.packages\[0\] \(\.\./\.\./evil 1\.0\.0-r0, x86_64\)"
+        r": \./repo/x86_64/APKINDEX\.tar\.gz lists checksum Q1\S+ as pretend-baselayout",
+        edit_lock(package(0, "name", "../../evil"))),
+    # ---- the signing key pair, checked before anything is signed
+    row("keys", "signing-key-pair-mismatch", LOCK, 2,
+        r"^{root}/keys/buildkit\.rsa: the private key does not match the public key {root}/keys/bu"
+        r"ildkit\.rsa\.pub", chain(other_key("keys/buildkit.rsa.pub"), melange())),
+    row("keys", "signing-key-garbage", LOCK, 2,
+        r"^{root}/keys/buildkit\.rsa: not a PEM private key",
+        chain(write("keys/buildkit.rsa", "garbage\n"), melange())),
+    row("keys", "signing-key-is-the-public-half", LOCK, 2,
+        r"^{root}/keys/buildkit\.rsa: not a PEM private key",
+        chain(public_key_as_private, melange())),
+    # ---- limits: their settings, regular files only, sizes
+    row("toml", "limits-timeout-negative", LOCK, 2,
+        r"buildkit\.toml: limits\.fetch_timeout must be a positive number of seconds, not -1",
+        toml("[limits]\nfetch_timeout = -1\n")),
+    row("toml", "limits-size-a-word", LOCK, 2,
+        r"buildkit\.toml: limits\.max_index_size must be a positive size in bytes \(e\.g\. 5368709"
+        r"12, 512M, 2G\), not 'big'", toml('[limits]\nmax_index_size = "big"\n')),
+    row("toml", "limits-unknown-key", LOCK, 2,
+        r"buildkit\.toml: unknown key limits\.max_size \(did you mean max_key_size\?",
+        toml("[limits]\nmax_size = 1\n")),
+    row("env", "fetch-timeout-zero", LOCK, 2,
+        r"^environment \(BUILDKIT_FETCH_TIMEOUT\): limits\.fetch_timeout must be a positive number"
+        r" of seconds, not '0'", env(BUILDKIT_FETCH_TIMEOUT="0")),
+    row("env", "max-package-size-a-word", LOCK, 2,
+        r"^environment \(BUILDKIT_MAX_PACKAGE_SIZE\): limits\.max_package_size must be a positive "
+        r"size in bytes", env(BUILDKIT_MAX_PACKAGE_SIZE="lots")),
+    row("env", "tool-timeout-a-word", LOCK, 2,
+        r"^environment \(BUILDKIT_TOOL_TIMEOUT\): limits\.tool_timeout must be a positive number o"
+        r"f seconds, not 'soon'", env(BUILDKIT_TOOL_TIMEOUT="soon")),
+    row("env", "lock-memory-limit-negative", LOCK, 2,
+        r"^environment \(BUILDKIT_LOCK_MEMORY_LIMIT\): limits\.lock_memory_limit must be a positiv"
+        r"e size in bytes", env(BUILDKIT_LOCK_MEMORY_LIMIT="-5")),
+    row("framework", "config-is-a-fifo", LOCK, 2,
+        r"{root}/frameworks/app\.yaml: cannot read config: a FIFO, not a regular file", fifo(APP)),
+    row("toml", "buildkit-toml-is-a-fifo", LOCK, 2,
+        r"{root}/buildkit\.toml: cannot read: a FIFO, not a regular file", fifo("buildkit.toml")),
+    row("keys", "keyring-is-a-fifo", LOCK, 2,
+        r"{root}/repo/melange\.rsa\.pub: cannot read public key: a FIFO, not a regular file",
+        chain(fifo("repo/melange.rsa.pub"), app(old="archs", new="# edited\narchs"))),
+    row("framework", "config-is-dev-zero", LOCK, 2,
+        r"{root}/frameworks/app\.yaml: cannot read config: a character device, not a regular file",
+        symlink(APP, "/dev/zero")),
+    row("keys", "keyring-is-dev-urandom", LOCK, 2,
+        r"^frameworks/app\.yaml: key \./repo/melange\.rsa\.pub links to /dev/urandom, which is out"
+        r"side the project", chain(symlink("repo/melange.rsa.pub", "/dev/urandom"), EDITED)),
+    row("framework", "config-over-the-size-limit", LOCK, 2,
+        r"{root}/frameworks/app\.yaml: cannot read config: 60\.0 MiB, more than the \d+ MiB limit "
+        r"for a config", pad(APP, 60 * 1024 * 1024)),
+    row("packages", "config-is-a-fifo", LOCK, 2,
+        r"{root}/packages/hello\.yaml: cannot read: a FIFO, not a regular file",
+        chain(melange(), fifo("packages/hello.yaml"))),
+    row("framework", "repository-url-with-a-password", LOCK, 1,
+        r"^(?!.*hunter2)http://\*\*\*@127\.0\.0\.1:9/os/x86_64/APKINDEX\.tar\.gz: cannot fetch",
+        app(old="    - ./repo\n", new="    - http://user:hunter2@127.0.0.1:9/os\n")),
+    # ---- secrets stay out of messages
+    row("registry", "registry-with-a-password",
+        ("publish", "--dry-run", "--registry", "user:hunter2@127.0.0.1:5000"), 2,
+        r"^(?!.*hunter2)--registry: invalid image reference: bad registry '\*\*\*@127\.0\.0\.1:500"
+        r"0'"),
+    row("registry", "env-registry-with-a-password", DRY, 2,
+        r"^(?!.*hunter2)\[publish\] registry \(buildkit\.toml / BUILDKIT_REGISTRY\): invalid image"
+        r" reference: bad registry '\*\*\*@127\.0\.0\.1:5000'",
+        env(BUILDKIT_REGISTRY="user:hunter2@127.0.0.1:5000")),
 ]  # fmt: skip
 
 
