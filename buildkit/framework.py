@@ -29,6 +29,7 @@ import yaml
 from buildkit.apk.arch import normalize_arch
 from buildkit.apk.atom import parse_atom
 from buildkit.errors import BuildkitError, ConfigError
+from buildkit.fields import dotted, node_where, type_error
 from buildkit.fsutil import read_input
 
 # --------------------------------------------------------------------------------------------
@@ -292,13 +293,9 @@ def parse_config(data: bytes, *, where: str) -> dict[str, Any]:
     if node is None or _is_null(node):
         raise ConfigError("the config is empty", where=where, hint="see apko's examples/")
     if not isinstance(node, yaml.MappingNode):
-        raise ConfigError("the config must be a mapping of keys", where=_at(where, node))
+        raise ConfigError("the config must be a mapping of keys", where=node_where(where, node))
     result: dict[str, Any] = _convert(node, SCHEMA, "", where)
     return result
-
-
-def _at(where: str, node: yaml.Node) -> str:
-    return f"{where}:{node.start_mark.line + 1}"
 
 
 def _is_null(node: yaml.Node) -> bool:
@@ -312,15 +309,15 @@ def _convert(node: yaml.Node, spec: _Spec, path: str, where: str) -> Any:
         return {} if isinstance(spec, _Struct | _StrMap) else []
     if isinstance(spec, _List):
         if not isinstance(node, yaml.SequenceNode):
-            raise _type_error(node, path, "a list", where)
+            raise type_error(node, path, "a list", where)
         return [
             _convert(item, spec.item, f"{path}[{n}]", where) for n, item in enumerate(node.value)
         ]
     if not isinstance(node, yaml.MappingNode):
-        raise _type_error(node, path, "a mapping", where)
+        raise type_error(node, path, "a mapping", where)
     if isinstance(spec, _StrMap):
         return {
-            name: _scalar(value, "string", _dotted(path, name), where)
+            name: _scalar(value, "string", dotted(path, name), where)
             for name, _key_node, value in _pairs(node, path, where)
         }
     return _struct(node, spec, path, where)
@@ -329,16 +326,16 @@ def _convert(node: yaml.Node, spec: _Spec, path: str, where: str) -> Any:
 def _struct(node: yaml.MappingNode, spec: _Struct, path: str, where: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, key_node, value in _pairs(node, path, where):
-        dotted = _dotted(path, key)
+        field = dotted(path, key)
         if key not in spec.fields:
             close = difflib.get_close_matches(key, list(spec.fields), n=1)
             raise ConfigError(
-                f"unknown key {dotted}",
-                where=_at(where, key_node),
+                f"unknown key {field}",
+                where=node_where(where, key_node),
                 hint=(f"did you mean {close[0]}? " if close else "")
                 + f"known keys{' in ' + path if path else ''}: {', '.join(spec.fields)}",
             )
-        result[key] = _convert(value, spec.fields[key], dotted, where)
+        result[key] = _convert(value, spec.fields[key], field, where)
     return result
 
 
@@ -351,15 +348,15 @@ def _pairs(node: yaml.MappingNode, path: str, where: str) -> list[tuple[str, yam
             sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
             for source in sources:
                 if not isinstance(source, yaml.MappingNode):
-                    raise _type_error(source, _dotted(path, "<<"), "a mapping", where)
+                    raise type_error(source, dotted(path, "<<"), "a mapping", where)
                 for pair in _pairs(source, path, where):
                     inherited.setdefault(pair[0], pair)
             continue
         name = _key(key, path, where)
         if name in explicit:
             raise ConfigError(
-                f"duplicate key {_dotted(path, name)}",
-                where=_at(where, key),
+                f"duplicate key {dotted(path, name)}",
+                where=node_where(where, key),
                 hint=f"first defined on line {explicit[name][1].start_mark.line + 1}",
             )
         explicit[name] = (name, key, value)
@@ -371,28 +368,15 @@ def _pairs(node: yaml.MappingNode, path: str, where: str) -> list[tuple[str, yam
 def _key(node: yaml.Node, path: str, where: str) -> str:
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(
-            f"keys must be plain strings{' in ' + path if path else ''}", where=_at(where, node)
+            f"keys must be plain strings{' in ' + path if path else ''}",
+            where=node_where(where, node),
         )
     return str(node.value)
 
 
-def _dotted(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _type_error(node: yaml.Node, path: str, expected: str, where: str) -> ConfigError:
-    if isinstance(node, yaml.MappingNode):
-        found = "a mapping"
-    elif isinstance(node, yaml.SequenceNode):
-        found = "a list"
-    else:
-        found = repr(node.value)
-    return ConfigError(f"{path} must be {expected}, not {found}", where=_at(where, node))
-
-
 def _scalar(node: yaml.Node, kind: ScalarKind, path: str, where: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
-        raise _type_error(node, path, _EXPECTED[kind], where)
+        raise type_error(node, path, _EXPECTED[kind], where)
     text = str(node.value)
     if node.tag == _NULL:
         if kind != "atom":
@@ -403,17 +387,17 @@ def _scalar(node: yaml.Node, kind: ScalarKind, path: str, where: str) -> Any:
     except BuildkitError as err:
         if kind == "atom":  # the atom parser says precisely what is wrong with it
             raise ConfigError(
-                f"{path}: {err.message}", where=_at(where, node), hint=err.hint
+                f"{path}: {err.message}", where=node_where(where, node), hint=err.hint
             ) from None
         raise ConfigError(
             f"{path} must be {_EXPECTED[kind]}, not {text!r}",
-            where=_at(where, node),
+            where=node_where(where, node),
             hint=_HINTS.get(kind),
         ) from None
     except ValueError:
         raise ConfigError(
             f"{path} must be {_EXPECTED[kind]}, not {text!r}",
-            where=_at(where, node),
+            where=node_where(where, node),
             hint=_HINTS.get(kind),
         ) from None
 

@@ -24,6 +24,7 @@ from buildkit.apk.arch import normalize_arch
 from buildkit.apk.atom import parse_atom
 from buildkit.apk.version import parse_version
 from buildkit.errors import AtomError, BuildkitError, ConfigError
+from buildkit.fields import Fields
 from buildkit.framework import yaml_error
 from buildkit.fsutil import read_input
 
@@ -90,35 +91,38 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
         raise yaml_error(exc, label) from None
     if not isinstance(document, dict):
         raise ConfigError("a melange config must be a mapping", where=label)
-    package = _mapping(document, "package", label)
-    name = _package_name(_string(package, "package.name", label), "package.name", label)
-    version = _string(package, "package.version", label)
+    fields = Fields(where=label)
+    package = fields.mapping(
+        document, "package", missing="a melange config starts with package: (name, version, epoch)"
+    )
+    name = _package_name(fields.at("package").text(package, "name"), "package.name", label)
+    version = fields.at("package").text(package, "version")
     epoch = package.get("epoch", 0)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise ConfigError("package.epoch must be a non-negative integer", where=label)
     _check_version(version, epoch, label)
-    dependencies = _mapping(package, "dependencies", label, optional=True)
-    contents = _mapping(
-        _mapping(document, "environment", label, optional=True), "contents", label, optional=True
+    dependencies = fields.mapping(package, "dependencies", default={})
+    contents = fields.mapping(
+        fields.mapping(document, "environment", default={}), "contents", default={}
     )
     subpackages = tuple(
         _package_name(
-            _string(sub, f"subpackages[{n}].name", label), f"subpackages[{n}].name", label
+            fields.at(f"subpackages[{n}]").text(sub, "name"), f"subpackages[{n}].name", label
         )
-        for n, sub in enumerate(_list(document, "subpackages", label))
+        for n, sub in enumerate(fields.items(document, "subpackages"))
         if isinstance(sub, dict)
     )
-    provides = [atom_name(p) for p in _strings(dependencies, "provides", label)]
+    provides = [atom_name(p) for p in _strings(fields, dependencies, "provides")]
     return PackageConfig(
         name=name,
         version=version,
         epoch=epoch,
         path=path,
         provides=tuple(dict.fromkeys((*subpackages, *provides))),
-        runtime=tuple(atom_name(a) for a in _strings(dependencies, "runtime", label)),
-        environment=tuple(atom_name(a) for a in _strings(contents, "packages", label)),
-        repositories=_strings(contents, "repositories", label),
-        keyring=_strings(contents, "keyring", label),
+        runtime=tuple(atom_name(a) for a in _strings(fields, dependencies, "runtime")),
+        environment=tuple(atom_name(a) for a in _strings(fields, contents, "packages")),
+        repositories=_strings(fields, contents, "repositories"),
+        keyring=_strings(fields, contents, "keyring"),
         target_archs=_target_archs(package, label),
         subpackages=subpackages,
     )
@@ -156,43 +160,10 @@ def _check_version(version: str, epoch: int, where: str) -> None:
         ) from None
 
 
-def _mapping(
-    parent: Mapping[str, Any], key: str, where: str, *, optional: bool = False
-) -> Mapping[str, Any]:
-    value = parent.get(key)
-    if value is None and optional:
-        return {}
-    if value is None:
-        raise ConfigError(
-            f"{key} must be a mapping; it is missing",
-            where=where,
-            hint="a melange config starts with package: (name, version, epoch)",
-        )
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key} must be a mapping", where=where)
-    return value
-
-
-def _string(parent: Mapping[str, Any], dotted: str, where: str) -> str:
-    value = parent.get(dotted.rsplit(".", 1)[-1])
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)  # `version: 1.0` is a float to YAML, a string to melange
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{dotted} must be a non-empty string", where=where)
-    return value.strip()
-
-
-def _list(parent: Mapping[str, Any], key: str, where: str) -> list[Any]:
-    value = parent.get(key) or []
-    if not isinstance(value, list):
-        raise ConfigError(f"{key} must be a list", where=where)
-    return value
-
-
-def _strings(parent: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    values = _list(parent, key, where)
+def _strings(fields: Fields, parent: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    values = fields.items(parent, key)
     if not all(isinstance(v, str) for v in values):
-        raise ConfigError(f"{key} must be a list of strings", where=where)
+        raise fields.fail(f"{fields.name(key)} must be a list of strings")
     return tuple(values)
 
 

@@ -26,6 +26,7 @@ from typing import Literal
 import yaml
 
 from buildkit.errors import ConfigError
+from buildkit.fields import dotted, node_where, type_error
 from buildkit.framework import SCHEMA as APKO_SCHEMA
 from buildkit.framework import _convert, yaml_error
 from buildkit.melange_pipelines import BUILTIN_PIPELINES, MELANGE_VERSION
@@ -241,26 +242,6 @@ def check_melange_config(data: bytes, *, where: str) -> CheckedConfig:
 # Schema
 
 
-def _at(where: str, node: yaml.Node) -> str:
-    return f"{where}:{node.start_mark.line + 1}"
-
-
-def _dotted(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _found(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return repr(node.value)
-
-
-def _type_error(node: yaml.Node, path: str, expected: str, where: str) -> ConfigError:
-    return ConfigError(f"{path} must be {expected}, not {_found(node)}", where=_at(where, node))
-
-
 def _walk(node: yaml.Node, spec: Spec, path: str, where: str) -> None:
     if isinstance(spec, Lazy):
         spec = _LAZY[spec.name]
@@ -273,14 +254,14 @@ def _walk(node: yaml.Node, spec: Spec, path: str, where: str) -> None:
         _scalar(node, spec.kind, path, where)
     elif isinstance(spec, Seq):
         if not isinstance(node, yaml.SequenceNode):
-            raise _type_error(node, path, "a list", where)
+            raise type_error(node, path, "a list", where)
         for n, item in enumerate(node.value):
             _walk(item, spec.item, f"{path}[{n}]", where)
     elif not isinstance(node, yaml.MappingNode):
-        raise _type_error(node, path, "a mapping", where)
+        raise type_error(node, path, "a mapping", where)
     elif isinstance(spec, Map):
         for key, value in node.value:
-            _walk(value, spec.value, _dotted(path, str(key.value)), where)
+            _walk(value, spec.value, dotted(path, str(key.value)), where)
     elif isinstance(spec, Struct):
         _struct(node, spec, path, where)
 
@@ -289,37 +270,37 @@ def _struct(node: yaml.MappingNode, spec: Struct, path: str, where: str) -> None
     seen: dict[str, int] = {}
     for key, value in node.value:
         name = str(key.value)
-        dotted = _dotted(path, name)
+        field = dotted(path, name)
         if name in seen:
             raise ConfigError(
-                f"duplicate key {dotted}",
-                where=_at(where, key),
+                f"duplicate key {field}",
+                where=node_where(where, key),
                 hint=f"first defined on line {seen[name]}",
             )
         seen[name] = key.start_mark.line + 1
         if name not in spec.fields:
             close = difflib.get_close_matches(name, list(spec.fields), n=1)
             raise ConfigError(
-                f"unknown key {dotted} (melange {MELANGE_VERSION} refuses it)",
-                where=_at(where, key),
+                f"unknown key {field} (melange {MELANGE_VERSION} refuses it)",
+                where=node_where(where, key),
                 hint=(f"did you mean {close[0]}? " if close else "")
                 + f"known keys{' in ' + path if path else ''}: {', '.join(spec.fields)}",
             )
-        _walk(value, spec.fields[name], dotted, where)
+        _walk(value, spec.fields[name], field, where)
 
 
 def _scalar(node: yaml.Node, kind: ScalarKind, path: str, where: str) -> None:
     expected = {"string": "a string", "int": "an integer", "bool": "true or false", "any": ""}
     if not isinstance(node, yaml.ScalarNode):
-        raise _type_error(node, path, expected[kind] or "a value", where)
+        raise type_error(node, path, expected[kind] or "a value", where)
     text = str(node.value)
     if kind == "int" and "${{" not in text:
         try:
             int(text.replace("_", ""), 0)
         except ValueError:
-            raise _type_error(node, path, expected[kind], where) from None
+            raise type_error(node, path, expected[kind], where) from None
     if kind == "bool" and text not in _BOOLS:
-        raise _type_error(node, path, expected[kind], where)
+        raise type_error(node, path, expected[kind], where)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,12 +328,12 @@ def _pipeline_steps(root: yaml.Node, path: str) -> Iterator[tuple[str, yaml.Node
             yield here, step
             yield from steps(_get(step, "pipeline"), f"{here}.pipeline")
 
-    yield from steps(_get(root, "pipeline"), _dotted(path, "pipeline"))
+    yield from steps(_get(root, "pipeline"), dotted(path, "pipeline"))
     test = _get(root, "test")
     if test is not None:
-        yield from steps(_get(test, "pipeline"), _dotted(path, "test.pipeline"))
+        yield from steps(_get(test, "pipeline"), dotted(path, "test.pipeline"))
     for n, sub in enumerate(_items(_get(root, "subpackages"))):
-        at = _dotted(path, f"subpackages[{n}]")
+        at = dotted(path, f"subpackages[{n}]")
         yield from steps(_get(sub, "pipeline"), f"{at}.pipeline")
         test = _get(sub, "test")
         if test is not None:
@@ -370,7 +351,7 @@ def _check_step(step: yaml.Node, path: str, where: str) -> None:
         close = difflib.get_close_matches(name, sorted(BUILTIN_PIPELINES), n=3)
         raise ConfigError(
             f"{path}.uses: melange {MELANGE_VERSION} has no pipeline {name!r}",
-            where=_at(where, uses),
+            where=node_where(where, uses),
             hint=f"did you mean {' or '.join(close)}?"
             if close
             else "see melange's pkg/build/pipelines/, or write the step with runs:",
@@ -385,7 +366,7 @@ def _check_step(step: yaml.Node, path: str, where: str) -> None:
         if not given & set(FETCH_CHECKSUMS):
             raise ConfigError(
                 f"{path}: fetch without an expected checksum is not hermetic",
-                where=_at(where, step),
+                where=node_where(where, step),
                 hint="give the download's checksum: with: expected-sha256 (or expected-sha512)",
             )
 

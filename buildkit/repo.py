@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit import __version__
-from buildkit.apk.index import ApkIndex, IndexRecord, parse_index
+from buildkit.apk.index import INDEX_FILE, ApkIndex, IndexRecord, parse_index
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout, verify_package
 from buildkit.errors import ApkFormatError, BuildkitError, ConfigError, FetchError
@@ -52,7 +52,6 @@ from buildkit.fsutil import MiB, atomic_write_bytes, file_lock, human_size, read
 from buildkit.redaction import redact
 from buildkit.resolve import RepoSource
 
-INDEX_NAME = "APKINDEX.tar.gz"
 _USER_AGENT = f"buildkit/{__version__}"
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -63,7 +62,7 @@ def is_remote(location: str) -> bool:
 
 def index_location(repo: str, arch: str) -> str:
     """``<repo>/<arch>/APKINDEX.tar.gz``, as apko's IndexURL writes it."""
-    return f"{repo}/{arch}/{INDEX_NAME}"
+    return f"{repo}/{arch}/{INDEX_FILE}"
 
 
 def package_location(repo: str, arch: str, record: IndexRecord) -> str:

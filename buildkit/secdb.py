@@ -18,7 +18,6 @@ rules: loading a 100k-entry database must not pay for parsing versions nobody as
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from buildkit.collector import PAUSED
 from buildkit.errors import SecDbError
 
 NEVER_AFFECTED = "0"
@@ -80,13 +80,8 @@ def parse_secdb(data: bytes, *, where: str) -> SecDb:
     # A 100k-entry database is a few hundred thousand long-lived objects: the cyclic collector
     # would walk them all again and again while they are made (half the load time). Nothing
     # here makes cycles.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with PAUSED:
         return _parse(data, where)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse(data: bytes, where: str) -> SecDb:

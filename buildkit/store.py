@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from buildkit.digest import Blob, canonical_json, sha256_digest
+from buildkit.digest import Blob, canonical_json
 from buildkit.errors import StoreError
 from buildkit.fsutil import file_lock, fsync_path
 
@@ -129,13 +129,6 @@ class Store:
             raise
         return blob
 
-    def put_bytes(self, data: bytes) -> Blob:
-        blob = Blob(digest=sha256_digest(data), size=len(data))
-        target = self.path(blob)
-        if not target.exists():
-            self._write(target, data, mode=0o444)
-        return blob
-
     def _write(self, target: Path, data: bytes, *, mode: int) -> None:
         """Write via a scratch file of this process, so that a killed build leaves its partial
         bytes only in dist/tmp (where the next build removes them), never beside the target."""
@@ -154,13 +147,6 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
             raise
-
-    def has(self, blob: Blob) -> bool:
-        """Present with the right size (cheap; :meth:`verify` also hashes)."""
-        try:
-            return self.path(blob).stat().st_size == blob.size
-        except FileNotFoundError:
-            return False
 
     def verify(self, blob: Blob, *, where: str = "") -> Path:
         """Return the object's path after checking its size and SHA-256."""

@@ -25,14 +25,12 @@ import binascii
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from buildkit.apk.index import IndexRecord
+from buildkit.apk.index import INDEX_FILE, IndexRecord
 from buildkit.apk.keys import Keyring
 from buildkit.errors import ConfigError, LockError
 from buildkit.framework import Framework, Repository, key_name
 from buildkit.hints import lock_command, run
 from buildkit.lockfile import LockedPackage, Lockfile, LockKey, LockRepo
-
-INDEX_NAME = "APKINDEX.tar.gz"
 
 # (repository URL as configured, arch) -> the index's records by identity (``C:``), or None
 # when that index is not checked in this pass (a local repository built later, or absent).
@@ -85,7 +83,7 @@ def lock_repositories(
     return tuple(
         LockRepo(
             name=strip_scheme(f"{repo.url}/{arch}"),
-            url=f"{repo.url}/{arch}/{INDEX_NAME}",
+            url=f"{repo.url}/{arch}/{INDEX_FILE}",
             architecture=arch,
         )
         for arch in archs
@@ -237,7 +235,7 @@ def check_identities(
         if records is None:
             continue
         entry = package_entry(n, package)
-        where = f"{repo.url}/{package.architecture}/{INDEX_NAME}" if repo else ""
+        where = f"{repo.url}/{package.architecture}/{INDEX_FILE}" if repo else ""
         record = records.get(package.checksum)
         if record is None:
             listed = sorted({r.version for r in records.values() if r.name == package.name})

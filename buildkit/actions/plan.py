@@ -6,7 +6,8 @@ action_key`). Everything that can change an output is an input:
 - an apko image build: the config checksum (the file and its includes, as apko computes it),
   the lock entries for that arch (keyring, repositories, packages with their checksums), the
   apko image digest, SOURCE_DATE_EPOCH (configured, or "the newest locked package", which the
-  lock entries determine), the image tag, the signing key fingerprint and :data:`RECIPE`;
+  lock entries determine), the image tag, the signing key fingerprint and the recipe
+  (:data:`buildkit.actions.inputs.RECIPE`);
 - a melange package build: the config bytes, its source folder, the melange image digest, the
   arch, SOURCE_DATE_EPOCH, the signing key and keyring, the environment's repositories and
   keys, and the identities of the local packages it needs, as built.
@@ -22,9 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildkit.actions.inputs import (
+    ConfigInput,
+    ImageInputs,
+    PackageConfigInput,
+    PackageInputs,
+)
 from buildkit.apk.arch import oci_arch
 from buildkit.apk.keys import fingerprint
-from buildkit.digest import action_key, canonical_json, sha256_digest
+from buildkit.digest import canonical_json, sha256_digest
 from buildkit.errors import StaleLockError
 from buildkit.framework import Framework
 from buildkit.hints import lock_command, missing_lockfile, run
@@ -32,10 +39,6 @@ from buildkit.lockfile import LockedPackage, Lockfile
 from buildkit.melange import PackageConfig
 from buildkit.redaction import redact
 
-# Bump when buildkit changes how it runs a tool in a way that changes outputs: every action key
-# changes with it, so nothing stale is taken from the cache.
-RECIPE = 1
-NEWEST_PACKAGE = "newest-locked-package"  # the SOURCE_DATE_EPOCH input when none is configured
 _PEM_SPKI = b"-----BEGIN PUBLIC KEY-----"
 
 
@@ -127,8 +130,11 @@ class ImageAction:
     lock: Lockfile
     tag: str  # the reference apko is given; the image loads as loaded_tag(tag, arch)
     source_date_epoch: int | None  # configured; None = the newest locked package
-    inputs: Mapping[str, Any]
-    key: str
+    inputs: ImageInputs
+
+    @property
+    def key(self) -> str:
+        return self.inputs.key
 
     @property
     def label(self) -> str:
@@ -151,17 +157,6 @@ def plan_image(
     signing_key: str,
 ) -> ImageAction:
     """The action for ``framework`` on ``arch`` (the lock must have passed check_lock)."""
-    inputs = {
-        "recipe": RECIPE,
-        "tool": "apko",
-        "arch": arch,
-        "config": {"name": framework.config_name, "checksum": framework.checksum},
-        "lock": lock_digest(lock, arch),
-        "apko_image": apko_image,
-        "source_date_epoch": NEWEST_PACKAGE if source_date_epoch is None else source_date_epoch,
-        "tag": tag,
-        "signing_key": signing_key,
-    }
     return ImageAction(
         framework=framework,
         arch=arch,
@@ -169,8 +164,15 @@ def plan_image(
         lock=lock,
         tag=tag,
         source_date_epoch=source_date_epoch,
-        inputs=inputs,
-        key=action_key(inputs),
+        inputs=ImageInputs(
+            arch=arch,
+            config=ConfigInput(name=framework.config_name, checksum=framework.checksum),
+            lock=lock_digest(lock, arch),
+            apko_image=apko_image,
+            source_date_epoch=source_date_epoch,
+            tag=tag,
+            signing_key=signing_key,
+        ),
     )
 
 
@@ -181,8 +183,11 @@ class PackageAction:
     config: PackageConfig
     arch: str
     source_date_epoch: int
-    inputs: Mapping[str, Any]
-    key: str
+    inputs: PackageInputs
+
+    @property
+    def key(self) -> str:
+        return self.inputs.key
 
     @property
     def label(self) -> str:
@@ -201,27 +206,22 @@ def plan_package(
     local_deps: Mapping[str, str],
 ) -> PackageAction:
     """``local_deps``: name -> identity of each local package it needs, as built for ``arch``."""
-    inputs = {
-        "recipe": RECIPE,
-        "tool": "melange",
-        "arch": arch,
-        "config": {"name": config.path.name, "digest": sha256_digest(config_bytes)},
-        "source_tree": source_tree,
-        "melange_image": melange_image,
-        "source_date_epoch": source_date_epoch,
-        "signing_key": signing_key,
-        "environment": {  # recorded: no password of a repository URL goes into a record
-            "repositories": [redact(r) for r in config.repositories],
-            "keyring": [redact(k) for k in config.keyring],
-        },
-        "local_deps": dict(sorted(local_deps.items())),
-    }
     return PackageAction(
         config=config,
         arch=arch,
         source_date_epoch=source_date_epoch,
-        inputs=inputs,
-        key=action_key(inputs),
+        inputs=PackageInputs(
+            arch=arch,
+            config=PackageConfigInput(name=config.path.name, digest=sha256_digest(config_bytes)),
+            source_tree=source_tree,
+            melange_image=melange_image,
+            source_date_epoch=source_date_epoch,
+            signing_key=signing_key,
+            # recorded: no password of a repository URL goes into a record
+            repositories=tuple(redact(r) for r in config.repositories),
+            keyring=tuple(redact(k) for k in config.keyring),
+            local_deps=dict(sorted(local_deps.items())),
+        ),
     )
 
 

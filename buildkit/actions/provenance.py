@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from buildkit.actions.records import ImageRecord
+from buildkit.imageref import pinned_digest
 
 BUILD_TYPE = "https://github.com/buildkit/buildkit/apko-image/v1"
 BUILDER_ID = "https://github.com/buildkit/buildkit/builder/v1"
@@ -26,7 +27,7 @@ def _sha256(digest: str) -> dict[str, str]:
 
 
 def _image_digest(ref: str) -> dict[str, str]:
-    _, _, digest = ref.partition("@")
+    digest = pinned_digest(ref)
     return _sha256(digest) if digest else {}
 
 
@@ -35,18 +36,16 @@ def provenance_predicate(
 ) -> dict[str, Any]:
     """The SLSA v1 predicate for the image ``record`` describes."""
     inputs = record.inputs
-    config = inputs.get("config") if isinstance(inputs.get("config"), Mapping) else {}
-    assert isinstance(config, Mapping)
-    apko_image = str(inputs.get("apko_image", ""))
+    apko_image = inputs.apko_image
     built = datetime.datetime.fromtimestamp(record.source_date_epoch, tz=datetime.UTC)
     dependencies: list[dict[str, Any]] = [
         {
             "uri": f"buildkit:lockfile/{record.framework}/{record.arch}",
-            "digest": _sha256(str(inputs.get("lock", ""))),
+            "digest": _sha256(inputs.lock),
         },
         {
-            "uri": f"buildkit:config/{config.get('name', '')}",
-            "digest": {"sri": str(config.get("checksum", ""))},
+            "uri": f"buildkit:config/{inputs.config.name}",
+            "digest": {"sri": inputs.config.checksum},
         },
         {"uri": f"oci://{apko_image}", "digest": _image_digest(apko_image)},
         {"uri": "git+source", "digest": {"gitCommit": source_revision}},
@@ -59,13 +58,13 @@ def provenance_predicate(
             "externalParameters": {
                 "framework": record.framework,
                 "arch": record.arch,
-                "config": str(config.get("name", "")),
-                "tag": str(inputs.get("tag", "")),
+                "config": inputs.config.name,
+                "tag": inputs.tag,
             },
             "internalParameters": {
-                "recipe": inputs.get("recipe"),
+                "recipe": inputs.recipe,
                 "source_date_epoch": record.source_date_epoch,
-                "signing_key": inputs.get("signing_key"),
+                "signing_key": inputs.signing_key,
             },
             "resolvedDependencies": dependencies,
         },

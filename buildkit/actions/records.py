@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from buildkit.actions.inputs import ImageInputs, PackageInputs
 from buildkit.digest import Blob
-from buildkit.errors import StoreError
+from buildkit.errors import BuildkitError, StoreError
+from buildkit.fields import Fields
 
 SCHEMA = 1
 
@@ -44,11 +46,12 @@ class BuiltApk:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> BuiltApk:
+        fields = _fields(where)
         return cls(
-            filename=_str(data, "filename", where),
-            name=_str(data, "name", where),
-            version=_str(data, "version", where),
-            identity=_str(data, "identity", where),
+            filename=fields.string(data, "filename"),
+            name=fields.string(data, "name"),
+            version=fields.string(data, "version"),
+            identity=fields.string(data, "identity"),
             blob=Blob.from_dict(data.get("blob"), where),
         )
 
@@ -58,7 +61,7 @@ class PackageRecord:
     name: str
     arch: str
     action_key: str
-    inputs: Mapping[str, Any] = field(default_factory=dict)
+    inputs: PackageInputs
     apks: tuple[BuiltApk, ...] = ()
     cached: bool = field(default=False, compare=False)  # this run: from the action cache
 
@@ -81,22 +84,23 @@ class PackageRecord:
             "name": self.name,
             "arch": self.arch,
             "action_key": self.action_key,
-            "inputs": dict(self.inputs),
+            "inputs": self.inputs.to_dict(),
             "outputs": {"apks": [apk.to_dict() for apk in self.apks]},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> PackageRecord:
         _check_kind(data, "package", where)
-        outputs = _mapping(data, "outputs", where)
+        fields = _fields(where)
+        outputs = fields.mapping(data, "outputs")
         apks = outputs.get("apks")
         if not isinstance(apks, list) or not apks:
             raise _malformed("outputs.apks must be a non-empty list", where)
         return cls(
-            name=_str(data, "name", where),
-            arch=_str(data, "arch", where),
-            action_key=_str(data, "action_key", where),
-            inputs=_mapping(data, "inputs", where),
+            name=fields.string(data, "name"),
+            arch=fields.string(data, "arch"),
+            action_key=fields.string(data, "action_key"),
+            inputs=PackageInputs.from_dict(fields.mapping(data, "inputs"), fields.at("inputs")),
             apks=tuple(BuiltApk.from_dict(_as_mapping(a, where), where) for a in apks),
         )
 
@@ -130,11 +134,12 @@ class ImageSummary:
             raise _malformed("outputs.image.diff_ids must be a list of digests", where)
         if not isinstance(layers, list):
             raise _malformed("outputs.image.layers must be a list", where)
+        fields = _fields(where)
         return cls(
-            tag=_str(data, "tag", where),
-            platform=_str(data, "platform", where),
-            manifest_digest=_str(data, "manifest_digest", where),
-            config_digest=_str(data, "config_digest", where),
+            tag=fields.string(data, "tag"),
+            platform=fields.string(data, "platform"),
+            manifest_digest=fields.string(data, "manifest_digest"),
+            config_digest=fields.string(data, "config_digest"),
             diff_ids=tuple(diff_ids),
             layers=tuple(Blob.from_dict(layer, where) for layer in layers),
         )
@@ -145,7 +150,7 @@ class ImageRecord:
     framework: str
     arch: str
     action_key: str
-    inputs: Mapping[str, Any]
+    inputs: ImageInputs
     source_date_epoch: int  # the value apko ran with (configured, or from the locked packages)
     tarball: Blob
     sboms: Mapping[str, Blob]  # file name (sbom-x86_64.spdx.json, ...) -> blob
@@ -162,7 +167,7 @@ class ImageRecord:
             "framework": self.framework,
             "arch": self.arch,
             "action_key": self.action_key,
-            "inputs": dict(self.inputs),
+            "inputs": self.inputs.to_dict(),
             "outputs": {
                 "source_date_epoch": self.source_date_epoch,
                 "tarball": self.tarball.to_dict(),
@@ -174,20 +179,21 @@ class ImageRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> ImageRecord:
         _check_kind(data, "image", where)
-        outputs = _mapping(data, "outputs", where)
+        fields = _fields(where)
+        outputs = fields.mapping(data, "outputs")
         sde = outputs.get("source_date_epoch")
         if not isinstance(sde, int) or isinstance(sde, bool):
             raise _malformed("outputs.source_date_epoch must be an integer", where)
-        sboms = _mapping(outputs, "sboms", where)
+        sboms = fields.mapping(outputs, "sboms")
         return cls(
-            framework=_str(data, "framework", where),
-            arch=_str(data, "arch", where),
-            action_key=_str(data, "action_key", where),
-            inputs=_mapping(data, "inputs", where),
+            framework=fields.string(data, "framework"),
+            arch=fields.string(data, "arch"),
+            action_key=fields.string(data, "action_key"),
+            inputs=ImageInputs.from_dict(fields.mapping(data, "inputs"), fields.at("inputs")),
             source_date_epoch=sde,
             tarball=Blob.from_dict(outputs.get("tarball"), where),
             sboms={str(name): Blob.from_dict(blob, where) for name, blob in sboms.items()},
-            image=ImageSummary.from_dict(_mapping(outputs, "image", where), where),
+            image=ImageSummary.from_dict(fields.mapping(outputs, "image"), where),
         )
 
 
@@ -196,25 +202,21 @@ def _check_kind(data: Mapping[str, Any], kind: str, where: str) -> None:
         raise _malformed(f"not a schema {SCHEMA} {kind} record", where)
 
 
-def _malformed(message: str, where: str) -> StoreError:
-    return StoreError(f"malformed build record: {message}", where=where, hint="build again")
+def _fields(where: str) -> Fields:
+    return Fields(
+        where=where,
+        error=StoreError,
+        prefix="malformed build record: ",
+        hint="build again",
+        mapping_word="an object",
+    )
+
+
+def _malformed(message: str, where: str) -> BuildkitError:
+    return _fields(where).fail(message)
 
 
 def _as_mapping(value: object, where: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise _malformed("expected an object", where)
-    return value
-
-
-def _mapping(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise _malformed(f"{key} must be an object", where)
-    return value
-
-
-def _str(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise _malformed(f"{key} must be a non-empty string", where)
     return value

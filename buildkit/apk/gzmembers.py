@@ -185,11 +185,6 @@ class MemberPieces:
         self.end = self._start + read
 
 
-def split_members(data: bytes, *, where: str) -> tuple[GzipMember, ...]:
-    """All gzip members of ``data`` with their byte ranges and decompressed contents."""
-    return tuple(iter_members(data, where=where))
-
-
 @dataclass(frozen=True, kw_only=True)
 class TarEntry:
     """One tar entry. ``type`` is the tar type flag: "0" file, "1" hard link, "2" symlink,

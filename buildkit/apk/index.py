@@ -32,7 +32,6 @@ from buildkit.apk.gzmembers import (
     plain_tar_files,
 )
 from buildkit.apk.index_records import (
-    FULL_COLLECTIONS_DEFERRED,
     INDEX_NAME,
     IndexRecord,
     parse_records,
@@ -41,10 +40,12 @@ from buildkit.apk.index_records import (
 )
 from buildkit.apk.keys import Keyring, SignatureAlgorithm, SigningKey, verify_signature
 from buildkit.apk.package import read_layout
+from buildkit.collector import FULL_DEFERRED
 from buildkit.errors import ApkFormatError, SignatureError
 
 __all__ = [
     "DESCRIPTION_NAME",
+    "INDEX_FILE",
     "INDEX_NAME",
     "ApkIndex",
     "IndexRecord",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 DESCRIPTION_NAME = "DESCRIPTION"
+INDEX_FILE = "APKINDEX.tar.gz"  # the signed index's file name in <repo>/<arch>/
 _SIGNATURE_TYPES: dict[str, SignatureAlgorithm] = {".SIGN.RSA256.": "sha256", ".SIGN.RSA.": "sha1"}
 _PEEK = 4096  # enough decompressed bytes to read a first tar header, GNU/PAX long names too
 _GZIP_LEVEL = 6  # zlib's and Go's default; fixed so the same records give the same bytes
@@ -90,7 +92,7 @@ def parse_index(
     except SignatureError:
         _check_gzip(data, index_start, where)  # a damaged file: say so, not "unsigned"
         raise
-    with FULL_COLLECTIONS_DEFERRED:
+    with FULL_DEFERRED:
         content = _read_streamed(data, index_start, where)
         if content is None:  # not the usual case: read it whole, or say exactly what is wrong
             text, description = _read_archive(_index_entries(data, index_start, where), where)

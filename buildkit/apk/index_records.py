@@ -17,15 +17,14 @@ texts (parse_records). Pure: bytes in, values out.
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from itertools import compress, repeat
 from typing import cast
 
+from buildkit.collector import FULL_DEFERRED
 from buildkit.errors import ApkFormatError
 
 try:
@@ -135,7 +134,7 @@ _Column = Sequence[str | None]
 
 def parse_records(text: str, *, where: str) -> tuple[IndexRecord, ...]:
     """Parse APKINDEX text. ``where`` names the file; errors say ``where:APKINDEX:line``."""
-    with FULL_COLLECTIONS_DEFERRED:
+    with FULL_DEFERRED:
         # surrogatepass: text with a lone surrogate gets to the Python parsers, not an error.
         native = _NATIVE is not None
         records = _native_records([text.encode("utf-8", "surrogatepass")]) if native else None
@@ -306,39 +305,6 @@ def _row(found: dict[str, str], where: str) -> tuple[str | None, ...]:
                 hint="every record needs C:, P: and V:",
             )
     return tuple(map(found.get, _SLOTS))
-
-
-class _FullCollectionsDeferred:
-    """While any thread is inside, the cyclic GC makes no full collections (young ones go on).
-
-    A Wolfi-size index adds 600k tracked objects (records, atom tuples), and CPython makes a
-    full collection each time the long-lived objects have grown by a quarter: three scans of
-    the whole heap during one load, a quarter of its time. Deferred, one full collection
-    later covers them all. The depth count restores the threshold once, after the last of nested
-    or concurrent loads (lock parses the indexes of several architectures in threads)."""
-
-    _NEVER = 2**31 - 1  # the largest threshold CPython takes
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved = gc.get_threshold()
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if not self._depth:
-                self._saved = gc.get_threshold()
-                gc.set_threshold(self._saved[0], self._saved[1], self._NEVER)
-            self._depth += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._depth -= 1
-            if not self._depth:
-                gc.set_threshold(*self._saved)
-
-
-FULL_COLLECTIONS_DEFERRED = _FullCollectionsDeferred()
 
 
 def _assemble(

@@ -156,14 +156,6 @@ def apk_compare(a: str, b: str, *, fuzzy: bool = False) -> int:
     return -1 if ta.kind > tb.kind else 1
 
 
-def apk_valid(text: str) -> bool:
-    """apk_version_validate: the walk reaches the end without breaking."""
-    reader = _Reader(text)
-    while reader.token.kind < END:
-        reader.next()
-    return reader.token.kind == END
-
-
 _BITS = {"=": 1, "<": 2, ">": 4, "~": 8 | 1}
 _RESULT = {-1: 2, 0: 1, 1: 4}
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import gc
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from buildkit import ui
+from buildkit.collector import keep_until_exit
 from buildkit.lazy import lazy_module
 from buildkit.progress import LineReporter, RichReporter
 from buildkit.project.config import load_project
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         results = lock_project(project, options, reporter=reporter)
     # The indexes stay referenced (the resolver caches them) until the process exits; keep
     # the collector from walking those millions of objects again at shutdown (seconds).
-    gc.freeze()
+    keep_until_exit()
     changed = [r for r in results if r.changed]
     if args.check:
         for result in changed:

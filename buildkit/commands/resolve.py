@@ -6,18 +6,18 @@ Packages are printed in install order (dependencies first). Nothing is written.
 from __future__ import annotations
 
 import argparse
-import gc
 from pathlib import Path
 from typing import Any
 
 from buildkit import ui
 from buildkit.apk.arch import normalize_arch
 from buildkit.apk.keys import Keyring
+from buildkit.collector import PAUSED, keep_until_exit
 from buildkit.framework import load_framework
 from buildkit.project.config import load_project
 from buildkit.repo import RepoClient, repo_sources
 from buildkit.resolve import resolve
-from buildkit.usecases.locking import load_keyring, paused_gc
+from buildkit.usecases.locking import load_keyring
 
 
 def register(sub: Any) -> None:
@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         allow_untrusted=args.allow_untrusted,
         limits=project.fetch_limits,
     )
-    pems, _entries = load_keyring(framework, client)
+    pems = load_keyring(framework, client).pems
     keyring = Keyring.from_pems(pems)
-    with paused_gc():
+    with PAUSED:
         sources = repo_sources(
             framework.resolution_repositories, client, arch, keyring, warn=ui.info
         )
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             arch=arch,
             context=f"{framework.config_name} (framework {framework.name}, arch {arch})",
         )
-    gc.freeze()  # the process ends next: spare the collector a walk over the index at exit
+    keep_until_exit()  # the process ends next: spare the collector a walk over the index at exit
     for item in chosen:
         ui.out.print(f"{item.record.name}={item.record.version}", markup=False)
     return 0

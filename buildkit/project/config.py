@@ -22,6 +22,7 @@ from typing import Any
 
 from buildkit.apk.arch import normalize_arch
 from buildkit.errors import BuildkitError, ConfigError
+from buildkit.fields import Fields
 from buildkit.fsutil import parse_size, read_input
 from buildkit.repo import FetchLimits
 
@@ -167,25 +168,9 @@ def _did_you_mean(word: str, known: Iterable[str]) -> str:
     return f"did you mean {close[0]}? " if close else ""
 
 
-def _str(table: Mapping[str, Any], dotted: str, where: str, default: str) -> str:
-    value = table.get(dotted.rpartition(".")[2], default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{dotted} must be a non-empty string", where=where)
-    return value
-
-
-def _str_list(table: Mapping[str, Any], dotted: str, where: str) -> tuple[str, ...]:
-    value = table.get(dotted.rpartition(".")[2], [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{dotted} must be a list of strings", where=where)
-    return tuple(value)
-
-
-def _bool(table: Mapping[str, Any], dotted: str, where: str, default: bool) -> bool:
-    value = table.get(dotted.rpartition(".")[2], default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{dotted} must be true or false", where=where)
-    return value
+def _at(where: str, table: str) -> Fields:
+    """Getters for the values of ``[table]``."""
+    return Fields(where=where, path=table, mapping_word="a table")
 
 
 def _tags(env: Mapping[str, str], publish: Mapping[str, Any], where: str) -> tuple[str, ...]:
@@ -197,11 +182,11 @@ def _tags(env: Mapping[str, str], publish: Mapping[str, Any], where: str) -> tup
             raise ConfigError(
                 "[publish] has both tag and tags", where=where, hint="keep tags = [...] only"
             )
-        tags = _str_list(publish, "publish.tags", where)
+        tags = _at(where, "publish").strings(publish, "tags")
         if not tags or not all(tags):
             raise ConfigError("publish.tags must be a non-empty list of tags", where=where)
         return tuple(dict.fromkeys(tags))
-    return (_str(publish, "publish.tag", where, "latest"),)
+    return (_at(where, "publish").string(publish, "tag", default="latest"),)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -266,7 +251,7 @@ def _source_date_epoch(
 
 def _engine(env: Mapping[str, str], tools: Mapping[str, Any], where: str) -> str:
     from_env = env.get("BUILDKIT_ENGINE", "")
-    engine = from_env or _str(tools, "tools.engine", where, "auto")
+    engine = from_env or _at(where, "tools").string(tools, "engine", default="auto")
     if engine not in {"auto", "docker", "podman"}:
         raise ConfigError(
             f"tools.engine must be auto, docker or podman, not {engine!r}",
@@ -318,7 +303,9 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
     limits = _table(data, "limits", where)
 
     try:
-        archs = tuple(normalize_arch(a) for a in _str_list(project, "project.archs", where)) or (
+        archs = tuple(
+            normalize_arch(a) for a in _at(where, "project").strings(project, "archs")
+        ) or (
             "x86_64",
             "aarch64",
         )
@@ -326,16 +313,16 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
         raise ConfigError(exc.message, where=where, hint=exc.hint) from None
     sde = _source_date_epoch(env, project, where)
     engine = _engine(env, tools, where)
-    allow_unpinned = tools.get("allow_unpinned", False)
-    if not isinstance(allow_unpinned, bool):
-        raise ConfigError("tools.allow_unpinned must be true or false", where=where)
+    allow_unpinned = _at(where, "tools").boolean(tools, "allow_unpinned", default=False)
 
     def rel(key: str, default: str) -> Path:
-        return root / _str(paths, f"paths.{key}", where, default)
+        return root / _at(where, "paths").string(paths, key, default=default)
 
     cache = Path(env["BUILDKIT_CACHE"]) if env.get("BUILDKIT_CACHE") else None
     tags = _tags(env, publish, where)
-    signing = env.get("BUILDKIT_SIGNING") or _str(publish, "publish.signing", where, "key")
+    signing = env.get("BUILDKIT_SIGNING") or _at(where, "publish").string(
+        publish, "signing", default="key"
+    )
     if signing not in SIGNING_MODES:
         raise ConfigError(
             f"publish.signing must be one of {', '.join(SIGNING_MODES)}, not {signing!r}",
@@ -344,48 +331,51 @@ def load_project(root: Path | str = ".", env: Mapping[str, str] | None = None) -
     return ProjectConfig(
         root=root,
         archs=archs,
-        frameworks=_str_list(project, "project.frameworks", where),
+        frameworks=_at(where, "project").strings(project, "frameworks"),
         source_date_epoch=sde,
-        signing_key=root / _str(project, "project.signing_key", where, "keys/buildkit.rsa"),
+        signing_key=root
+        / _at(where, "project").string(project, "signing_key", default="keys/buildkit.rsa"),
         engine=engine,
         apko_image=env.get("BUILDKIT_APKO_IMAGE")
-        or _str(tools, "tools.apko", where, DEFAULT_APKO_IMAGE),
+        or _at(where, "tools").string(tools, "apko", default=DEFAULT_APKO_IMAGE),
         melange_image=env.get("BUILDKIT_MELANGE_IMAGE")
-        or _str(tools, "tools.melange", where, DEFAULT_MELANGE_IMAGE),
+        or _at(where, "tools").string(tools, "melange", default=DEFAULT_MELANGE_IMAGE),
         allow_unpinned=allow_unpinned,
         registry=env.get("BUILDKIT_REGISTRY")
-        or _str(publish, "publish.registry", where, "127.0.0.1:5000"),
+        or _at(where, "publish").string(publish, "registry", default="127.0.0.1:5000"),
         repository=env.get("BUILDKIT_REPOSITORY")
-        or _str(publish, "publish.repository", where, "buildkit"),
+        or _at(where, "publish").string(publish, "repository", default="buildkit"),
         tag=tags[0],
         tags=tags,
-        arch_tags=_bool(publish, "publish.arch_tags", where, False),
+        arch_tags=_at(where, "publish").boolean(publish, "arch_tags", default=False),
         cosign_image=env.get("BUILDKIT_COSIGN_IMAGE")
-        or _str(tools, "tools.cosign", where, DEFAULT_COSIGN_IMAGE),
+        or _at(where, "tools").string(tools, "cosign", default=DEFAULT_COSIGN_IMAGE),
         crane_image=env.get("BUILDKIT_CRANE_IMAGE")
-        or _str(tools, "tools.crane", where, DEFAULT_CRANE_IMAGE),
-        insecure_registries=_str_list(publish, "publish.insecure", where),
+        or _at(where, "tools").string(tools, "crane", default=DEFAULT_CRANE_IMAGE),
+        insecure_registries=_at(where, "publish").strings(publish, "insecure"),
         signing=signing,
         cosign_key=root
         / (
             env.get("BUILDKIT_COSIGN_KEY")
-            or _str(publish, "publish.cosign_key", where, "keys/cosign.key")
+            or _at(where, "publish").string(publish, "cosign_key", default="keys/cosign.key")
         ),
         certificate_identity=env.get("BUILDKIT_CERTIFICATE_IDENTITY")
         or str(publish.get("certificate_identity", "")),
-        certificate_oidc_issuer=_str(
+        certificate_oidc_issuer=_at(where, "publish").string(
             publish,
-            "publish.certificate_oidc_issuer",
-            where,
-            "https://token.actions.githubusercontent.com",
+            "certificate_oidc_issuer",
+            default="https://token.actions.githubusercontent.com",
         ),
         dist_dir=rel("dist", "dist"),
         packages_dir=rel("packages", "packages"),
         lockfiles_dir=rel("lockfiles", "lockfiles"),
         frameworks_dir=rel("frameworks", "frameworks"),
-        cache_dir=Path(_str(paths, "paths.cache", where, str(cache or default_cache_dir()))),
-        scan_databases=_str_table(scan, "scan.databases", where),
-        scan_ignore=root / _str(scan, "scan.ignore", where, ".buildkit-scan-ignore.toml"),
+        cache_dir=Path(
+            _at(where, "paths").string(paths, "cache", default=str(cache or default_cache_dir()))
+        ),
+        scan_databases=_databases(scan, where),
+        scan_ignore=root
+        / _at(where, "scan").string(scan, "ignore", default=".buildkit-scan-ignore.toml"),
         fetch_limits=_fetch_limits(env, limits, where),
         tool_timeout=_seconds(env, limits, "tool_timeout", "BUILDKIT_TOOL_TIMEOUT", where)
         or DEFAULT_TOOL_TIMEOUT,
@@ -448,12 +438,10 @@ def _fetch_limits(env: Mapping[str, str], limits: Mapping[str, Any], where: str)
     )
 
 
-def _str_table(table: Mapping[str, Any], dotted: str, where: str) -> tuple[tuple[str, str], ...]:
-    value = table.get(dotted.rpartition(".")[2], {})
-    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
-        raise ConfigError(
-            f"{dotted} must be a table of strings",
-            where=where,
-            hint='e.g. "https://packages.wolfi.dev/os" = "https://packages.wolfi.dev/os/security.json"',
-        )
-    return tuple((str(k).rstrip("/"), v) for k, v in value.items())
+def _databases(scan: Mapping[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    value = _at(where, "scan").string_map(
+        scan,
+        "databases",
+        hint='e.g. "https://packages.wolfi.dev/os" = "https://packages.wolfi.dev/os/security.json"',
+    )
+    return tuple((k.rstrip("/"), v) for k, v in value.items())

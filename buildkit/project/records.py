@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from buildkit.actions.records import ImageRecord, PackageRecord
-from buildkit.digest import Blob, action_key, canonical_json, sha256_digest
+from buildkit.digest import Blob, canonical_json, sha256_digest
 from buildkit.errors import StoreError
 from buildkit.events import damage_warning
 from buildkit.store import Store
@@ -110,7 +110,7 @@ def cached_record(store: Store, key: str, kind: type[R], *, warn: Warn = _ignore
 
 def _filed_under(record: R, key: str, path: Path) -> R:
     """``record`` when it is the record of action ``key`` (its inputs hash to it)."""
-    if record.action_key != key or action_key(record.inputs) != key:
+    if record.action_key != key or record.inputs.key != key:
         raise StoreError("the record belongs to another action", where=str(path))
     return record
 

@@ -1,7 +1,7 @@
 """Dependency resolution with apk semantics, on top of resolvelib.
 
 Public API (see docs/architecture.md): :class:`RepoSource`, :class:`Resolved`,
-:func:`resolve` and :func:`common_versions`; :class:`Universe` and
+:func:`resolve`; :class:`Universe` and
 :func:`clear_universe_cache` for callers that manage the lifetime of the index maps.
 How apk's rules map onto resolvelib:
 
@@ -19,13 +19,12 @@ How apk's rules map onto resolvelib:
 
 from buildkit.resolve.model import RepoSource, Resolved
 from buildkit.resolve.solve import resolve
-from buildkit.resolve.universe import Universe, clear_universe_cache, common_versions
+from buildkit.resolve.universe import Universe, clear_universe_cache
 
 __all__ = [
     "RepoSource",
     "Resolved",
     "Universe",
     "clear_universe_cache",
-    "common_versions",
     "resolve",
 ]

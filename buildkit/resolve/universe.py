@@ -19,7 +19,7 @@ import functools
 import weakref
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from buildkit.apk.atom import Atom, parse_atom
 from buildkit.apk.index import IndexRecord
@@ -406,31 +406,3 @@ def universe_for(sources: Sequence[RepoSource], arch: str, *, context: str = "")
 def clear_universe_cache() -> None:
     """Drop every cached map now (they are also dropped when their indexes are freed)."""
     _cache.clear()
-
-
-def cached_universes() -> int:
-    """How many index sets have cached maps (for tests and diagnostics)."""
-    return len(_cache)
-
-
-def common_versions(
-    per_arch_sources: Mapping[str, Sequence[RepoSource]],
-) -> dict[str, frozenset[str]]:
-    """For each package name present on 2+ archs, the versions present on every arch having it.
-
-    apko resolves each arch on its own, so versions can differ between archs; passing this as
-    ``allowed_versions`` keeps one version of each package across all the archs of an image.
-    """
-    per_arch: dict[str, dict[str, set[str]]] = {}
-    for arch, sources in per_arch_sources.items():
-        names = per_arch.setdefault(arch, {})
-        for source in sources:
-            for record in source.index.records:
-                names.setdefault(record.name, set()).add(record.version)
-    result: dict[str, frozenset[str]] = {}
-    all_names = sorted({name for names in per_arch.values() for name in names})
-    for name in all_names:
-        found = [names[name] for names in per_arch.values() if name in names]
-        if len(found) >= 2:
-            result[name] = frozenset(set.intersection(*found))
-    return result

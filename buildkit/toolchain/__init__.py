@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from buildkit.imageref import ImageRef, local_name, parse_image_ref
 from buildkit.toolchain.engine import Engine, check_digest
 from buildkit.toolchain.facade import (
     Toolchain,
@@ -19,7 +20,6 @@ from buildkit.toolchain.facade import (
     ownership_fix_spec,
     version_spec,
 )
-from buildkit.toolchain.images import ImageRef, local_name, parse_image_ref
 from buildkit.toolchain.mounts import MountPlan, plan_mounts
 from buildkit.toolchain.process import Completed, Runner, run_process
 from buildkit.toolchain.spec import (

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from buildkit.errors import Terminated, ToolchainError, ToolFailedError
+from buildkit.imageref import ImageRef, pinned_digest
 from buildkit.redaction import redact
 from buildkit.toolchain import spec as cmd
 from buildkit.toolchain.containers import (
@@ -32,7 +33,6 @@ from buildkit.toolchain.containers import (
     orphans,
     run_owner,
 )
-from buildkit.toolchain.images import ImageRef
 from buildkit.toolchain.process import Completed, Runner, run_process, tail
 from buildkit.toolchain.settings import ToolSettings
 from buildkit.toolchain.spec import ContainerSpec
@@ -314,9 +314,9 @@ def check_digest(ref: ImageRef, repo_digests: Sequence[str]) -> None:
     """The engine's image must carry the pinned digest among its RepoDigests."""
     if ref.digest is None:
         return
-    if any(d.rpartition("@")[2] == ref.digest for d in repo_digests):
+    if any((pinned_digest(d) or d) == ref.digest for d in repo_digests):
         return
-    have = ", ".join(d.rpartition("@")[2] for d in repo_digests) or "none"
+    have = ", ".join(pinned_digest(d) or d for d in repo_digests) or "none"
     raise ToolchainError(
         f"image {ref.name} is present with digest {have}, not the pinned {ref.digest}",
         hint=f"remove the local copy and pull again, or fix the pin for {ref.name}",

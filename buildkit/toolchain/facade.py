@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from buildkit.errors import ToolchainError
+from buildkit.imageref import ImageRef, parse_image_ref
 from buildkit.toolchain.engine import Engine
-from buildkit.toolchain.images import ImageRef, parse_image_ref
 from buildkit.toolchain.mounts import MountPlan, plan_mounts
 from buildkit.toolchain.settings import ToolSettings
 from buildkit.toolchain.spec import ContainerSpec, Mount, Network, Owner

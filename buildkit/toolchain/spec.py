@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from buildkit.errors import ToolchainError
-from buildkit.toolchain.images import ImageRef
+from buildkit.imageref import ImageRef
 
 WORKDIR = "/work"
 Network = Literal["none", "host"]

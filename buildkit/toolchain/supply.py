@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.toolchain.images import ImageRef
+from buildkit.imageref import ImageRef
 from buildkit.toolchain.spec import ContainerSpec, Mount
 
 LAYOUT = "/layout"

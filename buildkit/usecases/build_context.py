@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Protocol
 from buildkit.actions.plan import public_key_fingerprint
 from buildkit.errors import ToolchainError, ToolFailedError
 from buildkit.events import BaseReporter, Reporter
+from buildkit.imageref import parse_image_ref
 from buildkit.project.config import ProjectConfig
 from buildkit.store import Store
 from buildkit.toolchain import Toolchain
-from buildkit.toolchain.images import parse_image_ref
 from buildkit.usecases.source_check import SourceCheck
 
 if TYPE_CHECKING:

@@ -17,21 +17,19 @@ verified (``buildkit.repo``), and its member ranges and checksums go into the lo
 - Each arch is an :class:`ArchLocker`: it owns that arch's indexes (a Wolfi index is 200k
   records) and does the parsing, resolving and package checks. ``lock_project`` runs one per
   arch in a worker process, so archs proceed in parallel; only small values cross over
-  (version maps, constraints, lock entries). :func:`lock_framework` runs them in-process.
+  (version columns, constraints, lock entries). :func:`lock_framework` runs them in-process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from itertools import combinations
 from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -39,10 +37,10 @@ from typing import TYPE_CHECKING, TypeVar
 from buildkit.actions.lock_check import keyring_entries, lock_repositories
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
+from buildkit.collector import PAUSED, off_for_process
 from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository
-from buildkit.fsutil import read_input
 from buildkit.hints import fixed_by, lock_command, missing_lockfile, run
 from buildkit.lazy import lazy_module
 from buildkit.lockfile import (
@@ -67,8 +65,17 @@ from buildkit.project.layout import (
 )
 from buildkit.repo import FetchLimits, RepoClient, package_location, repo_sources
 from buildkit.resolve import RepoSource, Resolved, resolve
-from buildkit.resolve.arch_consistency import Columns, restrictions_from_columns, version_columns
-from buildkit.usecases.lock_inputs import cached_resolutions, check_update_names_early
+from buildkit.resolve.arch_consistency import (
+    Columns,
+    VersionMap,
+    restrictions_from_columns,
+    version_columns,
+)
+from buildkit.usecases.lock_inputs import (
+    cached_resolutions,
+    check_update_names_early,
+    read_existing,
+)
 from buildkit.usecases.staleness import remember_sections
 from buildkit.usecases.worker_death import RssWatch, death_cause
 
@@ -78,8 +85,6 @@ else:  # only when the frameworks request local packages (not on a warm lock --c
     package_builds = lazy_module("buildkit.usecases.package_builds")
 
 _FETCH_THREADS = 8  # package downloads are I/O bound; verification releases the GIL in zlib
-
-VersionMap = dict[str, frozenset[str]]  # package name -> versions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,38 +230,6 @@ class ArchLocker:
                 f"build the local packages first: {run(lock_command(job.framework))} without "
                 "--skip-packages",
             ) from None
-
-
-def version_map(sources: Sequence[RepoSource]) -> VersionMap:
-    """Every package name in ``sources`` with the versions they offer."""
-    found: dict[str, set[str]] = {}
-    for source in sources:
-        for record in source.index.records:
-            found.setdefault(record.name, set()).add(record.version)
-    return {name: frozenset(versions) for name, versions in found.items()}
-
-
-def restrictions(per_arch: Mapping[str, VersionMap]) -> dict[str, VersionMap]:
-    """Cross-arch consistency as ``allowed_versions`` for each arch.
-
-    The versions a name may take are those present on every arch having it (what
-    ``buildkit.resolve.common_versions`` computes from whole indexes). An entry only matters
-    where that is fewer than the arch offers, so only those are returned: few or none, where
-    the full map has a Wolfi-sized 200k names. Works on version maps, which are cheap to
-    send between processes, with set operations over dict views (no Python loop per name).
-    """
-    maps = list(per_arch.values())
-    uneven: set[str] = set()
-    for first, second in combinations(maps, 2):
-        same = {name for name, _versions in first.items() & second.items()}
-        uneven |= (first.keys() & second.keys()) - same
-    result: dict[str, VersionMap] = {arch: {} for arch in per_arch}
-    for name in sorted(uneven):
-        shared = frozenset.intersection(*(found[name] for found in maps if name in found))
-        for arch, own in per_arch.items():
-            if name in own and own[name] != shared:
-                result[arch][name] = shared
-    return result
 
 
 def _locked(arch: str, item: Resolved, layout: ApkLayout) -> LockedPackage:
@@ -429,7 +402,7 @@ _WORKER: ArchLocker | None = None  # the worker process's locker (set by its ini
 def _start_worker(settings: ClientSettings, arch: str) -> None:
     global _WORKER  # noqa: PLW0603 - one locker per worker process, made by the initializer
     _WORKER = ArchLocker(settings.client(), arch)
-    gc.disable()  # see paused_gc; the worker lives only for this lock run
+    off_for_process()  # see buildkit.collector; the worker lives only for this lock run
 
 
 def _worker() -> ArchLocker:
@@ -506,7 +479,9 @@ def _lock_frameworks(
     """Lock several frameworks with one arch locker per arch (indexes loaded once)."""
     keys = {fw.name: load_keyring(fw, client) for fw in frameworks}
     jobs = {
-        arch: [_job(fw, arch, keys[fw.name][0], semantics) for fw in frameworks if arch in fw.archs]
+        arch: [
+            _job(fw, arch, keys[fw.name].pems, semantics) for fw in frameworks if arch in fw.archs
+        ]
         for arch in runners
     }
     loading = {arch: runners[arch].load(jobs[arch], not skew) for arch in runners}
@@ -525,7 +500,7 @@ def _lock_frameworks(
         per_arch = {arch: locked[arch].packages[fw.name] for arch in fw.archs}
         if not skew:
             check_arch_skew(fw, per_arch)
-        lockfiles[fw.name] = _lockfile(fw, keys[fw.name][1], per_arch)
+        lockfiles[fw.name] = _lockfile(fw, keys[fw.name].entries, per_arch)
     return lockfiles
 
 
@@ -567,14 +542,21 @@ def _constraints(
     return work
 
 
-def load_keyring(
-    framework: Framework, client: RepoClient
-) -> tuple[dict[str, bytes], tuple[LockKey, ...]]:
-    """The keyring named in the config (file name -> PEM) and its lock entries, sorted by
-    name as apko sorts them."""
+@dataclass(frozen=True, kw_only=True)
+class FrameworkKeyring:
+    """The keyring a framework names: file name -> PEM, and its lock entries sorted by name as
+    apko sorts them."""
+
+    pems: Mapping[str, bytes]
+    entries: tuple[LockKey, ...]
+
+
+def load_keyring(framework: Framework, client: RepoClient) -> FrameworkKeyring:
+    """The keyring named in the config, each key checked."""
     with fixed_by(lock_command(framework.name)):
         pems = {location: client.key(location) for location in framework.contents.keyring}
-        return keyring_entries(framework, pems)
+        keys, entries = keyring_entries(framework, pems)
+    return FrameworkKeyring(pems=keys, entries=entries)
 
 
 def check_arch_skew(framework: Framework, per_arch: Mapping[str, Sequence[LockedPackage]]) -> None:
@@ -615,23 +597,6 @@ def _lockfile(
     )
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while indexes are loaded and resolved.
-
-    A Wolfi-sized index is 200k long-lived records per arch; every collection the
-    allocations trigger walks all of them, which doubles the CPU time of a lock. Nothing
-    here builds garbage cycles worth collecting, and the collector resumes afterwards.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def lock_project(
     project: ProjectConfig, options: LockOptions, *, reporter: Reporter | None = None
 ) -> list[LockResult]:
@@ -658,34 +623,35 @@ def lock_project(
     )
     paths = framework_paths(project, options.names)
     frameworks = [load_project_framework(project, path) for path in paths]
-    existing = {fw.name: _read_existing(lockfile_path(project, fw)) for fw in frameworks}
+    existing = {fw.name: read_existing(lockfile_path(project, fw)) for fw in frameworks}
     for fw in frameworks:
-        problem = existing[fw.name][2]
+        problem = existing[fw.name].problem
         if problem is not None and options.update:
             raise LockError(f"cannot update packages: {problem}")
     check_update_names_early(options.update, frameworks, existing)
     pins = {
-        fw.name: _pins(existing[fw.name][1], keep_all=options.check, moving=options.update)
+        fw.name: _pins(existing[fw.name].lock, keep_all=options.check, moving=options.update)
         for fw in frameworks
     }
     with fixed_by(lock_command(*(fw.name for fw in frameworks))):  # an index fetched first
-        cache, keys, lockfiles = cached_resolutions(
+        cached = cached_resolutions(
             project,
             client,
             frameworks,
             existing,
             options,
-            keyrings={fw.name: load_keyring(fw, client)[0] for fw in frameworks}
+            keyrings={fw.name: load_keyring(fw, client).pems for fw in frameworks}
             if options.cache
             else {},
             reporter=reporter,
         )
+    lockfiles = dict(cached.found)
     todo = [fw for fw in frameworks if fw.name not in lockfiles]
     archs = tuple(dict.fromkeys(arch for fw in todo for arch in fw.archs))
     if todo:
         reporter.info(f"locking {', '.join(fw.name for fw in todo)} ({', '.join(archs)})")
         with (
-            paused_gc(),
+            PAUSED,
             _runners(
                 archs,
                 client,
@@ -703,17 +669,17 @@ def lock_project(
                 semantics=options.semantics,
             )
         lockfiles.update(fresh)
-        if cache is not None:
+        if cached.cache is not None:
             for name, lockfile in fresh.items():
-                cache.put(keys[name], lockfile)
+                cached.cache.put(cached.keys[name], lockfile)
     results = [
         LockResult(
             framework=fw,
             path=lockfile_path(project, fw),
             new=lockfiles[fw.name],
-            old_bytes=existing[fw.name][0],
-            old=existing[fw.name][1],
-            problem=existing[fw.name][2],
+            old_bytes=existing[fw.name].raw,
+            old=existing[fw.name].lock,
+            problem=existing[fw.name].problem,
         )
         for fw in frameworks
     ]
@@ -725,19 +691,6 @@ def lock_project(
             fw = result.framework
             remember_sections(project.cache_dir, fw.checksum, project.root / fw.config_name)
     return results
-
-
-def _read_existing(path: Path) -> tuple[bytes | None, Lockfile | None, str | None]:
-    try:
-        data = read_input(path, "lockfile")
-    except FileNotFoundError:
-        return None, None, None
-    except OSError as exc:
-        raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
-    try:
-        return data, Lockfile.from_json(data, where=str(path)), None
-    except LockError as err:
-        return data, None, str(err)
 
 
 def _pins(

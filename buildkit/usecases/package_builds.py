@@ -17,7 +17,7 @@ from pathlib import Path
 
 from buildkit.actions.plan import PackageAction, plan_package
 from buildkit.actions.records import BuiltApk, PackageRecord
-from buildkit.apk.index import parse_index, record_from_package, write_index
+from buildkit.apk.index import INDEX_FILE, parse_index, record_from_package, write_index
 from buildkit.apk.keys import Keyring, check_key_pair
 from buildkit.apk.package import read_layout
 from buildkit.errors import BuildkitError, SigningKeyError, ToolFailedError
@@ -38,7 +38,6 @@ from buildkit.usecases.build_context import BuildContext, Tools
 from buildkit.usecases.melange_env import check_package_configs
 from buildkit.usecases.repo_sync import remove, same_version_warning, stale_files
 
-INDEX_NAME = "APKINDEX.tar.gz"
 INDEX_DESCRIPTION = "buildkit local packages"
 # Local packages' SOURCE_DATE_EPOCH when buildkit.toml sets none: 1980-01-01, the earliest
 # date zip and many tools accept. A fixed value, so the same config gives the same bytes.
@@ -68,7 +67,7 @@ def build_packages(
 
         def step(action: PackageAction, repo: Path = repo) -> PackageRecord:
             record = _run(context, action)
-            if _install(context, record, repo) or not (repo / INDEX_NAME).is_file():
+            if _install(context, record, repo) or not (repo / INDEX_FILE).is_file():
                 write_repository_index(context, repo)
             return record
 
@@ -78,7 +77,7 @@ def build_packages(
             stale, damage = index_state(repo, signing_public_key_path(context.project))
             if damage is not None:
                 context.reporter.info(
-                    damage_warning(repo / INDEX_NAME, "the local index", damage, "writing it again")
+                    damage_warning(repo / INDEX_FILE, "the local index", damage, "writing it again")
                 )
             if stale:
                 write_repository_index(context, repo)
@@ -110,7 +109,7 @@ def index_state(repo: Path, public_key: Path | None) -> tuple[bool, str | None]:
     verify with the project's public key (when there is one) and list exactly the .apk files
     present, each by its identity and size. A missing index or a changed listing is routine
     (no reason given); anything else is damage."""
-    index = repo / INDEX_NAME
+    index = repo / INDEX_FILE
     if not repo.is_dir():
         return False, None
     apks = sorted(repo.glob("*.apk"))
@@ -219,7 +218,7 @@ def run_melange(context: BuildContext, action: PackageAction) -> PackageRecord:
             signing_key=project.signing_key,
             out_dir=out,
             keyring_append=(key_pub,),
-            repository_append=(project.packages_dir,) if action.inputs["local_deps"] else (),
+            repository_append=(project.packages_dir,) if action.inputs.local_deps else (),
             source_dir=source_dir(context, config),
             cache_dir=project.cache_dir / "melange-cache",
             apk_cache_dir=apk_cache,
@@ -296,7 +295,7 @@ def write_repository_index(context: BuildContext, repo: Path) -> None:
         for path in sorted(repo.glob("*.apk"))
     ]
     atomic_write_bytes(
-        repo / INDEX_NAME, write_index(records, description=INDEX_DESCRIPTION, key=key)
+        repo / INDEX_FILE, write_index(records, description=INDEX_DESCRIPTION, key=key)
     )
 
 

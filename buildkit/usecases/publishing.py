@@ -464,7 +464,7 @@ def _prepare_framework(
     images = []
     for arch in archs:
         check_lock(framework, lock, arch, path=lock_path)
-        current = {"config": framework.checksum, "lock": lock_digest(lock, arch)}
+        current = BuiltFrom(config=framework.checksum, lock=lock_digest(lock, arch))
         images.append(_prepare_image(store, framework.name, arch, current, target))
     return FrameworkPlan(
         framework=framework.name,
@@ -478,7 +478,7 @@ def _prepare_framework(
 
 
 def _prepare_image(
-    store: Store, framework: str, arch: str, current: Mapping[str, str], target: Target
+    store: Store, framework: str, arch: str, current: BuiltFrom, target: Target
 ) -> ArchImage:
     path = store.record_path(framework, f"{arch}.json")
     record = read_image_record(store, path)
@@ -513,8 +513,17 @@ def _prepare_image(
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class BuiltFrom:
+    """What an image must be built from to be published: the config checksum and the lock
+    entries digest of the current config and lockfile."""
+
+    config: str
+    lock: str
+
+
 def check_record(
-    record: ImageRecord, *, arch: str, framework: str, current: Mapping[str, str], where: str
+    record: ImageRecord, *, arch: str, framework: str, current: BuiltFrom, where: str
 ) -> None:
     """Refuse a record of another framework or arch, or one built from another config or
     lockfile than the current ones (``current``: config checksum and lock entries digest)."""
@@ -530,16 +539,14 @@ def check_record(
             where=where,
             hint=build_hint(framework, arch),
         )
-    config = record.inputs.get("config")
-    built = {
-        "config": config.get("checksum") if isinstance(config, Mapping) else None,
-        "lock": record.inputs.get("lock"),
-    }
-    for key, what in (("config", "config"), ("lock", "lockfile")):
-        if built[key] != current[key]:
+    for what, built, now in (
+        ("config", record.inputs.config.checksum, current.config),
+        ("lockfile", record.inputs.lock, current.lock),
+    ):
+        if built != now:
             raise PublishError(
                 f"the image was built from another {what} than the current one "
-                f"({built[key] or 'unknown'}, now {current[key]})",
+                f"({built or 'unknown'}, now {now})",
                 where=where,
                 hint=build_hint(framework, arch),
             )

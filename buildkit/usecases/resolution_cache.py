@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildkit.apk.index import INDEX_FILE
 from buildkit.errors import LockError
 from buildkit.framework import Framework
 from buildkit.fsutil import atomic_write_bytes
 from buildkit.lockfile import Lockfile
-from buildkit.repo import INDEX_NAME, RepoClient, is_remote
+from buildkit.repo import RepoClient, is_remote
 from buildkit.usecases.file_digests import FileDigests
 
 RESOLVER_VERSION = "buildkit-resolver/2 (apko v1.2.39 parity)"
@@ -199,7 +200,7 @@ def _index_digest(
     """The index digest as :meth:`RepoClient.index_digest` gives it; a local index through
     ``digests`` (the client then reports any problem reading it, in its words)."""
     if local is not None and digests is not None:
-        path = local / INDEX_NAME
+        path = local / INDEX_FILE
         if path.is_file():
             with contextlib.suppress(OSError):
                 return digests.sha256(path)

@@ -2,12 +2,12 @@
 records, the same image) or fails with one clear line; never a different image under the
 same action key.
 
-Build side: the small project of tests/helpers/fake_build.py (fake melange and apko; the fake apko's
-image holds a digest of every file of the offline cache it is given, as the real apko's image
-holds what it installs from it), built once, then copied for each case. Each case flips one
-byte (XOR 0x01: a digit stays a digit, so JSON stays valid) at one of several offsets of one
-cache file, runs ``build`` and then ``verify`` (which rebuilds everything from the caches),
-and checks the records, the repaired file and the warning naming it.
+Build side: the small project of tests/helpers/build_project.py (fake melange and apko; the
+fake apko's image holds a digest of every file of the offline cache it is given, as the real
+apko's image holds what it installs from it), built once, then copied for each case. Each case
+flips one byte (XOR 0x01: a digit stays a digit, so JSON stays valid) at one of several offsets
+of one cache file, runs ``build`` and then ``verify`` (which rebuilds everything from the
+caches), and checks the records, the repaired file and the warning naming it.
 
 Lock side: RepoClient against a loopback server, flips in the index cache, the key cache and
 the package cache.
@@ -40,7 +40,7 @@ from buildkit.usecases.apko_cache import copy_package, package_dir
 from buildkit.usecases.building import BuildOptions, build_project
 from buildkit.usecases.scan_sources import PackageInfos
 from buildkit.usecases.verifying import verify_project
-from tests.helpers.fake_build import (
+from tests.helpers.build_project import (
     Factory,
     Project,
     build_local,

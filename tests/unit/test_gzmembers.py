@@ -21,7 +21,6 @@ from buildkit.apk.gzmembers import (
     parse_tar,
     peek_member,
     plain_tar_files,
-    split_members,
 )
 from buildkit.errors import ApkFormatError
 from tests.helpers.apk_indexes import (
@@ -44,7 +43,7 @@ from tests.helpers.paths import FIXTURES
 )
 def test_members_tile_the_file_and_inflate_to_their_data(relative: str) -> None:
     data = (FIXTURES / relative).read_bytes()
-    members = split_members(data, where=relative)
+    members = tuple(iter_members(data, where=relative))
     assert members[0].start == 0
     assert members[-1].end == len(data) - 1
     for before, after in itertools.pairwise(members):
@@ -60,16 +59,16 @@ def test_member_ranges_match_the_ranges_apko_locked() -> None:
     assert packages
     for package in packages:
         path = FIXTURES / "apko-cli" / package["url"].removeprefix("./testdata/")
-        members = split_members(path.read_bytes(), where=str(path))
+        members = tuple(iter_members(path.read_bytes(), where=str(path)))
         ranges = [f"bytes={m.start}-{m.end}" for m in members]
         assert ranges == [package[part]["range"] for part in ("signature", "control", "data")]
 
 
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=5))
-def test_split_members_inverts_concatenated_gzip(chunks: list[bytes]) -> None:
+def test_iter_members_inverts_concatenated_gzip(chunks: list[bytes]) -> None:
     compressed = [gzip.compress(chunk, mtime=0) for chunk in chunks]
     data = b"".join(compressed)
-    members = split_members(data, where="x")
+    members = tuple(iter_members(data, where="x"))
     assert [m.data for m in members] == chunks
     assert [m.compressed(data) for m in members] == compressed
 
@@ -91,7 +90,7 @@ def test_broken_gzip_data_is_reported_with_the_file(
 ) -> None:
     data = damage((FIXTURES / ALPINE).read_bytes())
     with pytest.raises(ApkFormatError) as caught:
-        split_members(data, where="x")
+        tuple(iter_members(data, where="x"))
     assert str(caught.value).startswith(message)
 
 
@@ -161,7 +160,7 @@ def test_parse_tar_refuses_a_damaged_later_header() -> None:
 @pytest.mark.parametrize("relative", [ALPINE, *(s[0] for s in SIGNED)])
 def test_member_pieces_inflate_each_member_as_iter_members_does(relative: str) -> None:
     data = (FIXTURES / relative).read_bytes()
-    for member in split_members(data, where="x"):
+    for member in tuple(iter_members(data, where="x")):
         pieces = MemberPieces(data, start=member.start, where="x")
         assert b"".join(pieces) == member.data
         assert pieces.end == member.end + 1

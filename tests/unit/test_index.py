@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buildkit.apk.gzmembers import (
+    iter_members,
     parse_tar,
-    split_members,
 )
 from buildkit.apk.index import (
     ApkIndex,
@@ -160,7 +160,7 @@ def test_one_flipped_byte_in_the_signed_part_is_refused(
     copy = tmp_path / "APKINDEX.tar.gz"
     shutil.copyfile(FIXTURES / index, copy)
     data = bytearray(copy.read_bytes())
-    start = split_members(bytes(data), where="x")[-1].start
+    start = tuple(iter_members(bytes(data), where="x"))[-1].start
     position = {"first": start, "middle": (start + len(data)) // 2, "last": len(data) - 1}[where]
     data[position] ^= 0x01
     copy.write_bytes(data)
@@ -285,7 +285,7 @@ def test_a_signature_mismatch_on_an_intact_file_stays_a_signature_error() -> Non
 
 def _index_text(data: bytes) -> tuple[str, str]:
     """APKINDEX and DESCRIPTION read the plain way: the last member, whole, through tarfile."""
-    entries = parse_tar(split_members(data, where="x")[-1].data, where="x")
+    entries = parse_tar(tuple(iter_members(data, where="x"))[-1].data, where="x")
     texts = {entry.name: entry.content.decode() for entry in entries}
     return texts["APKINDEX"], texts.get("DESCRIPTION", "")
 
@@ -395,7 +395,7 @@ def test_written_index_is_deterministic_and_shaped_like_melanges(
 ) -> None:
     data = write_index(alpine_records[:5], description="d", key=signing_key)
     assert data == write_index(alpine_records[:5], description="d", key=signing_key)
-    signature, index = split_members(data, where="x")
+    signature, index = tuple(iter_members(data, where="x"))
     # A tar fragment: one header and the 256-byte signature padded to a block, no end blocks.
     assert len(signature.data) == 1024
     (entry,) = parse_tar(signature.data, where="x")
@@ -470,8 +470,8 @@ def test_signatures_in_several_members_all_count(
     other = SigningKey.load(generate_keypair(tmp_path / "other.rsa", bits=2048)[0])
     signed_a = write_index(alpine_records[:2], description="", key=signing_key)
     signed_b = write_index(alpine_records[:2], description="", key=other)
-    sig_a, index_a = split_members(signed_a, where="a")
-    _sig_b, index_b = split_members(signed_b, where="b")
+    sig_a, index_a = tuple(iter_members(signed_a, where="a"))
+    _sig_b, index_b = tuple(iter_members(signed_b, where="b"))
     assert index_a.compressed(signed_a) == index_b.compressed(signed_b)  # deterministic
     data = sig_a.compressed(signed_a) + signed_b
     keyring = Keyring.from_pems(

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from buildkit.apk.gzmembers import parse_tar, split_members
+from buildkit.apk.gzmembers import iter_members, parse_tar
 from buildkit.apk.keys import (
     Keyring,
     SignatureAlgorithm,
@@ -40,7 +40,7 @@ SIGNED_INDEXES: list[tuple[str, str, SignatureAlgorithm]] = [
 def _signatures(relative: str) -> tuple[list[tuple[str, bytes]], bytes]:
     """(key name, signature) pairs of an index, and the bytes they sign."""
     data = (FIXTURES / relative).read_bytes()
-    first, second = split_members(data, where=relative)
+    first, second = tuple(iter_members(data, where=relative))
     pairs = [
         (entry.name.removeprefix(".SIGN.RSA256.").removeprefix(".SIGN.RSA."), entry.content)
         for entry in parse_tar(first.data, where=relative)

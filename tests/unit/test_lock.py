@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from buildkit.apk.index import ApkIndex, IndexRecord
 from buildkit.apk.keys import SigningKey
 from buildkit.cli import main
 from buildkit.errors import ConfigError, LockError, ResolveError, StaleLockError
@@ -16,15 +15,12 @@ from buildkit.events import BaseReporter
 from buildkit.framework import load_framework
 from buildkit.lockfile import LockedPackage, LockRange, read_lockfile
 from buildkit.project.config import ProjectConfig, load_project
-from buildkit.resolve import RepoSource, common_versions
 from buildkit.usecases.locking import (
     LockOptions,
     LockResult,
     check_arch_skew,
     lock_project,
     raise_if_stale,
-    restrictions,
-    version_map,
 )
 from tests.helpers.repos import Pkg, make_repo
 
@@ -314,30 +310,3 @@ def test_worker_errors_arrive_whole(project: Path) -> None:
     assert "no-such-package" in str(caught.value)
     assert caught.value.where is not None
     assert "frameworks/demo.yaml" in caught.value.where
-
-
-def test_restrictions_agree_with_the_resolvers_common_versions() -> None:
-    def source(arch: str, pairs: list[tuple[str, str]]) -> RepoSource:
-        records = tuple(
-            IndexRecord(checksum="Q1", name=n, version=v, arch=arch, size=1, installed_size=1)
-            for n, v in pairs
-        )
-        index = ApkIndex(records=records, description="", signers=())
-        return RepoSource(name="r", arch=arch, tag=None, index=index)
-
-    sources = {
-        "x86_64": [source("x86_64", [("a", "1"), ("a", "2"), ("b", "1"), ("c", "1")])],
-        "aarch64": [source("aarch64", [("a", "2"), ("b", "2"), ("d", "1")])],
-        "riscv64": [source("riscv64", [("a", "2"), ("a", "3"), ("d", "1")])],
-    }
-    maps = {arch: version_map(found) for arch, found in sources.items()}
-    common = common_versions(sources)
-    assert restrictions(maps) == {
-        arch: {n: v for n, v in common.items() if n in own and own[n] != v}
-        for arch, own in maps.items()
-    }
-    assert restrictions(maps) == {
-        "x86_64": {"a": frozenset({"2"}), "b": frozenset()},
-        "aarch64": {"b": frozenset()},
-        "riscv64": {"a": frozenset({"2"})},
-    }

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from buildkit import __version__
-from buildkit.apk.gzmembers import parse_tar, split_members
+from buildkit.apk.gzmembers import iter_members, parse_tar
 from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
 from buildkit.apk.package import extract_package, pack_package, read_layout, verify_package
 from buildkit.apk.pkginfo import PkgInfo
@@ -154,7 +154,7 @@ def test_layout_follows_melange(tree: Path, key_pair: tuple[SigningKey, Path]) -
     """Signature and control are one-entry tar fragments; the data tar is PAX, root-owned."""
     key, _public = key_pair
     apk = pack_package(tree, INFO, key=key, source_date_epoch=EPOCH)
-    members = split_members(apk, where="hello.apk")
+    members = tuple(iter_members(apk, where="hello.apk"))
     assert len(members) == 3
     for member in members:
         header = apk[member.start : member.start + 10]
@@ -192,7 +192,7 @@ def test_layout_follows_melange(tree: Path, key_pair: tuple[SigningKey, Path]) -
 def test_signature_covers_the_control_member(tree: Path, key_pair: tuple[SigningKey, Path]) -> None:
     key, public = key_pair
     apk = pack_package(tree, INFO, key=key, source_date_epoch=EPOCH)
-    members = split_members(apk, where="hello.apk")
+    members = tuple(iter_members(apk, where="hello.apk"))
     control = members[1].compressed(apk)
     (signature,) = parse_tar(members[0].data, where="t")
     assert signature.content == key.sign(control, "sha256")
@@ -242,7 +242,7 @@ SBOM = "var/lib/db/sbom/hello-1.0.0-r0.spdx.json"
 
 
 def _data_files(apk: bytes) -> dict[str, bytes]:
-    data = split_members(apk, where="t")[-1].data
+    data = tuple(iter_members(apk, where="t"))[-1].data
     return {e.name: e.content for e in parse_tar(data, where="t") if e.type == "0"}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from buildkit.apk.gzmembers import parse_tar, split_members
+from buildkit.apk.gzmembers import iter_members, parse_tar
 from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
 from buildkit.apk.package import (
     ApkLayout,
@@ -65,7 +65,7 @@ def _keyring(*relatives: str) -> Keyring:
 def _index_checksums(index: Path) -> dict[str, str]:
     """``{"name-version": C:}`` from an APKINDEX.tar.gz, parsed just enough for the test."""
     found: dict[str, str] = {}
-    for member in split_members(index.read_bytes(), where=str(index)):
+    for member in tuple(iter_members(index.read_bytes(), where=str(index))):
         for entry in parse_tar(member.data, where=str(index)):
             if entry.name != "APKINDEX":
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from buildkit.actions.provenance import provenance_predicate
 from buildkit.actions.records import ImageRecord, ImageSummary
 from buildkit.digest import Blob
+from tests.helpers.records import image_inputs
 
 COSIGN = f"127.0.0.1:5000/tools/cosign@sha256:{'a' * 64}"
 
@@ -14,11 +15,7 @@ def test_provenance_names_lock_config_tools_revision_date_and_action() -> None:
         framework="demo",
         arch="aarch64",
         action_key="k" * 64,
-        inputs={
-            "config": {"name": "frameworks/demo.yaml", "checksum": "sha256-abc="},
-            "lock": "sha256:" + "1" * 64,
-            "apko_image": "127.0.0.1:5000/tools/apko@sha256:" + "2" * 64,
-        },
+        inputs=image_inputs("aarch64"),
         source_date_epoch=1704067200,
         tarball=Blob(digest="sha256:" + "3" * 64, size=1),
         sboms={"sbom-aarch64.spdx.json": Blob(digest="sha256:" + "4" * 64, size=1)},

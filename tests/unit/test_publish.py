@@ -24,7 +24,7 @@ from buildkit.errors import BuildkitError, PublishError, StaleLockError
 from buildkit.lockfile import LockConfig, LockedPackage, Lockfile, LockRange, write_lockfile
 from buildkit.project.config import load_project
 from buildkit.project.layout import framework_paths, load_project_framework
-from buildkit.registry import Fault, RetryPolicy, classify, parse_verbose_list, redact
+from buildkit.registry import RetryPolicy
 from buildkit.store import Store
 from buildkit.toolchain import Completed, Engine, parse_image_ref
 from buildkit.usecases.publishing import (
@@ -36,6 +36,8 @@ from buildkit.usecases.publishing import (
     ping,
     prepare,
 )
+from tests.helpers.records import image_inputs
+from tests.helpers.store import put_bytes
 
 ARCHS = ("x86_64", "aarch64")
 OCI = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -261,16 +263,18 @@ def _write_record(root: Path, arch: str, lock: Lockfile) -> None:
     framework = load_project_framework(project, framework_paths(project, ["demo"])[0])
     store = Store(project.dist_dir)
     data, manifest, config, layer = apko_tarball(arch)
-    blob = store.put_bytes(data)
-    sbom = store.put_bytes(json.dumps({"spdxVersion": "SPDX-2.3", "arch": arch}).encode())
+    blob = put_bytes(store, data)
+    sbom = put_bytes(store, json.dumps({"spdxVersion": "SPDX-2.3", "arch": arch}).encode())
     record = ImageRecord(
         framework="demo",
         arch=arch,
         action_key="k" * 64,
-        inputs={
-            "config": {"name": framework.config_name, "checksum": framework.checksum},
-            "lock": lock_digest(lock, arch),
-        },
+        inputs=image_inputs(
+            arch,
+            config=framework.config_name,
+            checksum=framework.checksum,
+            lock=lock_digest(lock, arch),
+        ),
         source_date_epoch=0,
         tarball=blob,
         sboms={f"sbom-{arch}.spdx.json": sbom},
@@ -752,42 +756,6 @@ def test_credentials_in_client_output_never_reach_the_message(
 
 
 @pytest.mark.parametrize(
-    ("text", "fault"),
-    [
-        ('Get "https://127.0.0.1:5097/v2/": dial tcp: connection refused', Fault.DOWN),
-        ("dial tcp: lookup registry.invalid: no such host", Fault.DOWN),
-        ("read tcp 127.0.0.1:5000: connection reset by peer", Fault.UNREACHABLE),
-        ("received unexpected HTTP status: 503 Service Unavailable", Fault.UNREACHABLE),
-        ("net/http: TLS handshake timeout", Fault.UNREACHABLE),
-        ("timed out after 600.0s", Fault.UNREACHABLE),
-        ("checking a blob in x: unauthorized: authentication required", Fault.UNAUTHORIZED),
-        ("denied: requested access to the resource is denied", Fault.UNAUTHORIZED),
-        ('Get "https://h/v2/": http: server gave HTTP response to HTTPS client', Fault.PLAIN_HTTP),
-        ("No such manifest: 127.0.0.1:5000/buildkit/demo:latest", Fault.NOT_FOUND),
-        ("manifest unknown: manifest unknown", Fault.NOT_FOUND),
-        ("something else entirely", Fault.OTHER),
-    ],
-)  # fmt: skip
-def test_classify_registry_errors(text: str, fault: Fault) -> None:
-    assert classify(text) is fault
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("https://user:pw@host/v2/", "https://***@host/v2/"),
-        ("Authorization: Bearer abc.DEF-123", "Authorization: Bearer ***"),
-        ("Basic dXNlcjpwdw==", "Basic ***"),
-        ('{"auth": "dXNlcjpwdw=="}', '{"auth": "***"}'),
-        ("password=pw token: t0k", "password=*** token: ***"),
-        ("connection refused", "connection refused"),
-    ],
-)
-def test_redact_removes_credentials(text: str, expected: str) -> None:
-    assert redact(text) == expected
-
-
-@pytest.mark.parametrize(
     ("policy", "delays"),
     [
         (RetryPolicy(), (1.0, 2.0, 4.0)),
@@ -799,11 +767,6 @@ def test_backoff_delays_are_exponential_and_capped(
     policy: RetryPolicy, delays: tuple[float, ...]
 ) -> None:
     assert policy.delays() == delays
-
-
-def test_a_single_image_where_a_list_was_expected_is_refused() -> None:
-    with pytest.raises(PublishError, match="single image, not a manifest list"):
-        parse_verbose_list('{"schemaVersion": 2}', where="r")
 
 
 def test_a_failed_local_command_is_one_redacted_line(project: Path, fake: FakeDocker) -> None:

@@ -121,5 +121,5 @@ def test_a_package_record_keeps_no_repository_password(tmp_path: Path) -> None:
         signing_key="none",
         local_deps={},
     )
-    assert SECRET not in json.dumps(action.inputs)
-    assert action.inputs["environment"]["repositories"] == ["https://***@repo.example/os"]
+    assert SECRET not in json.dumps(action.inputs.to_dict())
+    assert action.inputs.repositories == ("https://***@repo.example/os",)

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buildkit.apk.index import ApkIndex
 from buildkit.errors import ResolveError
-from buildkit.resolve import RepoSource, Resolved, common_versions, resolve
-from tests.helpers.resolve_sources import ARCH, make_record, make_sources, names
+from buildkit.resolve import RepoSource, Resolved, resolve
+from tests.helpers.resolve_sources import ARCH, make_sources, names
 
 CASES = Path(__file__).parent / "resolve_cases"
 
@@ -111,24 +110,3 @@ def test_records_of_a_foreign_arch_are_not_candidates() -> None:
         ],
     }
     assert names(resolve(["a", "b"], make_sources([repo]), arch=ARCH)) == ["a=1-r0", "b=1-r0"]
-
-
-def test_common_versions_keeps_versions_present_on_every_arch_having_the_name() -> None:
-    def source(arch: str, specs: list[tuple[str, str]]) -> RepoSource:
-        records = tuple(
-            make_record(arch, {"name": n, "version": v, "arch": arch}) for n, v in specs
-        )
-        return RepoSource(
-            name="r",
-            arch=arch,
-            tag=None,
-            index=ApkIndex(records=records, description="", signers=()),
-        )
-
-    per_arch = {
-        "x86_64": [
-            source("x86_64", [("a", "1-r0"), ("a", "2-r0"), ("b", "1-r0"), ("only-x", "1-r0")])
-        ],
-        "aarch64": [source("aarch64", [("a", "1-r0"), ("b", "2-r0")])],
-    }
-    assert common_versions(per_arch) == {"a": frozenset({"1-r0"}), "b": frozenset()}

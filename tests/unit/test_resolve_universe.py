@@ -13,11 +13,11 @@ from buildkit.apk.index import IndexRecord
 from buildkit.resolve import resolve
 from buildkit.resolve.universe import (
     Universe,
-    cached_universes,
     clear_universe_cache,
     universe_for,
 )
 from tests.helpers.resolve_sources import ARCH, make_record, make_sources, names
+from tests.helpers.universe import cached_universes
 
 ONE_PACKAGE = [{"name": "main", "tag": None, "packages": [{"name": "a", "version": "1-r0"}]}]
 

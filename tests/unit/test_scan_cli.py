@@ -25,6 +25,7 @@ from buildkit.usecases.building import BuildResult
 from buildkit.usecases.locking import LockOptions, lock_project
 from buildkit.usecases.scan_sources import DatabaseLoader, database_for
 from tests.helpers.http_server import FakeServer, Served
+from tests.helpers.records import image_inputs
 from tests.helpers.repos import Pkg, make_repo
 
 SECDB = Path(__file__).resolve().parents[1] / "fixtures" / "secdb"
@@ -471,7 +472,7 @@ def test_show_and_the_build_summary_give_a_built_images_size(
         framework="demo",
         arch="x86_64",
         action_key="b" * 64,
-        inputs={},
+        inputs=image_inputs(),
         source_date_epoch=0,
         tarball=Blob(digest=digest, size=5_000_000),
         sboms={},

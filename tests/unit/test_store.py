@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from buildkit.digest import Blob, action_key, canonical_json, is_sha256
 from buildkit.errors import StoreError
 from buildkit.store import Store, hash_file
+from tests.helpers.store import has, put_bytes
 
 DATA = b"hello, store\n"
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
@@ -32,8 +33,8 @@ def objects(store: Store) -> list[Path]:
 # --- objects -----------------------------------------------------------------------------------
 
 
-def test_put_bytes_names_the_object_by_its_sha256_and_makes_it_read_only(store: Store) -> None:
-    blob = store.put_bytes(DATA)
+def test_an_object_is_named_by_its_sha256_and_read_only(store: Store) -> None:
+    blob = put_bytes(store, DATA)
     assert blob == Blob(digest=DIGEST, size=len(DATA))
     path = store.path(blob)
     assert path == store.objects / DIGEST.removeprefix("sha256:")
@@ -44,7 +45,7 @@ def test_put_bytes_names_the_object_by_its_sha256_and_makes_it_read_only(store: 
 def test_putting_the_same_bytes_twice_keeps_one_object(store: Store, tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.write_bytes(DATA)
-    assert store.put_bytes(DATA) == store.put_file(source) == store.put_bytes(DATA)
+    assert put_bytes(store, DATA) == store.put_file(source) == put_bytes(store, DATA)
     assert len(objects(store)) == 1
 
 
@@ -59,7 +60,7 @@ def test_put_file_by_move_takes_the_file_and_leaves_no_scratch(store: Store) -> 
 
 
 def test_put_file_by_move_of_an_existing_object_drops_the_source(store: Store) -> None:
-    store.put_bytes(DATA)
+    put_bytes(store, DATA)
     store.scratch.mkdir(parents=True, exist_ok=True)
     source = store.scratch / "again"
     source.write_bytes(DATA)
@@ -81,10 +82,12 @@ def test_a_write_that_fails_before_the_rename_leaves_no_object(
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         store.put_file(source)
+    record = store.record_path("demo", "x86_64.json")
     with pytest.raises(KeyboardInterrupt):
-        store.put_bytes(DATA)
+        store.write_record(record, {"kind": "image"})
     monkeypatch.undo()
     assert objects(store) == []
+    assert not record.exists()
     assert list(store.scratch.iterdir()) == []  # the writer cleaned up after itself
 
 
@@ -137,7 +140,7 @@ def _tamper(path: Path, data: bytes) -> None:
     ids=["missing", "truncated", "altered"],
 )
 def test_verify_detects_tampering(store: Store, damage: Any, message: str) -> None:
-    blob = store.put_bytes(DATA)
+    blob = put_bytes(store, DATA)
     damage(store.path(blob))
     with pytest.raises(StoreError, match=message) as info:
         store.verify(blob, where="dist/demo/x86_64.json")
@@ -146,16 +149,16 @@ def test_verify_detects_tampering(store: Store, damage: Any, message: str) -> No
 
 
 def test_discard_then_put_restores_a_damaged_object(store: Store) -> None:
-    blob = store.put_bytes(DATA)
+    blob = put_bytes(store, DATA)
     _tamper(store.path(blob), b"junk")
     store.discard(blob)
-    assert not store.has(blob)
-    store.put_bytes(DATA)
+    assert not has(store, blob)
+    put_bytes(store, DATA)
     assert store.verify(blob).read_bytes() == DATA
 
 
 def test_copy_out_writes_a_verified_copy(store: Store, tmp_path: Path) -> None:
-    blob = store.put_bytes(DATA)
+    blob = put_bytes(store, DATA)
     dest = tmp_path / "packages" / "x86_64" / "a.apk"
     store.copy_out(blob, dest)
     assert dest.read_bytes() == DATA

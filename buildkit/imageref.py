@@ -61,6 +61,11 @@ def _upper_path(name: str) -> bool:
     return bool(sep) and not is_host and first != first.lower()
 
 
+def pinned_digest(text: str) -> str | None:
+    """The digest of ``name[:tag]@digest`` (not validated), or None when it has none."""
+    return _split(text)[2]
+
+
 def _split(text: str) -> tuple[str, str | None, str | None]:
     """``name[:tag][@digest]`` -> (name, tag, digest), without validating the parts."""
     rest, at, digest = text.partition("@")

@@ -1,72 +1,32 @@
-"""Build planning and the action cache, end to end with fake tools (no engine, no network).
-
-The small project and the fake tools are tests/helpers/fake_build.py's: a remote package
-already in the package cache (as ``lock`` leaves it), a local melange package, a framework and
-its lockfile; melange packs a real signed .apk, apko checks its offline cache and writes a
-small docker-archive. The tool factory counts how often it is asked for: a fully cached build
-must never ask.
-"""
+"""buildkit.usecases.building: stale and missing lockfiles refused, the action cache
+(fake tools: tests/helpers/build_project.py)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from buildkit.actions.plan import (
-    NEWEST_PACKAGE,
-    check_lock,
-    lock_digest,
-    newest_build_time,
-    plan_image,
-    public_key_fingerprint,
-)
 from buildkit.apk.arch import oci_arch
 from buildkit.apk.index import parse_index
-from buildkit.apk.keys import Keyring, fingerprint, generate_keypair
+from buildkit.apk.keys import Keyring
 from buildkit.apk.package import read_layout
 from buildkit.errors import LockError, StaleLockError, StoreError, ToolFailedError
-from buildkit.framework import load_framework
-from buildkit.lockfile import (
-    LockedPackage,
-    Lockfile,
-)
 from buildkit.project.records import read_image_record
-from buildkit.usecases.apko_cache import key_file
 from buildkit.usecases.building import BuildOptions, build_project
 from buildkit.usecases.verifying import verify_project
-from tests.helpers.fake_build import (
+from tests.helpers.build_project import (
     ARCHS,
     BASE_TIME,
-    REPO_KEY_URL,
     Factory,
     FakeTools,
     Project,
     build_local,
     built_and_locked,
     lock,
-    make_project,
     no_tools,
 )
-
-
-@pytest.fixture(scope="session")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project key and the remote repository's key (small: these are tests)."""
-    folder = tmp_path_factory.mktemp("keys")
-    generate_keypair(folder / "buildkit.rsa", bits=1024)
-    generate_keypair(folder / "repo.rsa", bits=1024)
-    return folder
-
-
-@pytest.fixture
-def project(tmp_path: Path, keys: Path) -> Project:
-    return make_project(tmp_path, keys)
-
 
 # --- refusing stale or missing lockfiles --------------------------------------------------------
 
@@ -152,7 +112,7 @@ def test_a_first_build_runs_each_tool_once_per_arch(project: Project) -> None:
         assert record.image.tag == f"localhost/buildkit/demo:latest-{oci_arch(arch)}"
         assert record.source_date_epoch == BASE_TIME  # the newest locked package
         assert set(record.sboms) == {f"sbom-{arch}.spdx.json", "sbom-index.spdx.json"}
-        assert record.inputs["source_date_epoch"] == NEWEST_PACKAGE
+        assert record.inputs.source_date_epoch is None  # keyed as the newest locked package
         assert (project.root / "dist" / "actions" / f"{record.action_key}.json").is_file()
 
 
@@ -239,7 +199,7 @@ def test_a_configured_source_date_epoch_is_what_apko_gets(project: Project) -> N
     build_project(config, BuildOptions(), tools=factory)
     record = project.record()
     assert record.source_date_epoch == 1710000000
-    assert record.inputs["source_date_epoch"] == 1710000000
+    assert record.inputs.source_date_epoch == 1710000000
 
 
 def test_a_failing_tool_names_the_action_and_keeps_the_log_tail(project: Project) -> None:
@@ -285,146 +245,3 @@ def test_a_malformed_current_record_is_reported(project: Project) -> None:
     path.write_text('{"kind": "image"}')
     with pytest.raises(StoreError, match="malformed build record"):
         read_image_record(project.store, path)
-
-
-# --- verify --------------------------------------------------------------------------------------
-
-
-def test_verify_passes_for_a_reproducible_build(project: Project) -> None:
-    factory = built_and_locked(project)
-    result = verify_project(project.config(), tools=factory)
-    assert result.ok, result.differences
-    assert sorted(result.checked) == sorted(
-        [
-            f"{tool} {name} {arch}"
-            for tool, name in (("melange", "hello"), ("apko", "demo"))
-            for arch in ARCHS
-        ]
-    )
-    assert not any((project.root / "dist" / "tmp").iterdir())
-
-
-def test_verify_lists_every_difference_of_a_non_reproducible_build(project: Project) -> None:
-    built_and_locked(project)
-    result = verify_project(
-        project.config(), tools=Factory(FakeTools(salt=b"again")), archs=("x86_64",)
-    )
-    assert not result.ok
-    text = "\n".join(result.differences)
-    for what in ("tarball", "manifest digest", "config digest", "sbom-x86_64.spdx.json"):
-        assert f"apko demo x86_64: {what}" in text
-
-
-def test_verify_reports_a_missing_record(project: Project) -> None:
-    built_and_locked(project)
-    (project.root / "dist" / "demo" / "x86_64.json").unlink()
-    result = verify_project(project.config(), tools=Factory(), archs=("x86_64",))
-    assert result.differences == (
-        f"apko demo x86_64: no build record at {project.root}/dist/demo/x86_64.json "
-        "(run `nox -s build-amd64 -- demo` first)",
-    )
-
-
-# --- action keys (pure) --------------------------------------------------------------------------
-
-
-def plan(project: Project, lockfile: Lockfile, **overrides: Any) -> str:
-    framework = load_framework("frameworks/demo.yaml", base_dir=project.root)
-    framework = overrides.pop("framework", framework)
-    arguments: dict[str, Any] = {
-        "lockfile": project.root / "lockfiles" / "demo.lock.json",
-        "apko_image": "reg/apko@sha256:" + "1" * 64,
-        "tag": "buildkit/demo:latest",
-        "source_date_epoch": None,
-        "signing_key": "sha256:" + "2" * 64,
-        **overrides,
-    }
-    return plan_image(framework, lockfile, "x86_64", **arguments).key
-
-
-def _other(package: LockedPackage, **change: str) -> LockedPackage:
-    return replace(package, **change)
-
-
-def test_image_keys_change_with_every_input_and_only_with_their_own_arch(
-    project: Project,
-) -> None:
-    built_and_locked(project)
-    lockfile = lock(project)
-    base = plan(project, lockfile)
-    assert plan(project, lockfile) == base  # stable
-    x86 = [p for p in lockfile.packages if p.architecture == "x86_64"]
-    arm = [p for p in lockfile.packages if p.architecture == "aarch64"]
-    changed_x86 = replace(lockfile, packages=(_other(x86[0], checksum="Q1other="), *x86[1:], *arm))
-    changed_arm = replace(lockfile, packages=(*x86, _other(arm[0], checksum="Q1other="), *arm[1:]))
-    framework = load_framework("frameworks/demo.yaml", base_dir=project.root)
-    variants = [
-        plan(project, changed_x86),
-        plan(project, lockfile, apko_image="reg/apko@sha256:" + "3" * 64),
-        plan(project, lockfile, tag="buildkit/demo:v2"),
-        plan(project, lockfile, source_date_epoch=1),
-        plan(project, lockfile, signing_key="sha256:" + "4" * 64),
-        plan(project, lockfile, framework=replace(framework, checksum="sha256-other")),
-        plan(project, replace(lockfile, keyring=lockfile.keyring[:1])),
-    ]
-    assert len({base, *variants}) == len(variants) + 1
-    assert plan(project, changed_arm) == base  # another arch's entries are not an input
-    assert lock_digest(changed_arm, "x86_64") == lock_digest(lockfile, "x86_64")
-
-
-def test_check_lock_passes_a_current_lock(project: Project) -> None:
-    built_and_locked(project)
-    lockfile = lock(project)
-    framework = load_framework("frameworks/demo.yaml", base_dir=project.root)
-    path = project.root / "lockfiles" / "demo.lock.json"
-    assert check_lock(framework, lockfile, "aarch64", path=path) is lockfile
-    with pytest.raises(StaleLockError, match="records no config checksum"):
-        check_lock(framework, replace(lockfile, config=None), "x86_64", path=path)
-
-
-def test_package_keys_include_the_identities_of_local_dependencies(project: Project) -> None:
-    (project.root / "packages" / "app.yaml").write_text(
-        "package: {name: app, version: 2, dependencies: {runtime: [hello]}}\n"
-    )
-    factory = Factory()
-    records = {(r.name, r.arch): r for r in build_local(project, factory)}
-    app = records["app", "x86_64"]
-    assert app.inputs["local_deps"] == {"hello": records["hello", "x86_64"].identity}
-    assert [c for c in factory.tools.calls if c[1] == "x86_64"] == [
-        ("melange", "x86_64"),
-        ("melange", "x86_64"),
-    ]
-    hello = project.root / "packages" / "hello.yaml"
-    hello.write_text(hello.read_text().replace("epoch: 0", "epoch: 1"))
-    again = {(r.name, r.arch): r for r in build_local(project, factory)}
-    assert again["app", "x86_64"].action_key != app.action_key  # its dependency changed
-
-
-@pytest.mark.parametrize(
-    ("times", "expected"), [([1, None, 3, 2], 3), ([None], 0), ([], 0), ([5], 5)]
-)
-def test_newest_build_time(times: list[int | None], expected: int) -> None:
-    assert newest_build_time(times) == expected
-
-
-def test_public_key_fingerprint_matches_the_crypto_library(keys: Path) -> None:
-    pem = (keys / "buildkit.rsa.pub").read_bytes()
-    assert public_key_fingerprint(pem) == fingerprint(pem)
-    assert public_key_fingerprint(pem.replace(b"\n", b"\r\n")) == fingerprint(pem)
-
-
-def test_the_offline_cache_holds_keys_by_url(project: Project) -> None:
-    factory = built_and_locked(project)
-    pem = (project.repo_key.parent / "repo.rsa.pub").read_bytes()
-    cached = key_file(Path("."), REPO_KEY_URL, pem)
-    assert all(cache[cached.as_posix()] == pem for cache in factory.tools.caches)
-    assert cached.parent.name == "repo.rsa.pub"
-
-
-def test_each_apko_run_gets_a_fresh_offline_cache_that_is_removed_afterwards(
-    project: Project,
-) -> None:
-    factory = built_and_locked(project)
-    assert len(factory.tools.caches) == 2  # one per arch
-    assert not (project.cache / "apko-cache").exists()  # nothing shared between runs
-    assert not any((project.root / "dist" / "tmp").iterdir())

@@ -1,4 +1,4 @@
-"""buildkit.toolchain.images: image references, the digest-pinning rule, local names."""
+"""buildkit.imageref: image references, the digest-pinning rule, local names."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from buildkit.errors import ConfigError, ToolchainError
-from buildkit.toolchain import (
-    ImageRef,
-    local_name,
-    parse_image_ref,
-)
+from buildkit.imageref import ImageRef, local_name, parse_image_ref, pinned_digest
 from tests.helpers.toolchain import (
     D1,
     D2,
@@ -135,3 +131,16 @@ def test_reference_text_round_trips(
 )
 def test_local_name_drops_the_registry_engines_add_themselves(loaded: str, name: str) -> None:
     assert local_name(loaded) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "digest"),
+    [
+        ("127.0.0.1:5000/x/apko@sha256:" + "a" * 64, "sha256:" + "a" * 64),
+        ("apko:1.2@sha256:" + "b" * 64, "sha256:" + "b" * 64),
+        ("127.0.0.1:5000/x/apko:latest", None),
+        ("apko", None),
+    ],
+)
+def test_pinned_digest_is_the_part_after_the_at_sign(text: str, digest: str | None) -> None:
+    assert pinned_digest(text) == digest

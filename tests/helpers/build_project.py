@@ -1,12 +1,12 @@
-"""A small buildkit project built with fake tools (no engine, no network), for unit tests of
-the build and its caches (tests/unit/test_build_plan.py, tests/unit/test_cache_integrity.py).
+"""A small buildkit project with fake tools, for the build use cases' tests (no engine, no
+network).
 
-``make_project`` writes it into a folder: a remote package already in the package cache and
-its index and key in the machine cache (as ``lock`` leaves them), a local melange package, a
-framework. ``lock`` writes the lockfile ``nox -s lock`` would. ``FakeTools`` stands in for the
-toolchain: its melange packs a real signed .apk; its apko checks that the offline cache holds
-every locked package (as apko would read it) and writes a small docker-archive whose content
-follows every file of that cache, as a real image follows what apko installs from it.
+A small project is made in tmp_path: a remote package already in the package cache (as
+``lock`` leaves it), a local melange package, a framework and its lockfile. ``FakeTools``
+stands in for the toolchain: its melange packs a real signed .apk, its apko checks that the
+offline cache holds every locked package (as apko would read it) and writes a small
+docker-archive. The tool factory counts how often it is asked for: a fully cached build must
+never ask.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from buildkit.actions.lock_check import lock_repositories
 from buildkit.actions.records import ImageRecord, PackageRecord
 from buildkit.apk.arch import oci_arch
 from buildkit.apk.index import record_from_package, write_index
-from buildkit.apk.keys import Keyring, SigningKey
+from buildkit.apk.keys import Keyring, SigningKey, generate_keypair
 from buildkit.apk.package import pack_package, read_layout
 from buildkit.apk.pkginfo import PkgInfo
 from buildkit.errors import ToolFailedError
@@ -84,6 +84,16 @@ environment:
 pipeline:
   - runs: echo hi
 """
+
+
+def make_keys(folder: Path) -> Path:
+    """The project key and the remote repository's key (small: these are tests)."""
+    generate_keypair(folder / "buildkit.rsa", bits=1024)
+    generate_keypair(folder / "repo.rsa", bits=1024)
+    return folder
+
+
+# --- fakes -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -250,7 +260,7 @@ def _range(section: Any, checksum: str) -> LockRange:
 
 
 def locked_entry(url: str, data: bytes) -> LockedPackage:
-    """The lock entry of a signed .apk at ``url``, as `lock` writes it."""
+    """The lock entry of a signed .apk at ``url``."""
     layout = read_layout(data, where=url)
     assert layout.signature is not None
     return LockedPackage(
