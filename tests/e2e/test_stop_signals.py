@@ -1,6 +1,7 @@
 """SIGTERM and SIGINT to a running `buildkit build` stop it and remove every tool container it
-started (the audit found them still running); a tool timeout stops the build with one line
-naming the limit. Real engine, real melange and apko."""
+started (the audit found them still running). Real engine, real melange and apko. The tool
+timeout is pinned by tests/integration/test_stopping_containers.py, whose tool sleeps: here the
+demo's tool runs are restored from the action cache, so a short limit is never reached."""
 
 from __future__ import annotations
 
@@ -75,13 +76,3 @@ def test_a_signal_stops_the_build_and_removes_its_containers(
     assert _containers_of(build.pid) == []
     assert check_store(locked.root) == []
     locked.ok("build")  # and the next build completes
-
-
-def test_a_tool_past_its_timeout_fails_the_build_naming_the_limit(locked: Demo) -> None:
-    _clean(locked)
-    build = _start_build(locked, BUILDKIT_TOOL_TIMEOUT="2")
-    _, err = build.communicate(timeout=600)
-    assert build.returncode == 1, err
-    assert "did not finish within the 2 s tool timeout" in err
-    assert "BUILDKIT_TOOL_TIMEOUT" in err
-    assert _containers_of(build.pid) == []
