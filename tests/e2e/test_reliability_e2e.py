@@ -108,7 +108,7 @@ ROWS = [
         env={"BUILDKIT_COSIGN_KEY": "keys/nope.key"}),
     Row(name="verify-published-before-publishing", argv=("verify", "--published"), code=1,
         message=r"{root}/dist/demo/publish\.json: demo was never published from this dist/ "
-                r"\(run `nox -s publish` first\)"),
+                r"\(run `nox -s publish -- demo` first\)"),
     Row(name="engine-binary-not-on-path", argv=("build",), code=1,
         message=r"^no container engine: podman is not on PATH",
         env={"BUILDKIT_ENGINE": "podman", "PATH": "/nonexistent", "BUILDKIT_TAG": "no-engine"}),
