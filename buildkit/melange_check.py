@@ -29,7 +29,7 @@ from buildkit.errors import ConfigError
 from buildkit.fields import dotted, node_where, type_error
 from buildkit.framework import SCHEMA as APKO_SCHEMA
 from buildkit.framework import _convert, yaml_error
-from buildkit.melange_pipelines import BUILTIN_PIPELINES, MELANGE_VERSION
+from buildkit.melange_pipelines import BUILTIN_INPUTS, BUILTIN_PIPELINES, MELANGE_VERSION
 
 ScalarKind = Literal["string", "int", "bool", "any"]
 
@@ -233,8 +233,9 @@ def check_melange_config(data: bytes, *, where: str) -> CheckedConfig:
             hint="it starts with package: (name, version, epoch)",
         )
     _walk(root, SCHEMA, "", where)
-    for path, step in _pipeline_steps(root, ""):
-        _check_step(step, path, where)
+    variables = _vars(root)
+    for path, step, validated in _pipeline_steps(root, ""):
+        _check_step(step, path, where, validated=validated, variables=variables)
     return CheckedConfig(where=where, environment_lines=_environment_lines(root))
 
 
@@ -319,55 +320,155 @@ def _items(node: yaml.Node | None) -> list[yaml.Node]:
     return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
-def _pipeline_steps(root: yaml.Node, path: str) -> Iterator[tuple[str, yaml.Node]]:
-    """Every pipeline step: the package's, each subpackage's, the tests', nested ones."""
+def _pipeline_steps(root: yaml.Node, path: str) -> Iterator[tuple[str, yaml.Node, bool]]:
+    """Every pipeline step: the package's, each subpackage's, the tests', nested ones.
 
-    def steps(node: yaml.Node | None, at: str) -> Iterator[tuple[str, yaml.Node]]:
+    The flag says whether melange's ``validatePipelines`` sees the step (pkg/config): the
+    package's and the subpackages' pipelines with their nested steps, not the tests'.
+    """
+
+    def steps(
+        node: yaml.Node | None, at: str, validated: bool
+    ) -> Iterator[tuple[str, yaml.Node, bool]]:
         for n, step in enumerate(_items(node)):
             here = f"{at}[{n}]"
-            yield here, step
-            yield from steps(_get(step, "pipeline"), f"{here}.pipeline")
+            yield here, step, validated
+            yield from steps(_get(step, "pipeline"), f"{here}.pipeline", validated)
 
-    yield from steps(_get(root, "pipeline"), dotted(path, "pipeline"))
+    yield from steps(_get(root, "pipeline"), dotted(path, "pipeline"), True)
     test = _get(root, "test")
     if test is not None:
-        yield from steps(_get(test, "pipeline"), dotted(path, "test.pipeline"))
+        yield from steps(_get(test, "pipeline"), dotted(path, "test.pipeline"), False)
     for n, sub in enumerate(_items(_get(root, "subpackages"))):
         at = dotted(path, f"subpackages[{n}]")
-        yield from steps(_get(sub, "pipeline"), f"{at}.pipeline")
+        yield from steps(_get(sub, "pipeline"), f"{at}.pipeline", True)
         test = _get(sub, "test")
         if test is not None:
-            yield from steps(_get(test, "pipeline"), f"{at}.test.pipeline")
+            yield from steps(_get(test, "pipeline"), f"{at}.test.pipeline", False)
 
 
-def _check_step(step: yaml.Node, path: str, where: str) -> None:
-    uses = _get(step, "uses")
-    if uses is None or not isinstance(uses, yaml.ScalarNode) or uses.tag == _NULL:
-        return
-    name = str(uses.value).strip()
-    if "${{" in name:
+def _key(node: yaml.Node, key: str) -> yaml.Node:
+    """The key node of ``key`` in a mapping (its line is where the user wrote it)."""
+    found: yaml.Node = next(k for k, _v in node.value if k.value == key)
+    return found
+
+
+def _text(node: yaml.Node | None) -> str:
+    """A scalar's text as melange's yaml.v3 gives it to a string field (null: empty)."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
+        return ""
+    return str(node.value)
+
+
+def _vars(root: yaml.Node) -> dict[str, str]:
+    node = _get(root, "vars")
+    pairs = node.value if isinstance(node, yaml.MappingNode) else []
+    return {f"${{{{vars.{_text(k)}}}}}": _text(v) for k, v in pairs}
+
+
+def _substitute(text: str, variables: Mapping[str, str]) -> str:
+    """``${{vars.x}}`` replaced as melange does when it reads the config (others stay)."""
+    for name, value in variables.items():
+        text = text.replace(name, value)
+    return text
+
+
+def _check_step(
+    step: yaml.Node, path: str, where: str, *, validated: bool, variables: Mapping[str, str]
+) -> None:
+    uses_node, runs_node, with_node = _get(step, "uses"), _get(step, "runs"), _get(step, "with")
+    name = _text(uses_node).strip()
+    given = {
+        _text(k): (k, v)
+        for k, v in (with_node.value if isinstance(with_node, yaml.MappingNode) else [])
+    }
+    if validated and given and not name:
+        raise ConfigError(
+            f"{path}: with: in a step without uses: (melange {MELANGE_VERSION} refuses it)",
+            where=node_where(where, _key(step, "with")),
+            hint="with: gives the inputs of the pipeline named by uses:; "
+            "in a runs: step, write the values into the script",
+        )
+    if validated and name and _text(runs_node):
+        raise ConfigError(
+            f"{path}: a step with both uses: and runs: (melange {MELANGE_VERSION} refuses it)",
+            where=node_where(where, _key(step, "runs")),
+            hint="make them two steps: one with uses: (and its with:), one with runs:",
+        )
+    if uses_node is None or not name or "${{" in name:
         return  # melange substitutes variables first; nothing to say before it does
     if name not in BUILTIN_PIPELINES:
         close = difflib.get_close_matches(name, sorted(BUILTIN_PIPELINES), n=3)
         raise ConfigError(
             f"{path}.uses: melange {MELANGE_VERSION} has no pipeline {name!r}",
-            where=node_where(where, uses),
+            where=node_where(where, uses_node),
             hint=f"did you mean {' or '.join(close)}?"
             if close
             else "see melange's pkg/build/pipelines/, or write the step with runs:",
         )
-    if name == "fetch":
-        with_node = _get(step, "with")
-        given = {
-            str(k.value)
-            for k, v in (with_node.value if isinstance(with_node, yaml.MappingNode) else [])
-            if str(v.value).strip()
-        }
-        if not given & set(FETCH_CHECKSUMS):
+    if not _items(_get(step, "pipeline")):  # with its own pipeline:, melange ignores uses:
+        _check_inputs(name, given, path, where, uses_node=uses_node, variables=variables)
+    checked = {key for key, (_k, value) in given.items() if _text(value).strip()}
+    if name == "fetch" and not checked & set(FETCH_CHECKSUMS):
+        raise ConfigError(
+            f"{path}: fetch without an expected checksum is not hermetic",
+            where=node_where(where, step),
+            hint="give the download's checksum: with: expected-sha256 (or expected-sha512)",
+        )
+
+
+# Inputs melange checks the form of (pkg/build/pipeline.go, validateWith): hex digits, length.
+_HASHES = {
+    "expected-sha256": (64, "a sha256 checksum", "as sha256sum prints it"),
+    "expected-sha512": (128, "a sha512 checksum", "as sha512sum prints it"),
+    "expected-commit": (40, "a full commit hash", "as git rev-parse HEAD prints it"),
+}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _check_inputs(
+    name: str,
+    given: Mapping[str, tuple[yaml.Node, yaml.Node]],
+    path: str,
+    where: str,
+    *,
+    uses_node: yaml.Node,
+    variables: Mapping[str, str],
+) -> None:
+    """What melange's compile refuses in a ``uses:`` step's ``with:`` (pkg/build/compile.go)."""
+    inputs = BUILTIN_INPUTS[name]
+    for key, (key_node, _value) in given.items():
+        if key not in inputs.names:
+            close = difflib.get_close_matches(key, inputs.names, n=1)
             raise ConfigError(
-                f"{path}: fetch without an expected checksum is not hermetic",
-                where=node_where(where, step),
-                hint="give the download's checksum: with: expected-sha256 (or expected-sha512)",
+                f"{path}.with.{key}: pipeline {name} has no input {key!r} "
+                f"(melange {MELANGE_VERSION} refuses it)",
+                where=node_where(where, key_node),
+                hint=(f"did you mean {close[0]}? " if close else "")
+                + (
+                    f"{name} takes: {', '.join(inputs.names)}"
+                    if inputs.names
+                    else f"{name} takes none"
+                ),
+            )
+    values = {key: _substitute(_text(value), variables) for key, (_k, value) in given.items()}
+    for key in inputs.required:
+        if not values.get(key):
+            raise ConfigError(
+                f"{path}: pipeline {name} needs the input {key} "
+                f"(melange {MELANGE_VERSION} refuses the step without it)",
+                where=node_where(where, given[key][1] if key in given else uses_node),
+                hint=f"give it under the step's with: ({key}: ...)",
+            )
+    for key, (length, what, how) in _HASHES.items():
+        value = values.get(key, "")
+        known = key in inputs.names and value and "${{" not in value
+        if known and (len(value) != length or not set(value) <= _HEX):
+            raise ConfigError(
+                f"{path}.with.{key}: {value!r} is not {what} "
+                f"(melange {MELANGE_VERSION} wants {length} hex digits)",
+                where=node_where(where, given[key][1]),
+                hint=f"copy it whole, {how}",
             )
 
 
