@@ -815,6 +815,37 @@ ROWS = [
     row("packages", "target-architecture-unknown", LOCK, 2,
         r"packages/hello\.yaml: unknown architecture 'sparc'",
         melange("  epoch: 0\n", "  epoch: 0\n  target-architecture: [sparc]\n")),
+    # pipeline steps melange refuses (pkg/config validatePipelines, pkg/build compile)
+    row("packages", "pipeline-uses-and-runs", LOCK, 2,
+        r"^packages/hello\.yaml:15: pipeline\[0\]: a step with both uses: and runs: \(melange "
+        r"v0\.59\.2 refuses it\) \(make them two steps",
+        melange("  - runs: echo hi\n", "  - uses: strip\n    runs: echo hi\n")),
+    row("packages", "pipeline-with-without-uses", LOCK, 2,
+        r"^packages/hello\.yaml:15: pipeline\[0\]: with: in a step without uses:",
+        melange("  - runs: echo hi\n", "  - runs: echo hi\n    with: {dir: x}\n")),
+    row("packages", "pipeline-input-unknown", LOCK, 2,
+        r"^packages/hello\.yaml:15: pipeline\[0\]\.with\.opt: pipeline strip has no input 'opt'"
+        r" .*did you mean opts\?",
+        melange("  - runs: echo hi\n", "  - uses: strip\n    with: {opt: -g}\n")),
+    row("packages", "pipeline-required-input-missing", LOCK, 2,
+        r"^packages/hello\.yaml:14: pipeline\[0\]: pipeline git-checkout needs the input "
+        r"repository .*\(give it under the step's with:",
+        melange("  - runs: echo hi\n", "  - uses: git-checkout\n")),
+    row("packages", "pipeline-checksum-malformed", LOCK, 2,
+        r"^packages/hello\.yaml:15: pipeline\[0\]\.with\.expected-sha256: '0123' is not a sha256"
+        r" checksum \(melange v0\.59\.2 wants 64 hex digits\)",
+        melange("  - runs: echo hi\n",
+                "  - uses: fetch\n    with: {uri: 'https://x/a.tgz', expected-sha256: '0123'}\n")),
+    row("packages", "pipeline-commit-malformed", LOCK, 2,
+        r"^packages/hello\.yaml:15: pipeline\[0\]\.with\.expected-commit: 'main' is not a full "
+        r"commit hash",
+        melange("  - runs: echo hi\n",
+                "  - uses: git-checkout\n    with: {repository: 'https://x/y', expected-commit: main}\n")),
+    row("packages", "subpackage-pipeline-input-unknown", LOCK, 2,
+        r"^packages/hello\.yaml:19: subpackages\[0\]\.pipeline\[0\]\.with\.pkg: pipeline "
+        r"split/manpages has no input 'pkg'",
+        melange("  - runs: echo hi\n", "  - runs: echo hi\nsubpackages:\n  - name: hello-doc\n"
+                "    pipeline:\n      - uses: split/manpages\n        with: {pkg: x}\n")),
     # ---- the apk verbs
     row("apk", "verb-unknown", ("apk", "files", "x"), 2, r"invalid choice: 'files'"),
     row("apk", "vercmp-one-argument", ("apk", "vercmp", "1"), 2,
