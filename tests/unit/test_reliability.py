@@ -840,7 +840,8 @@ ROWS = [
         r"^packages/hello\.yaml:15: pipeline\[0\]\.with\.expected-commit: 'main' is not a full "
         r"commit hash",
         melange("  - runs: echo hi\n",
-                "  - uses: git-checkout\n    with: {repository: 'https://x/y', expected-commit: main}\n")),
+                "  - uses: git-checkout\n"
+                "    with: {repository: 'https://x/y', expected-commit: main}\n")),
     row("packages", "subpackage-pipeline-input-unknown", LOCK, 2,
         r"^packages/hello\.yaml:19: subpackages\[0\]\.pipeline\[0\]\.with\.pkg: pipeline "
         r"split/manpages has no input 'pkg'",
