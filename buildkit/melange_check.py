@@ -9,6 +9,11 @@ module finds the same mistakes from the bytes alone, in milliseconds, as ``file:
   environment is an apko ``ImageConfiguration``, checked with the frameworks' schema;
 - ``uses:`` of a pipeline melange does not have (:data:`BUILTIN_PIPELINES`, melange's own
   ``pkg/build/pipelines/``; buildkit passes no ``--pipeline-dir``);
+- the steps melange refuses: ``uses:`` with ``runs:``, ``with:`` without ``uses:``
+  (pkg/config validatePipelines: the package's and subpackages' pipelines); a ``with:`` input
+  the pipeline does not take, a required one left empty, an ``expected-sha256``/``-sha512``/
+  ``-commit`` that is not that many hex digits (pkg/build compile.go and validateWith, after
+  ``${{vars.*}}`` is substituted as melange does; :data:`BUILTIN_INPUTS`);
 - ``uses: fetch`` without ``expected-sha256`` or ``expected-sha512``: a download nobody
   checks is not hermetic (``expected-none`` is refused for the same reason).
 
