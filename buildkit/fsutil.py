@@ -106,7 +106,9 @@ MiB = 1 << 20
 INPUT_LIMITS: Mapping[str, tuple[int, str]] = {
     "config": (4 * MiB, "BUILDKIT_MAX_CONFIG_SIZE"),  # buildkit.toml, apko and melange configs
     "key": (1 * MiB, "BUILDKIT_MAX_KEY_SIZE"),  # PEM keys (a 4096-bit one is 3 KiB)
-    "lockfile": (64 * MiB, "BUILDKIT_MAX_LOCKFILE_SIZE"),
+    # a lockfile (or a resolution cache entry, a record): 16 MiB is some 25,000 packages
+    "lockfile": (16 * MiB, "BUILDKIT_MAX_LOCKFILE_SIZE"),
+    "record": (16 * MiB, "BUILDKIT_MAX_RECORD_SIZE"),  # dist/<name>/*.json, publish.json
     "index": (512 * MiB, "BUILDKIT_MAX_INDEX_SIZE"),  # a local APKINDEX.tar.gz
     "package": (1024 * MiB, "BUILDKIT_MAX_PACKAGE_SIZE"),  # a local .apk
 }

@@ -8,6 +8,7 @@ framework whose inputs are unchanged takes its lockfile from the resolution cach
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from typing import Protocol
 from buildkit.errors import ConfigError, LockError
 from buildkit.events import Reporter
 from buildkit.framework import Framework
-from buildkit.fsutil import read_input
-from buildkit.lockfile import Lockfile
+from buildkit.fsutil import InputRejectedError, read_input
+from buildkit.lockfile import Lockfile, too_large
 from buildkit.project.config import ProjectConfig
 from buildkit.repo import RepoClient
 from buildkit.usecases.file_digests import FileDigests
@@ -39,6 +40,11 @@ def read_existing(path: Path) -> ExistingLock:
         data = read_input(path, "lockfile")
     except FileNotFoundError:
         return ExistingLock()
+    except InputRejectedError as exc:
+        if exc.errno != errno.EFBIG:
+            raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
+        # Too large to read: `lock` writes it again, `lock --check` reports it out of date.
+        return ExistingLock(raw=b"", problem=str(too_large(path, exc)))
     except OSError as exc:
         raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
     try:
