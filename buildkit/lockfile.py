@@ -11,7 +11,6 @@ The model is pure (``from_dict`` / ``to_dict`` / ``to_json``); only :func:`read_
 
 from __future__ import annotations
 
-import errno
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from buildkit.apk.arch import APK_ARCHES
 from buildkit.apk.version import compare_versions
 from buildkit.errors import BuildkitError, LockError
-from buildkit.fsutil import INPUT_LIMITS, InputRejectedError, atomic_write_bytes, read_input
+from buildkit.fsutil import InputRejectedError, atomic_write_bytes, read_input
 from buildkit.hints import lock_command, missing_lockfile
 
 LOCK_VERSION = "v1"
@@ -365,7 +364,7 @@ def read_lockfile(path: Path) -> Lockfile:
     except FileNotFoundError:
         raise missing_lockfile(path.name.removesuffix(".lock.json"), path) from None
     except InputRejectedError as exc:
-        raise too_large(path, exc) if exc.errno == errno.EFBIG else _cannot_read(path, exc) from None
+        raise too_large(path, exc) if exc.reason else _cannot_read(path, exc) from None
     except OSError as exc:
         raise _cannot_read(path, exc) from None
     return Lockfile.from_json(data, where=str(path))
@@ -375,14 +374,13 @@ def _cannot_read(path: Path, exc: OSError) -> LockError:
     return LockError(f"cannot read lockfile: {exc.strerror}", where=str(path))
 
 
-def too_large(path: Path, exc: OSError) -> LockError:
+def too_large(path: Path, exc: InputRejectedError) -> LockError:
     """A lockfile over its size limit (``BUILDKIT_MAX_LOCKFILE_SIZE``): lock it again, or raise
     the limit when it is genuine."""
-    size = (exc.strerror or "").partition(" (")[0]  # "60 MiB, more than the 16 MiB limit ..."
     return LockError(
-        f"cannot read lockfile: {size}",
+        f"cannot read lockfile: {exc.reason}",
         where=str(path),
-        hint=f"{_hint(str(path))}, or raise {INPUT_LIMITS['lockfile'][1]} if it is genuine",
+        hint=f"{_hint(str(path))}, or raise {exc.variable} if it is genuine",
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from buildkit.digest import Blob, canonical_json
 from buildkit.errors import StoreError
-from buildkit.fsutil import file_lock, fsync_path, read_input
+from buildkit.fsutil import InputRejectedError, file_lock, fsync_path, read_input
 
 _CHUNK = 1 << 20
 
@@ -208,11 +208,12 @@ class Store:
             raw = read_input(path, "record")
         except FileNotFoundError:
             return None
-        except OSError as exc:  # a folder, a FIFO, or over BUILDKIT_MAX_RECORD_SIZE
+        except InputRejectedError as exc:  # a folder, a FIFO, or over BUILDKIT_MAX_RECORD_SIZE
             raise StoreError(
-                f"cannot read record: {exc.strerror}",
+                f"cannot read record: {exc.reason or exc.strerror}",
                 where=str(path),
-                hint="delete it and build again",
+                hint="delete it and build again"
+                + (f", or raise {exc.variable} if it is genuine" if exc.variable else ""),
             ) from None
         try:
             data = json.loads(raw)

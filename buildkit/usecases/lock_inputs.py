@@ -8,7 +8,6 @@ framework whose inputs are unchanged takes its lockfile from the resolution cach
 from __future__ import annotations
 
 import difflib
-import errno
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ def read_existing(path: Path) -> ExistingLock:
     except FileNotFoundError:
         return ExistingLock()
     except InputRejectedError as exc:
-        if exc.errno != errno.EFBIG:
+        if not exc.reason:  # not a regular file
             raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
         # Too large to read: `lock` writes it again, `lock --check` reports it out of date.
         return ExistingLock(raw=b"", problem=str(too_large(path, exc)))
