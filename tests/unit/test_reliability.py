@@ -918,8 +918,8 @@ ROWS = [
         r"{root}/dist/app/x86_64\.json: cannot read record: a folder, not a regular file",
         mkdir(RECORD)),
     row("cache", "verify-record-nested-100000-lists", ("verify",), 1,
-        r"^{root}/dist/app/x86_64\.json: malformed record: nested too deeply \(delete it and build a"
-        r"gain", write(RECORD, nested(100_000, "[", "]"))),
+        r"^{root}/dist/app/x86_64\.json: malformed record: nested too deeply \(delete it and build"
+        r" again", write(RECORD, nested(100_000, "[", "]"))),
     row("cache", "publish-record-over-the-size-limit", DRY, 1,
         r"^{root}/dist/app/x86_64\.json: cannot read record: 17\.0 MiB, more than the 16 MiB limit "
         r"for a record \(delete it and build again, or raise BUILDKIT_MAX_RECORD_SIZE if it is genu"
