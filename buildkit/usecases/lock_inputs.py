@@ -29,7 +29,7 @@ from buildkit.usecases.resolution_cache import ResolutionCache, framework_key
 class ExistingLock:
     """A framework's lockfile as it is on disk before locking."""
 
-    raw: bytes | None = None  # None: missing
+    raw: bytes | None = None  # None: missing; b"": over the size limit, not read
     lock: Lockfile | None = None  # None: missing or unreadable
     problem: str | None = None  # why it could not be read
 
