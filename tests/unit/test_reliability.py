@@ -35,6 +35,7 @@ from tests.helpers.reliability import (
     FRAMEWORK,
     LOCKFILE,
     RECORD,
+    TOML,
     FakeApko,
     NoContainers,
     Project,
@@ -995,6 +996,9 @@ ROWS = [
     row("keys", "signing-key-is-the-public-half", LOCK, 2,
         r"^{root}/keys/buildkit\.rsa: not a PEM private key",
         chain(public_key_as_private, melange())),
+    row("toml", "not-utf8-on-a-later-line", LOCK, 2,
+        r"^{root}/buildkit\.toml:4: not UTF-8 text \(byte 0xe9: invalid continuation byte\) \(sa"
+        r"ve it as UTF-8", write("buildkit.toml", TOML.encode() + b"# caf\xe9\n")),
     # ---- limits: their settings, regular files only, sizes
     row("toml", "limits-timeout-negative", LOCK, 2,
         r"buildkit\.toml: limits\.fetch_timeout must be a positive number of seconds, not -1",
