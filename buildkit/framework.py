@@ -274,8 +274,20 @@ def _display(path: Path, base_dir: Path) -> str:
 # Parsing and validation: pure, bytes in, values out
 
 
-def yaml_error(exc: yaml.YAMLError, where: str) -> ConfigError:
-    """One line for a YAML syntax error: the file, the line when PyYAML knows it, the problem."""
+def yaml_error(exc: yaml.YAMLError, where: str, data: bytes = b"") -> ConfigError:
+    """One line for a YAML syntax error: the file, the line when PyYAML knows it, the problem.
+    ``data``: the bytes parsed, to turn a byte offset (bad UTF-8) into a line number."""
+    if isinstance(exc, yaml.reader.ReaderError):  # bad UTF-8 or a control character
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return ConfigError(
+                f"not valid UTF-8: byte 0x{data[bad.start]:02x} ({bad.reason})",
+                where=f"{where}:{_line_of(data, bad.start)}",
+                hint="save the file as UTF-8",
+            )
+        line = f":{_line_of(data, exc.position)}" if data else ""
+        return ConfigError(f"invalid YAML: {exc.reason}", where=f"{where}{line}")
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -284,12 +296,16 @@ def yaml_error(exc: yaml.YAMLError, where: str) -> ConfigError:
     return ConfigError(f"invalid YAML: {exc}", where=where)
 
 
+def _line_of(data: bytes, offset: int) -> int:
+    return data[:offset].count(b"\n") + 1
+
+
 def parse_config(data: bytes, *, where: str) -> dict[str, Any]:
     """Validate one config file's bytes against the schema; return plain Python values."""
     try:
         node = yaml.compose(data, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
-        raise yaml_error(exc, where) from None
+        raise yaml_error(exc, where, data) from None
     if node is None or _is_null(node):
         raise ConfigError("the config is empty", where=where, hint="see apko's examples/")
     if not isinstance(node, yaml.MappingNode):

@@ -106,7 +106,9 @@ MiB = 1 << 20
 INPUT_LIMITS: Mapping[str, tuple[int, str]] = {
     "config": (4 * MiB, "BUILDKIT_MAX_CONFIG_SIZE"),  # buildkit.toml, apko and melange configs
     "key": (1 * MiB, "BUILDKIT_MAX_KEY_SIZE"),  # PEM keys (a 4096-bit one is 3 KiB)
-    "lockfile": (64 * MiB, "BUILDKIT_MAX_LOCKFILE_SIZE"),
+    # a lockfile (or a resolution cache entry, a record): 16 MiB is some 25,000 packages
+    "lockfile": (16 * MiB, "BUILDKIT_MAX_LOCKFILE_SIZE"),
+    "record": (16 * MiB, "BUILDKIT_MAX_RECORD_SIZE"),  # dist/<name>/*.json, publish.json
     "index": (512 * MiB, "BUILDKIT_MAX_INDEX_SIZE"),  # a local APKINDEX.tar.gz
     "package": (1024 * MiB, "BUILDKIT_MAX_PACKAGE_SIZE"),  # a local .apk
 }
@@ -121,7 +123,12 @@ _KINDS = {
 
 class InputRejectedError(OSError):
     """An input file that is not a regular file or is over its size limit. An OSError with
-    the reason in ``strerror``, so the callers' "cannot read ...: <reason>" lines say it."""
+    the reason in ``strerror``, so the callers' "cannot read ...: <reason>" lines say it.
+    Over the limit (``errno.EFBIG``): ``reason`` is the strerror without its remedy, for
+    callers whose hint says more (raise ``variable``, or write the file again)."""
+
+    reason: str = ""
+    variable: str = ""
 
 
 def human_size(size: int) -> str:
@@ -178,10 +185,11 @@ def read_input(path: Path, kind: str, *, limit: int | None = None) -> bytes:
         data = handle.read(limit + 1)
     if len(data) > limit:
         size = human_size(max(info.st_size, len(data)))
-        raise InputRejectedError(
-            errno.EFBIG,
-            f"{size}, more than the {human_size(limit)} limit for a {kind} "
-            f"(raise {INPUT_LIMITS[kind][1]} if it is genuine)",
-            str(path),
+        reason = f"{size}, more than the {human_size(limit)} limit for a {kind}"
+        variable = INPUT_LIMITS[kind][1]
+        error = InputRejectedError(
+            errno.EFBIG, f"{reason} (raise {variable} if it is genuine)", str(path)
         )
+        error.reason, error.variable = reason, variable
+        raise error
     return data

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from buildkit.apk.arch import APK_ARCHES
 from buildkit.apk.version import compare_versions
 from buildkit.errors import BuildkitError, LockError
-from buildkit.fsutil import atomic_write_bytes, read_input
+from buildkit.fsutil import InputRejectedError, atomic_write_bytes, read_input
 from buildkit.hints import lock_command, missing_lockfile
 
 LOCK_VERSION = "v1"
@@ -154,6 +154,12 @@ class Lockfile:
             line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise LockError(
                 f"invalid JSON: {exc}", where=f"{where}{line}", hint=_hint(where)
+            ) from None
+        except RecursionError:  # ``[[[[...]]]]``: Python's parser gives up, not a lockfile
+            raise LockError(
+                "not a lockfile: nested too deeply (a lockfile is 5 levels deep)",
+                where=where,
+                hint=_hint(where),
             ) from None
         return cls.from_dict(decoded, where=where)
 
@@ -357,9 +363,25 @@ def read_lockfile(path: Path) -> Lockfile:
         data = read_input(path, "lockfile")
     except FileNotFoundError:
         raise missing_lockfile(path.name.removesuffix(".lock.json"), path) from None
+    except InputRejectedError as exc:
+        raise too_large(path, exc) if exc.reason else _cannot_read(path, exc) from None
     except OSError as exc:
-        raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
+        raise _cannot_read(path, exc) from None
     return Lockfile.from_json(data, where=str(path))
+
+
+def _cannot_read(path: Path, exc: OSError) -> LockError:
+    return LockError(f"cannot read lockfile: {exc.strerror}", where=str(path))
+
+
+def too_large(path: Path, exc: InputRejectedError) -> LockError:
+    """A lockfile over its size limit (``BUILDKIT_MAX_LOCKFILE_SIZE``): lock it again, or raise
+    the limit when it is genuine."""
+    return LockError(
+        f"cannot read lockfile: {exc.reason}",
+        where=str(path),
+        hint=f"{_hint(str(path))}, or raise {exc.variable} if it is genuine",
+    )
 
 
 def write_lockfile(path: Path, lock: Lockfile) -> None:

@@ -88,7 +88,7 @@ def parse_package_config(data: bytes, *, path: Path, where: str | None = None) -
     try:
         document = yaml.load(data, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
-        raise yaml_error(exc, label) from None
+        raise yaml_error(exc, label, data) from None
     if not isinstance(document, dict):
         raise ConfigError("a melange config must be a mapping", where=label)
     fields = Fields(where=label)

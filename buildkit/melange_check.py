@@ -230,7 +230,7 @@ def check_melange_config(data: bytes, *, where: str) -> CheckedConfig:
     try:
         root = yaml.compose(data, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
-        raise yaml_error(exc, where) from None
+        raise yaml_error(exc, where, data) from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ConfigError(
             "a melange config must be a mapping",

@@ -129,6 +129,8 @@ class _Reader:
             return json.loads(self.read(name))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise self.fail(f"{name} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise self.fail(f"{name} is not valid JSON: nested too deeply") from None
 
     def digest_of(self, name: str) -> tuple[str, int]:
         digest = hashlib.sha256()
@@ -212,7 +214,7 @@ class _Reader:
             if not isinstance(descriptor, dict) or not isinstance(descriptor.get("digest"), str):
                 raise self.fail("OCI index entry without a digest")
             digest = descriptor["digest"]
-            document = json.loads(self.blob(digest, _blob_name(digest)))
+            document = _as_json(self.blob(digest, _blob_name(digest)))
             if isinstance(document, dict) and _is_manifest(document, descriptor):
                 out.append(self._oci_image(digest, document, descriptor))
             else:
@@ -246,7 +248,7 @@ def _blob_name(digest: str) -> str:
 def _as_json(data: bytes) -> Any:
     try:
         return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 

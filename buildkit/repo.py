@@ -444,7 +444,7 @@ class RevalidatingCache:
             return None, {}, f"unreadable: {exc.strerror}"
         try:
             meta = json.loads(raw_meta)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, {}, f"malformed metadata {meta_path.name}"
         if not isinstance(meta, dict):
             return None, {}, f"malformed metadata {meta_path.name}"

@@ -31,7 +31,7 @@ from typing import Any
 
 from buildkit.digest import Blob, canonical_json
 from buildkit.errors import StoreError
-from buildkit.fsutil import file_lock, fsync_path
+from buildkit.fsutil import InputRejectedError, file_lock, fsync_path, read_input
 
 _CHUNK = 1 << 20
 
@@ -205,15 +205,28 @@ class Store:
     def read_record(self, path: Path) -> dict[str, Any] | None:
         """The JSON record at ``path``, or None when there is none. Malformed: StoreError."""
         try:
-            raw = path.read_bytes()
+            raw = read_input(path, "record")
         except FileNotFoundError:
             return None
+        except InputRejectedError as exc:  # a folder, a FIFO, or over BUILDKIT_MAX_RECORD_SIZE
+            raise StoreError(
+                f"cannot read record: {exc.reason or exc.strerror}",
+                where=str(path),
+                hint="delete it and build again"
+                + (f", or raise {exc.variable} if it is genuine" if exc.variable else ""),
+            ) from None
         try:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             line = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise StoreError(
                 f"malformed record: {getattr(exc, 'msg', exc)}{line}",
+                where=str(path),
+                hint="delete it and build again",
+            ) from None
+        except RecursionError:  # ``[[[[...]]]]``: not something buildkit wrote
+            raise StoreError(
+                "malformed record: nested too deeply",
                 where=str(path),
                 hint="delete it and build again",
             ) from None

@@ -5,7 +5,7 @@ stands: another key shipped in the image, a version that is not the package's, a
 another host. Before anything runs, each lockfile must agree with what ``lock`` would
 write from the same sources:
 
-- the config checksum is the config's (and its includes');
+- the config checksum is the config's (and its includes'), and the config name is its path;
 - the keyring entries are the keys the config names, content included;
 - the repository entries are the config's, arch by arch;
 - every arch the config names has its packages, no package is listed twice for one arch,
@@ -140,6 +140,8 @@ def check_lock_entries(
     config = framework.config_name
     if lock.config is None or lock.config.checksum != framework.checksum:
         raise check.fail("config.checksum", f"not the checksum of {config} and its includes")
+    if lock.config.name != config:
+        raise check.fail(f"config.name {lock.config.name!r}", f"does not match {config}")
     _check_keyring(check, lock.keyring, keys)
     missing = [arch for arch in framework.archs if arch not in lock.archs()]
     if missing:

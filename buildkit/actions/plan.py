@@ -63,8 +63,8 @@ def loaded_tag(tag: str, arch: str) -> str:
 
 
 def check_lock(framework: Framework, lock: Lockfile | None, arch: str, *, path: Path) -> Lockfile:
-    """Refuse a missing lockfile, one locked from another version of the config, or one
-    without ``arch``; return the lock otherwise."""
+    """Refuse a missing lockfile, one locked from another version of the config or naming
+    another config, or one without ``arch``; return the lock otherwise."""
     if lock is None:
         raise missing_lockfile(framework.name, path)
     lock_hint = f"{run(lock_command(framework.name))} and commit the lockfile"
@@ -76,6 +76,12 @@ def check_lock(framework: Framework, lock: Lockfile | None, arch: str, *, path: 
             if locked
             else f"the lockfile is stale: it records no config checksum for "
             f"{framework.config_name}",
+            where=str(path),
+            hint=lock_hint,
+        )
+    if lock.config is not None and lock.config.name != framework.config_name:
+        raise StaleLockError(
+            f"config.name {lock.config.name!r} does not match {framework.config_name}",
             where=str(path),
             hint=lock_hint,
         )

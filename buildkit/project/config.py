@@ -196,13 +196,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        text = read_input(path, "config").decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"not UTF-8 text (byte {exc.start})", where=where, hint="save it as UTF-8"
-        ) from None
+        data = read_input(path, "config")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", where=where) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason})",
+            where=f"{where}:{row}",
+            hint="save it as UTF-8",
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -100,7 +100,7 @@ class FileDigests:
 def _load(memory: Path) -> dict[str, tuple[Signature, str]]:
     try:
         document = json.loads(memory.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     if not isinstance(document, dict) or document.get("format") != _FORMAT:
         return {}

@@ -17,8 +17,8 @@ from typing import Protocol
 from buildkit.errors import ConfigError, LockError
 from buildkit.events import Reporter
 from buildkit.framework import Framework
-from buildkit.fsutil import read_input
-from buildkit.lockfile import Lockfile
+from buildkit.fsutil import InputRejectedError, read_input
+from buildkit.lockfile import Lockfile, too_large
 from buildkit.project.config import ProjectConfig
 from buildkit.repo import RepoClient
 from buildkit.usecases.file_digests import FileDigests
@@ -29,7 +29,7 @@ from buildkit.usecases.resolution_cache import ResolutionCache, framework_key
 class ExistingLock:
     """A framework's lockfile as it is on disk before locking."""
 
-    raw: bytes | None = None  # None: missing
+    raw: bytes | None = None  # None: missing; b"": over the size limit, not read
     lock: Lockfile | None = None  # None: missing or unreadable
     problem: str | None = None  # why it could not be read
 
@@ -39,6 +39,11 @@ def read_existing(path: Path) -> ExistingLock:
         data = read_input(path, "lockfile")
     except FileNotFoundError:
         return ExistingLock()
+    except InputRejectedError as exc:
+        if not exc.reason:  # not a regular file
+            raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
+        # Too large to read: `lock` writes it again, `lock --check` reports it out of date.
+        return ExistingLock(raw=b"", problem=str(too_large(path, exc)))
     except OSError as exc:
         raise LockError(f"cannot read lockfile: {exc.strerror}", where=str(path)) from None
     try:

@@ -30,7 +30,7 @@ from typing import Any
 from buildkit.apk.index import INDEX_FILE
 from buildkit.errors import LockError
 from buildkit.framework import Framework
-from buildkit.fsutil import atomic_write_bytes
+from buildkit.fsutil import atomic_write_bytes, read_input
 from buildkit.lockfile import Lockfile
 from buildkit.repo import RepoClient, is_remote
 from buildkit.usecases.file_digests import FileDigests
@@ -109,7 +109,7 @@ class ResolutionCache:
         """The cached lockfile for ``key``; None when absent or not trustworthy."""
         path = self.path_for(key)
         try:
-            data = path.read_bytes()
+            data = read_input(path, "lockfile")
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -143,6 +143,8 @@ def _problem(data: bytes, key: str) -> Lockfile | str:
         entry = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"not JSON: {exc}"
+    except RecursionError:
+        return "not JSON: nested too deeply"
     if not isinstance(entry, dict) or entry.get("format") != _FORMAT:
         return "unknown format"
     if entry.get("key") != key:

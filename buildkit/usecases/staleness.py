@@ -32,7 +32,7 @@ def section_digests(config: Path) -> dict[str, str]:
     """SHA-256 of each top-level section of a YAML config, by section name."""
     try:
         document = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     if not isinstance(document, dict):
         return {}
@@ -60,7 +60,7 @@ def remember_sections(cache_dir: Path, checksum: str, config: Path) -> None:
 def _remembered(cache_dir: Path, checksum: str) -> dict[str, str] | None:
     try:
         found: Any = json.loads(_sections_path(cache_dir, checksum).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return found if isinstance(found, dict) else None
 
@@ -139,7 +139,7 @@ def local_package_names(packages_dir: Path, root: Path) -> tuple[dict[str, str],
     for path in sorted(packages_dir.glob("*.yaml")):
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):  # melange_check says what is wrong
             continue
         if not isinstance(document, dict):
             continue

@@ -226,7 +226,6 @@ LOCAL = {
         "more than the 4 MiB limit for a config (raise BUILDKIT_MAX_CONFIG_SIZE",
     ),
     "huge keyring file": ("keys/test.rsa.pub", "huge", ConfigError, "limit for a key"),
-    "huge lockfile": ("lockfiles/demo.lock.json", "huge", LockError, "limit for a lockfile"),
     "folder as keyring": ("keys/test.rsa.pub", "folder", ConfigError, "a folder"),
 }
 
@@ -251,6 +250,27 @@ def test_a_local_input_that_is_no_regular_file_or_too_large_fails_in_one_line(
     assert says in line
     assert "\n" not in line
     assert str(path) in line
+
+
+def test_lock_writes_again_a_lockfile_over_the_size_limit_that_check_reports(
+    local_project: Path,
+) -> None:
+    """The hint of an oversized lockfile says to lock again: `lock` must then replace it
+    (it never reads it), and `lock --check` names it and the limit."""
+    path = local_project / "lockfiles" / "demo.lock.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"#" * (17 * MiB))
+    results = lock_project(load_project(local_project), LockOptions(packages=False, check=True))
+    assert [result.differences for result in results] == [
+        [
+            f"lockfile is unreadable: {path}: cannot read lockfile: 17 MiB, more than the 16 MiB"
+            " limit for a lockfile (regenerate it with `nox -s lock -- demo`, or raise "
+            "BUILDKIT_MAX_LOCKFILE_SIZE if it is genuine)"
+        ]
+    ]
+    assert path.stat().st_size == 17 * MiB
+    _lock(local_project)
+    assert path.read_bytes().startswith(b'{\n  "version": "v1",')
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,22 @@ def test_invalid_json_names_the_line() -> None:
     assert caught.value.where == "x.json:3"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000],
+    ids=["lists", "objects"],
+)
+def test_a_lockfile_nested_100000_deep_is_one_line_naming_the_command_to_relock(
+    text: str,
+) -> None:
+    with pytest.raises(LockError) as caught:
+        Lockfile.from_json(text.encode(), where="lockfiles/demo.lock.json")
+    assert str(caught.value) == (
+        "lockfiles/demo.lock.json: not a lockfile: nested too deeply (a lockfile is 5 levels "
+        "deep) (regenerate it with `nox -s lock -- demo`)"
+    )
+
+
 def test_null_lists_are_read_as_empty(golden: bytes) -> None:
     lock = Lockfile.from_json(_mutated(golden, ("contents", "build_repositories"), None))
     assert lock.build_repositories == ()

@@ -35,6 +35,7 @@ from tests.helpers.reliability import (
     FRAMEWORK,
     LOCKFILE,
     RECORD,
+    TOML,
     FakeApko,
     NoContainers,
     Project,
@@ -356,6 +357,14 @@ def pad(name: str, size: int) -> Setup:
     return setup
 
 
+def nested(depth: int, opening: str, closing: str, middle: str = "") -> str:
+    """``[[[...]]]`` or ``{"a":{"a":...}}``: JSON nested ``depth`` levels deep."""
+    return opening * depth + middle + closing * depth
+
+
+# A framework and a package config whose one bad byte (Latin-1 'é') sits past the first line.
+LATIN1_FRAMEWORK = FRAMEWORK.format(package="replayout").replace("archs", "# café\narchs")
+LATIN1_MELANGE = MELANGE.replace("  epoch: 0\n", "  epoch: 0\n  description: café\n")
 INCLUDE_OUTSIDE = "include: ../outside.yaml\n" + FRAMEWORK.format(package="replayout")
 EDITED = app(old="archs", new="# edited\narchs")  # a new config checksum: lock reads it all
 INDEX = "repo/x86_64/APKINDEX.tar.gz"
@@ -688,6 +697,30 @@ ROWS = [
         write(LOCKFILE, '{"version": NaN}')),
     row("lockfile", "a-folder", BUILD, 1,
         r"lockfiles/app\.lock\.json: framework app has no lockfile", mkdir(LOCKFILE)),
+    row("lockfile", "nested-100000-lists", BUILD, 2,
+        r"^{root}/lockfiles/app\.lock\.json: not a lockfile: nested too deeply \(a lockfile is 5 le"
+        r"vels deep\) \(regenerate it with `nox -s lock -- app`\)$",
+        write(LOCKFILE, nested(100_000, "[", "]"))),
+    row("lockfile", "show-reads-100000-nested-objects", ("show", "app"), 2,
+        r"lockfiles/app\.lock\.json: not a lockfile: nested too deeply .*`nox -s lock -- app`",
+        write(LOCKFILE, nested(100_000, '{"a":', "}", "1"))),
+    row("lockfile", "check-reads-100000-nested-lists", ("lock", "--check"), 1,
+        r"1 lockfile\(s\) out of date: app\.lock\.json",
+        write(LOCKFILE, nested(100_000, "[", "]"))),
+    row("lockfile", "over-the-size-limit", BUILD, 2,
+        r"^{root}/lockfiles/app\.lock\.json: cannot read lockfile: 60\.0 MiB, more than the 16 MiB "
+        r"limit for a lockfile \(regenerate it with `nox -s lock -- app`, or raise BUILDKIT_MAX_LOC"
+        r"KFILE_SIZE if it is genuine\)$", pad(LOCKFILE, 60 * 1024 * 1024)),
+    row("lockfile", "config-name-of-another-framework", BUILD, 1,
+        r"^{root}/lockfiles/app\.lock\.json: config\.name 'frameworks/other\.yaml' does not match f"
+        r"rameworks/app\.yaml \(run `nox -s lock -- app`",
+        edit_lock(at("config", "name", value="frameworks/other.yaml"))),
+    row("lockfile", "verify-reads-a-config-name-of-another-framework", ("verify",), 1,
+        r"lockfiles/app\.lock\.json: config\.name 'frameworks/other\.yaml' does not match framewo"
+        r"rks/app\.yaml", edit_lock(at("config", "name", value="frameworks/other.yaml"))),
+    row("lockfile", "check-reads-a-config-name-of-another-framework", ("lock", "--check"), 1,
+        r"1 lockfile\(s\) out of date: app\.lock\.json",
+        edit_lock(at("config", "name", value="frameworks/other.yaml"))),
     row("lockfile", "unknown-version", BUILD, 2,
         r"version: unsupported lockfile version 'v9' \(expected v1\)",
         edit_lock(at("version", value="v9"))),
@@ -768,6 +801,10 @@ ROWS = [
         r"APKINDEX\.tar\.gz: signature check failed: signed only by keys not in the keyring",
         write("r.yaml", app_text(old="./repo/melange.rsa.pub", new="./keys/buildkit.rsa.pub"))),
     # ---- package (melange) configs
+    row("packages", "config-not-utf8-on-a-later-line", LOCK, 2,
+        r"^packages/hello\.yaml:5: not valid UTF-8: byte 0xe9 \(invalid continuation byte\) \(sav"
+        r"e the file as UTF-8", chain(melange(), write("packages/hello.yaml",
+                                                       LATIN1_MELANGE.encode("latin-1")))),
     row("packages", "name-missing", LOCK, 2,
         r"packages/hello\.yaml: package\.name must be a non-empty string",
         melange("  name: hello\n", "")),
@@ -910,8 +947,16 @@ ROWS = [
     row("cache", "publish-record-other-digest", DRY, 1,
         r"refusing to publish app for x86_64: object sha256:0{64} is missing from the store",
         edit_record(at("outputs", "tarball", "digest", value="sha256:" + ZEROS))),
-    row("cache", "publish-record-a-folder", DRY, 1, r"{root}/dist/app/x86_64\.json: Is a directory",
+    row("cache", "publish-record-a-folder", DRY, 1,
+        r"{root}/dist/app/x86_64\.json: cannot read record: a folder, not a regular file",
         mkdir(RECORD)),
+    row("cache", "verify-record-nested-100000-lists", ("verify",), 1,
+        r"^{root}/dist/app/x86_64\.json: malformed record: nested too deeply \(delete it and build"
+        r" again", write(RECORD, nested(100_000, "[", "]"))),
+    row("cache", "publish-record-over-the-size-limit", DRY, 1,
+        r"^{root}/dist/app/x86_64\.json: cannot read record: 17\.0 MiB, more than the 16 MiB limit "
+        r"for a record \(delete it and build again, or raise BUILDKIT_MAX_RECORD_SIZE if it is genu"
+        r"ine", pad(RECORD, 17 * 1024 * 1024)),
     row("cache", "cache-folder-is-a-file", ("lock", "--no-cache"), 1,
         r"{root}/cachefile/configs: Not a directory",
         chain(write("cachefile", "x"), cache_at("cachefile"))),
@@ -983,6 +1028,9 @@ ROWS = [
     row("keys", "signing-key-is-the-public-half", LOCK, 2,
         r"^{root}/keys/buildkit\.rsa: not a PEM private key",
         chain(public_key_as_private, melange())),
+    row("toml", "not-utf8-on-a-later-line", LOCK, 2,
+        r"^{root}/buildkit\.toml:4: not UTF-8 text \(byte 0xe9: invalid continuation byte\) \(sa"
+        r"ve it as UTF-8", write("buildkit.toml", TOML.encode() + b"# caf\xe9\n")),
     # ---- limits: their settings, regular files only, sizes
     row("toml", "limits-timeout-negative", LOCK, 2,
         r"buildkit\.toml: limits\.fetch_timeout must be a positive number of seconds, not -1",
@@ -1018,6 +1066,16 @@ ROWS = [
     row("keys", "keyring-is-dev-urandom", LOCK, 2,
         r"^frameworks/app\.yaml: key \./repo/melange\.rsa\.pub links to /dev/urandom, which is out"
         r"side the project", chain(symlink("repo/melange.rsa.pub", "/dev/urandom"), EDITED)),
+    row("framework", "config-not-utf8-on-a-later-line", LOCK, 2,
+        r"^frameworks/app\.yaml:10: not valid UTF-8: byte 0xe9 \(invalid continuation byte\) \(sa"
+        r"ve the file as UTF-8; then run `nox -s lock -- app`\)$",
+        write(APP, LATIN1_FRAMEWORK.encode("latin-1"))),
+    row("framework", "config-utf8-cut-at-a-line-end", BUILD, 2,
+        r"^frameworks/app\.yaml:10: not valid UTF-8: byte 0xe2 \(invalid continuation byte\)",
+        write(APP, LATIN1_FRAMEWORK.encode("latin-1").replace(b"\xe9", b"\xe2\x82"))),
+    row("framework", "config-a-control-character", LOCK, 2,
+        r"^frameworks/app\.yaml:10: invalid YAML: control characters are not allowed",
+        write(APP, LATIN1_FRAMEWORK.replace("é", "\x01"))),
     row("framework", "config-over-the-size-limit", LOCK, 2,
         r"{root}/frameworks/app\.yaml: cannot read config: 60\.0 MiB, more than the \d+ MiB limit "
         r"for a config", pad(APP, 60 * 1024 * 1024)),

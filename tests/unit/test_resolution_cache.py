@@ -92,8 +92,9 @@ def test_an_unchanged_relock_and_check_parse_no_index(
         lambda text: text.replace('"sha256": "', '"sha256": "0'),
         lambda text: json.dumps({**json.loads(text), "key": "another"}),
         lambda text: json.dumps({**json.loads(text), "lockfile": "{}"}),
+        lambda text: "[" * 100_000 + "]" * 100_000,
     ],
-    ids=["not-json", "wrong-digest", "other-key", "tampered-lockfile"],
+    ids=["not-json", "wrong-digest", "other-key", "tampered-lockfile", "nested-100000-deep"],
 )
 def test_a_corrupt_cache_entry_is_reported_ignored_and_replaced(
     project: Path, monkeypatch: pytest.MonkeyPatch, damage: Any
