@@ -432,7 +432,8 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(//)?")
 def _check_repository(text: str) -> str:
     """A repository line (``url`` or ``@tag url``), kept as written once its URL scheme, if it
     has one, is one buildkit can read."""
-    location = text.split()[-1] if text.split() else text
+    words = text.split()
+    location = words[-1] if words else text
     found = _SCHEME.match(location)
     if found and (found.group(2) or found.group(1).lower() == "file"):
         scheme = found.group(1).lower()
