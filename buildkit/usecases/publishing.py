@@ -179,7 +179,7 @@ def make_target(
     """buildkit.toml (with its environment overrides) overridden by the command line."""
     chosen = Target(
         registry=(registry or project.registry).rstrip("/"),
-        repository=(repository or project.repository).strip("/"),
+        repository=(repository or project.repository).rstrip("/"),
         tags=tuple(dict.fromkeys(tags)) or project.tags,
         insecure=project.registry_is_insecure(registry or project.registry),
         arch_tags=project.arch_tags if arch_tags is None else arch_tags,

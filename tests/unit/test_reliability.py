@@ -585,6 +585,15 @@ ROWS = [
         r"^--repository: invalid image reference: bad repository 'Team' \(use lowercase"),
     row("registry", "repository-empty-component", ("publish", "--dry-run", "--repository", "a//b"),
         2, r"bad repository 'a//b'"),
+    row("registry", "repository-leading-slash", ("publish", "--repository", "/team"), 2,
+        r"^--repository: invalid image reference: bad repository '/team' \(use lowercase path"),
+    row("registry", "repository-dot-dot", ("publish", "--repository", "team/../x"), 2,
+        r"^--repository: invalid image reference: bad repository 'team/\.\./x'"),
+    row("registry", "repository-with-space", ("publish", "--repository", "my team"), 2,
+        r"^--repository: invalid image reference: bad repository 'my team'"),
+    row("registry", "env-repository-leading-slash", ("publish",), 2,
+        r"^\[publish\] repository \(buildkit\.toml / BUILDKIT_REPOSITORY\): invalid image refer"
+        r"ence: bad repository '/team'", env(BUILDKIT_REPOSITORY="/team")),
     row("registry", "toml-registry-not-a-host", DRY, 2,
         r"\[publish\] registry \(buildkit\.toml / BUILDKIT_REGISTRY\): .*'myreg' as a Docker Hub n"
         r"amespace", toml('[publish]\nregistry = "myreg"\n')),
