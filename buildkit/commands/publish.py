@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         arch_tags=args.arch_tags,
     )
     if not args.dry_run:
-        ping(target.registry)  # before anything is read, loaded or pushed
+        ping(target.registry, insecure=target.insecure)  # before anything is read, loaded or pushed
     plans = prepare(project, args.names, target, say=ui.info)
     tools = tools_for(project)
     if args.dry_run:

@@ -25,12 +25,15 @@ For each framework, from its build records (``dist/<framework>/<arch>.json``):
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import socket
 import subprocess
 import tarfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,16 +235,17 @@ def _check_target(
             raise err
 
 
-def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
-    """The registry must accept a connection within ``timeout``: one clear line otherwise,
-    before anything is read, loaded or pushed. Refused and unknown hosts are not retried."""
+def ping(registry: str, *, insecure: bool = False, timeout: float = PING_TIMEOUT) -> None:
+    """The registry must accept a connection within ``timeout`` and, when it answers HTTP,
+    answer ``GET /v2/`` as a registry does: one clear line otherwise, before anything is read,
+    loaded or pushed. Refused and unknown hosts are not retried."""
     host, _, port_text = registry.rpartition(":")
     if not host or not port_text.isdigit():
         host, port_text = registry, "443"
     host = host.strip("[]")
     try:
         with socket.create_connection((host, int(port_text)), timeout=timeout):
-            return
+            pass
     except socket.gaierror:
         why = "no such host"
     except TimeoutError:
@@ -250,6 +254,9 @@ def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
         why = "connection refused"
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
+    else:
+        _check_v2(registry, insecure=insecure, timeout=timeout)
+        return
     raise PublishError(
         f"the registry is unreachable ({why}): nothing was pushed, and nothing was recorded "
         "as published",
@@ -257,6 +264,41 @@ def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
         hint="start the registry (scripts/setup serves 127.0.0.1:5000) or fix --registry, "
         "then publish again",
     )
+
+
+# Statuses a registry's API root never gives (it answers 200, or 401/403 asking for a login).
+_NOT_A_REGISTRY = frozenset({400, 404, 405, 406, 410, 501})
+
+
+def _check_v2(registry: str, *, insecure: bool, timeout: float) -> None:
+    """``GET /v2/``, the registry API's root: a web server that is not a registry answers it
+    with 404 (or the like) and no ``Docker-Distribution-API-Version`` header. Anything else,
+    including no HTTP answer at all (TLS, a proxy), is left for the tools to judge."""
+    url = f"{'http' if insecure else 'https'}://{registry}/v2/"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout):
+            return
+    except urllib.error.HTTPError as exc:
+        status, text, header = exc.code, exc.reason, exc.headers.get(_API_VERSION)
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError):
+        return
+    if status in _NOT_A_REGISTRY and not header:
+        err = PublishError(
+            f"{registry} answers but is not a container registry (GET /v2/ gave {status} "
+            f"{text}): nothing was pushed, and nothing was recorded as published",
+            hint="point --registry (or BUILDKIT_REGISTRY, [publish] registry) at an OCI "
+            "registry's host:port, e.g. 127.0.0.1:5000 that scripts/setup serves",
+        )
+        if registry != LOCAL_REGISTRY:  # a --registry given: the hint repeats the command
+            err.correction = (registry, LOCAL_REGISTRY)
+        raise err
+
+
+LOCAL_REGISTRY = "127.0.0.1:5000"  # the registry scripts/setup serves
+
+
+_API_VERSION = "Docker-Distribution-API-Version"
 
 
 def plan_commands(

@@ -106,6 +106,10 @@ ROWS = [
     Row(name="cosign-key-missing", argv=("publish",), code=1,
         message=r"{root}/keys/nope\.key: no cosign key nope\.key: signing needs the key pair",
         env={"BUILDKIT_COSIGN_KEY": "keys/nope.key"}),
+    Row(name="registry-is-a-plain-web-server", argv=("publish",), code=1,
+        message=r"^127\.0\.0\.1:8040 answers but is not a container registry \(GET /v2/ gave 404 "
+                r".*\): nothing was pushed",
+        env={"BUILDKIT_REGISTRY": "127.0.0.1:8040"}),
     Row(name="verify-published-before-publishing", argv=("verify", "--published"), code=1,
         message=r"{root}/dist/demo/publish\.json: demo was never published from this dist/ "
                 r"\(run `nox -s publish -- demo` first\)"),

@@ -5,11 +5,14 @@ out of messages, and bounded retries. (Signing runs for real in tests/e2e/test_p
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -328,7 +331,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
         "DOCKER_CONFIG",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("buildkit.commands.publish.ping", lambda registry: None)
+    monkeypatch.setattr("buildkit.commands.publish.ping", lambda registry, **_: None)
 
 
 def _plans(root: Path, **target: Any) -> list[FrameworkPlan]:
@@ -709,6 +712,58 @@ def test_ping_fails_at_once_with_one_line(registry: str) -> None:
         ping(registry, timeout=2)
     assert "\n" not in str(info.value)
     assert "nothing was recorded as published" in str(info.value)
+
+
+@contextmanager
+def http_server(status: int, headers: dict[str, str]) -> Iterator[str]:
+    """A server on a free loopback port answering every GET with ``status``: host:port."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_ping_says_a_plain_web_server_is_not_a_registry(status: int) -> None:
+    with http_server(status, {}) as registry, pytest.raises(PublishError) as info:
+        ping(registry, insecure=True, timeout=2)
+    line = str(info.value)
+    assert line.startswith(
+        f"{registry} answers but is not a container registry (GET /v2/ gave {status} "
+    ), line
+    assert "nothing was pushed" in line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (200, {"Docker-Distribution-API-Version": "registry/2.0"}),
+        (401, {"Docker-Distribution-API-Version": "registry/2.0"}),
+        (401, {"WWW-Authenticate": 'Bearer realm="x"'}),
+        (404, {"Docker-Distribution-API-Version": "registry/2.0"}),
+    ],
+)
+def test_ping_lets_a_registry_through(status: int, headers: dict[str, str]) -> None:
+    with http_server(status, headers) as registry:
+        ping(registry, insecure=True, timeout=2)
 
 
 def test_a_registry_that_stays_down_fails_after_bounded_retries(
