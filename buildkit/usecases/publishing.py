@@ -43,7 +43,7 @@ from buildkit.actions.plan import check_lock, lock_digest
 from buildkit.actions.provenance import provenance_predicate
 from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
-from buildkit.digest import Blob, canonical_json, sha256_digest
+from buildkit.digest import canonical_json, sha256_digest
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
 from buildkit.hints import build_command, publish_command
@@ -671,6 +671,10 @@ def source_revision(root: Path) -> str:
     return value if done.returncode == 0 and value else "unknown"
 
 
+def _provenance_path(plan: FrameworkPlan, arch: str) -> Path:
+    return plan.record_path.parent / f"{arch}.provenance.json"
+
+
 def link_sbom(image: ArchImage, dest: Path) -> None:
     """``dest`` (dist/<framework>/<arch>.spdx.json) -> the SBOM in the store, replaced
     atomically (a relative symlink, so the dist folder can move)."""
@@ -737,15 +741,27 @@ class Publisher:
             self._read_back(plan, list_digest)
             for reference in plan.references[1:]:
                 self._tag(f"{plan.repo}@{list_digest}", reference, plan)
-            provenance = self._write_provenance(plan)
-            signing = self._sign(plan, list_digest, provenance)
+            predicates = self._provenance(plan)
+            # The predicates are attested from scratch copies and reach dist/ only once every
+            # signature is made: a failed signing (a wrong COSIGN_PASSWORD) leaves dist/ as it was.
+            with self.store.scratch_dir("provenance") as scratch:
+                attested = {}
+                for arch, predicate in predicates.items():
+                    attested[arch] = scratch / f"{arch}.provenance.json"
+                    attested[arch].write_bytes(canonical_json(predicate))
+                signing = self._sign(plan, list_digest, attested)
+            for arch, predicate in predicates.items():
+                self.store.write_record(_provenance_path(plan, arch), predicate)
             for image in plan.images:
                 link_sbom(image, plan.record_path.parent / f"{image.arch}.spdx.json")
             record = publish_record(
                 plan,
                 list_digest,
                 signing=signing,
-                provenance={arch: path.digest for arch, path in provenance.items()},
+                provenance={
+                    arch: sha256_digest(canonical_json(predicate))
+                    for arch, predicate in predicates.items()
+                },
             )
             self.store.write_record(plan.record_path, record.to_dict())
         return record
@@ -863,21 +879,18 @@ class Publisher:
 
     # -- signatures and attestations --------------------------------------------------------------
 
-    def _write_provenance(self, plan: FrameworkPlan) -> dict[str, Blob]:
-        """dist/<framework>/<arch>.provenance.json: the SLSA v1 predicate of each arch."""
+    def _provenance(self, plan: FrameworkPlan) -> dict[str, dict[str, Any]]:
+        """The SLSA v1 predicate of each arch (dist/<framework>/<arch>.provenance.json)."""
         revision = source_revision(self.tools.project)
-        written: dict[str, Blob] = {}
-        for image in plan.images:
-            predicate = provenance_predicate(
+        return {
+            image.arch: provenance_predicate(
                 image.record, source_revision=revision, tool_images=self.tools.tool_images
             )
-            path = plan.record_path.parent / f"{image.arch}.provenance.json"
-            self.store.write_record(path, predicate)
-            written[image.arch] = Blob(digest=sha256_digest(canonical_json(predicate)), size=0)
-        return written
+            for image in plan.images
+        }
 
     def _sign(
-        self, plan: FrameworkPlan, list_digest: str, provenance: Mapping[str, Blob]
+        self, plan: FrameworkPlan, list_digest: str, provenance: Mapping[str, Path]
     ) -> dict[str, Any]:
         signer, cosign = self.tools.signer, self.tools.cosign
         if signer is None or cosign is None:
@@ -902,9 +915,7 @@ class Publisher:
             signed.append(subject)
         attested: dict[str, list[str]] = {}
         for image in plan.images:
-            predicates: list[tuple[str, Path]] = [
-                (PROVENANCE_TYPE, plan.record_path.parent / f"{image.arch}.provenance.json")
-            ]
+            predicates: list[tuple[str, Path]] = [(PROVENANCE_TYPE, provenance[image.arch])]
             if image.sbom is not None:
                 predicates.insert(0, (SBOM_TYPE, image.sbom))
             for kind, predicate in predicates:
@@ -932,7 +943,6 @@ class Publisher:
         else:
             described["identity"] = signer.identity
             described["issuer"] = signer.issuer
-        del provenance
         return described
 
     # -- running ---------------------------------------------------------------------------------

@@ -110,6 +110,12 @@ ROWS = [
         message=r"^127\.0\.0\.1:8040 answers but is not a container registry \(GET /v2/ gave 404 "
                 r".*\): nothing was pushed",
         env={"BUILDKIT_REGISTRY": "127.0.0.1:8040"}),
+    Row(name="cosign-password-wrong", argv=("publish",), code=1,
+        message=r"^signing .*: the password in COSIGN_PASSWORD does not open keys/cosign\.key",
+        env={"COSIGN_PASSWORD": "not-the-password"}),
+    Row(name="keyless-signing-offline", argv=("publish",), code=1,
+        message=r"^signing .*: keyless signing cannot reach",
+        env={"BUILDKIT_SIGNING": "keyless"}),
     Row(name="verify-published-before-publishing", argv=("verify", "--published"), code=1,
         message=r"{root}/dist/demo/publish\.json: demo was never published from this dist/ "
                 r"\(run `nox -s publish -- demo` first\)"),
