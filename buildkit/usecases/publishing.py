@@ -776,7 +776,15 @@ class Publisher:
                 raise PublishError(exc.message, where=exc.where, hint=exc.hint) from None
             self._ready.add(image)
 
-    def _tool(self, spec: ContainerSpec, what: str, registry: str, *, retry: bool = True) -> str:
+    def _tool(
+        self,
+        spec: ContainerSpec,
+        what: str,
+        registry: str,
+        *,
+        retry: bool = True,
+        explain: Callable[[str], PublishError | None] = lambda _text: None,
+    ) -> str:
         """Run a crane/cosign container against the registry; one clear line on failure."""
         self._ensure(spec.image)
         policy = self.policy if retry else RetryPolicy(attempts=1)
@@ -787,6 +795,17 @@ class Publisher:
             policy=policy,
             sleep=self.sleep,
             on_retry=self.say,
+            explain=explain,
+        )
+
+    def _cosign(self, spec: ContainerSpec, what: str, registry: str, signer: Signer) -> None:
+        """A cosign sign or attest: its own failures (key, password, Sigstore) named as such."""
+        key = signer.key.relative_to(self.tools.project) if signer.key else None
+        self._tool(
+            spec,
+            what,
+            registry,
+            explain=lambda text: cosign_error(text, mode=signer.mode, what=what, key=key),
         )
 
     def _passes(self, spec: ContainerSpec) -> bool:
@@ -907,10 +926,11 @@ class Publisher:
                 cosign_verify_spec(cosign, signer=signer, reference=subject, **common)
             ):
                 self.say(f"signing {subject}")
-                self._tool(
+                self._cosign(
                     cosign_sign_spec(cosign, signer=signer, reference=subject, **common),
                     f"signing {subject}",
                     plan.registry,
+                    signer,
                 )
             signed.append(subject)
         attested: dict[str, list[str]] = {}
@@ -924,7 +944,7 @@ class Publisher:
                 )
                 if not self._passes(check):
                     self.say(f"attesting {kind} for {image.reference}")
-                    self._tool(
+                    self._cosign(
                         cosign_attest_spec(
                             cosign,
                             signer=signer,
@@ -935,6 +955,7 @@ class Publisher:
                         ),
                         f"attesting {kind} for {image.reference}",
                         plan.registry,
+                        signer,
                     )
                 attested.setdefault(image.arch, []).append(kind)
         described: dict[str, Any] = {"mode": signer.mode, "signed": signed, "attested": attested}
@@ -976,6 +997,49 @@ class Publisher:
             f"{what} failed: {reason(exc.tail or exc.message)}",
             where=str(where) if where else None,
         )
+
+
+# cosign's words when the key's password is wrong or missing (it cannot prompt: no terminal).
+_BAD_PASSWORD = re.compile(
+    r"decryption failed|incorrect password|reading password|password.*(terminal|tty)",
+    re.IGNORECASE,
+)
+# ... and when keyless signing cannot reach Sigstore (TUF, Fulcio, Rekor) or get an identity.
+_SIGSTORE = re.compile(
+    r"sigstore|fulcio|rekor|\btuf\b|oidc|oauth|id[ _-]?token|identity token|browser",
+    re.IGNORECASE,
+)
+
+
+def cosign_error(text: str, *, mode: str, what: str, key: Path | None) -> PublishError | None:
+    """One line for a cosign failure that is not the registry's fault, else None.
+
+    Key mode: the password in COSIGN_PASSWORD does not open the key (never the password or
+    the key in the line). Keyless: Sigstore's services or the OIDC token are out of reach
+    (offline), which cosign reports as failed HTTP requests that look like a registry's."""
+    why = reason(text)
+    if mode == "key" and _BAD_PASSWORD.search(text):
+        name = key or "the cosign key"
+        return PublishError(
+            f"{what}: the password in COSIGN_PASSWORD does not open {name} (cosign: "
+            "decryption failed); nothing was recorded as published",
+            hint=f"set COSIGN_PASSWORD to the password {name} was made with, or make a new "
+            "pair with `nox -s keygen -- --cosign`",
+        )
+    if mode == "keyless" and _SIGSTORE.search(text):
+        return PublishError(
+            f"{what}: keyless signing cannot reach Sigstore (the TUF, Fulcio or Rekor service) "
+            f"or get an OIDC identity token ({why}); nothing was recorded as published",
+            hint=KEYLESS_HINT,
+        )
+    return None
+
+
+KEYLESS_HINT = (
+    "offline, sign with a key pair: `nox -s keygen -- --cosign` writes keys/cosign.key, and "
+    '[publish] signing = "key" (or BUILDKIT_SIGNING=key) uses it; otherwise publish online, '
+    "from CI"
+)
 
 
 def check_listed(plan: FrameworkPlan, listed: Sequence[ListedImage]) -> None:

@@ -20,6 +20,7 @@ from secrets import token_hex
 
 import pytest
 
+from buildkit.toolchain.supply import KEYLESS_ENV
 from tests.helpers.demo import Demo, lock_demo, make_demo
 
 pytestmark = pytest.mark.e2e
@@ -113,9 +114,14 @@ ROWS = [
     Row(name="cosign-password-wrong", argv=("publish",), code=1,
         message=r"^signing .*: the password in COSIGN_PASSWORD does not open keys/cosign\.key",
         env={"COSIGN_PASSWORD": "not-the-password"}),
+    Row(name="keyless-signing-without-a-token", argv=("publish",), code=1,
+        message=r"^\[publish\] signing \(buildkit\.toml / BUILDKIT_SIGNING\): keyless signing "
+                r"needs an OIDC identity token, and none is set .*\(offline, sign with a key pair",
+        env={"BUILDKIT_SIGNING": "keyless", **dict.fromkeys(KEYLESS_ENV, "")}),
     Row(name="keyless-signing-offline", argv=("publish",), code=1,
-        message=r"^signing .*: keyless signing cannot reach",
-        env={"BUILDKIT_SIGNING": "keyless"}),
+        message=r"^signing \S+: keyless signing cannot reach Sigstore \(the TUF, Fulcio or Rekor "
+                r"service\) or get an OIDC identity token \(.*\(offline, sign with a key pair: ",
+        env={"BUILDKIT_SIGNING": "keyless", "SIGSTORE_ID_TOKEN": "e30.e30.offline"}),
     Row(name="verify-published-before-publishing", argv=("verify", "--published"), code=1,
         message=r"{root}/dist/demo/publish\.json: demo was never published from this dist/ "
                 r"\(run `nox -s publish -- demo` first\)"),

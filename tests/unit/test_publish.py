@@ -22,6 +22,7 @@ import pytest
 from buildkit import cli
 from buildkit.actions.plan import lock_digest
 from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.commands.publish import check_identity_token
 from buildkit.digest import Blob, canonical_json
 from buildkit.errors import BuildkitError, PublishError, StaleLockError
 from buildkit.lockfile import LockConfig, LockedPackage, Lockfile, LockRange, write_lockfile
@@ -34,6 +35,7 @@ from buildkit.usecases.publishing import (
     FrameworkPlan,
     Publisher,
     Tools,
+    cosign_error,
     make_target,
     oci_layout,
     ping,
@@ -860,3 +862,76 @@ def test_a_tarball_without_its_manifest_blob_is_refused(tmp_path: Path) -> None:
     tarball.write_bytes(data)
     with pytest.raises(PublishError, match="has no manifest blob"):
         oci_layout(tarball, tmp_path / "layout", _digest("another manifest"))
+
+
+KEY = Path("keys/cosign.key")
+SIGNING = "signing 127.0.0.1:5000/x/demo@sha256:" + "a" * 64
+TUF_OFFLINE = (
+    "Error: signing [r]: error getting signing config from TUF: failed to load metadata: tuf "
+    'refresh failed: Get "https://tuf-repo-cdn.sigstore.dev/15.root.json": dial tcp: lookup '
+    "tuf-repo-cdn.sigstore.dev on 10.0.0.53:53: no such host"
+)
+
+
+@pytest.mark.parametrize(
+    ("mode", "stderr", "expected"),
+    [
+        # cosign's own words (v2) for a wrong COSIGN_PASSWORD, and for none at all
+        ("key", "Error: signing [r]: signing digest: getting keypair and token: getting signer: "
+         "reading key: decrypt: encrypted: decryption failed",
+         f"{SIGNING}: the password in COSIGN_PASSWORD does not open keys/cosign.key (cosign: "
+         "decryption failed); nothing was recorded as published (set COSIGN_PASSWORD to the "
+         "password keys/cosign.key was made with, or make a new pair with `nox -s keygen -- "
+         "--cosign`)"),
+        ("key", "Error: reading password: inappropriate ioctl for device",
+         "does not open keys/cosign.key"),
+        # keyless offline: TUF, Fulcio, Rekor or the OIDC issuer out of reach, not the registry
+        ("keyless", TUF_OFFLINE,
+         f"{SIGNING}: keyless signing cannot reach Sigstore (the TUF, Fulcio or Rekor service) "
+         "or get an OIDC identity token"),
+        ("keyless", 'Error: getting key from Fulcio: Post "https://fulcio.sigstore.dev/api/v2/'
+         'signingCert": dial tcp: connect: network is unreachable', "cannot reach Sigstore"),
+        ("keyless", "Error: getting ID token: no identity token available", "cannot reach"),
+        # the registry's own faults stay the registry's
+        ("key", 'Get "https://127.0.0.1:5000/v2/": connection refused', None),
+        ("keyless", "UNAUTHORIZED: authentication required", None),
+        ("key", TUF_OFFLINE, None),
+    ],
+)  # fmt: skip
+def test_cosign_failures_name_their_real_cause(
+    mode: str, stderr: str, expected: str | None
+) -> None:
+    err = cosign_error(stderr, mode=mode, what=SIGNING, key=KEY)
+    if expected is None:
+        assert err is None
+        return
+    assert err is not None
+    line = str(err)
+    assert expected in line, line
+    assert "\n" not in line
+    if expected.startswith(SIGNING) and mode == "keyless":
+        assert (
+            "offline, sign with a key pair: `nox -s keygen -- --cosign` writes keys/cosign.key"
+            in line
+        )
+
+
+def test_keyless_signing_without_an_identity_token_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "buildkit.toml").write_text('[publish]\nsigning = "keyless"\n')
+    for name in (
+        "SIGSTORE_ID_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    project = load_project(tmp_path, env={})
+    with pytest.raises(PublishError) as info:
+        check_identity_token(project)
+    assert str(info.value).startswith(
+        "[publish] signing (buildkit.toml / BUILDKIT_SIGNING): keyless signing needs an OIDC "
+        "identity token, and none is set"
+    )
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", "e30.e30.sig")
+    check_identity_token(project)
