@@ -92,19 +92,29 @@ def check_update_names_early(
             match = _NAME.match(text)
             if match:
                 known.add(match.group(1))
+    refuse_unknown_update_names(
+        update, known, "locked or requested", where=", ".join(fw.config_name for fw in frameworks)
+    )
+
+
+def refuse_unknown_update_names(
+    update: Sequence[str], known: set[str], which: str, *, where: str | None = None
+) -> None:
+    """The one ``--update`` error: the first name not in ``known``, with close matches."""
     unknown = [name for name in update if name not in known]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        err = ConfigError(
-            f"--update {unknown[0]}: no locked or requested package has that name",
-            where=", ".join(fw.config_name for fw in frameworks),
-            hint=f"did you mean: {', '.join(close)}"
-            if close
-            else "name a package from the lockfiles (see `buildkit resolve`)",
-        )
-        if close:
-            err.correction = (unknown[0], close[0])
-        raise err
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+    err = ConfigError(
+        f"--update {unknown[0]}: no {which} package has that name",
+        where=where,
+        hint=f"did you mean: {', '.join(close)}"
+        if close
+        else "name a package from the lockfiles (see `buildkit resolve`)",
+    )
+    if close:
+        err.correction = (unknown[0], close[0])
+    raise err
 
 
 def cached_resolutions(

@@ -23,7 +23,6 @@ verified (``buildkit.repo``), and its member ranges and checksums go into the lo
 from __future__ import annotations
 
 import contextlib
-import difflib
 import multiprocessing
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -38,7 +37,7 @@ from buildkit.actions.lock_check import keyring_entries, lock_repositories
 from buildkit.apk.keys import Keyring
 from buildkit.apk.package import ApkLayout
 from buildkit.collector import PAUSED, off_for_process
-from buildkit.errors import BuildkitError, ConfigError, LockError, ResolveError, StaleLockError
+from buildkit.errors import BuildkitError, LockError, ResolveError, StaleLockError
 from buildkit.events import BaseReporter, Reporter
 from buildkit.framework import Framework, Repository
 from buildkit.hints import fixed_by, lock_command, missing_lockfile, run
@@ -75,6 +74,7 @@ from buildkit.usecases.lock_inputs import (
     cached_resolutions,
     check_update_names_early,
     read_existing,
+    refuse_unknown_update_names,
 )
 from buildkit.usecases.staleness import remember_sections
 from buildkit.usecases.worker_death import RssWatch, death_cause
@@ -706,18 +706,7 @@ def _pins(
 
 def _check_update_names(update: Sequence[str], results: Sequence[LockResult]) -> None:
     known = {p.name for r in results for lock in (r.old, r.new) if lock for p in lock.packages}
-    unknown = [name for name in update if name not in known]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        err = ConfigError(
-            f"--update {unknown[0]}: no locked or resolved package has that name",
-            hint=f"did you mean: {', '.join(close)}"
-            if close
-            else "name a package from the lockfiles (see `buildkit resolve`)",
-        )
-        if close:
-            err.correction = (unknown[0], close[0])
-        raise err
+    refuse_unknown_update_names(update, known, "locked or resolved")
 
 
 def raise_if_stale(results: Sequence[LockResult]) -> None:

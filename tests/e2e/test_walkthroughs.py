@@ -16,9 +16,9 @@ import nox
 import pytest
 
 from buildkit import sessions
-from tests.e2e.test_build_demo import docker, make_demo
 from tests.helpers.commands import RecordingSession
-from tests.unit.test_docs_commands import walkthrough
+from tests.helpers.demo import docker, make_demo
+from tests.helpers.walkthroughs import walkthrough
 
 pytestmark = pytest.mark.e2e
 

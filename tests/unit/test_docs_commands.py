@@ -26,6 +26,7 @@ from buildkit.framework import load_framework
 from buildkit.melange import parse_package_config
 from buildkit.melange_check import check_melange_config
 from tests.helpers.commands import check_command
+from tests.helpers.walkthroughs import walkthrough
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -130,29 +131,6 @@ def test_a_reference_usage_line_lists_every_option_of_its_verb(usage: str) -> No
 # --------------------------------------------------------------------------------------------
 # The guide's walkthroughs ("Adding a local package", "Adding a framework"): their files are
 # valid here; tests/e2e/test_walkthroughs.py runs their commands for real.
-
-WALKTHROUGHS = ("Adding a local package", "Adding a framework")
-
-
-@dataclass(frozen=True)
-class Walkthrough:
-    files: dict[str, str]  # path -> text, from blocks whose first line is "# <path>"
-    commands: list[str]  # the sh block's lines, comments stripped
-
-
-def walkthrough(guide: Path = ROOT / "docs" / "guide.md") -> Walkthrough:
-    text = guide.read_text()
-    files: dict[str, str] = {}
-    commands: list[str] = []
-    for title in WALKTHROUGHS:
-        section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-        for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, re.S):
-            lines = [line.removeprefix("   ") for line in body.rstrip().splitlines()]
-            if lang == "sh":
-                commands += [line.split(" #", 1)[0].strip() for line in lines if line.strip()]
-            elif lines and lines[0].startswith("# "):
-                files[lines[0][2:].strip()] = "\n".join(lines[1:]) + "\n"
-    return Walkthrough(files=files, commands=commands)
 
 
 def test_the_walkthrough_files_are_valid_configs(tmp_path: Path) -> None:
