@@ -489,7 +489,7 @@ class RevalidatingCache:
         if meta.get("checksum") != _meta_checksum(meta):
             return None, {}, f"its metadata {meta_path.name} does not match its checksum"
         # Data and metadata are two files: trust them only when they belong together.
-        if meta.get("url") != url:
+        if meta.get("url") != redact(url):  # recorded without its credentials
             return None, {}, f"its metadata names another URL ({meta.get('url')})"
         if meta.get("sha256") != hashlib.sha256(data).hexdigest():
             return None, {}, "its bytes do not match the SHA-256 recorded beside them"
@@ -498,7 +498,7 @@ class RevalidatingCache:
     @staticmethod
     def _write(data_path: Path, meta_path: Path, url: str, response: _Response) -> None:
         meta = {
-            "url": url,
+            "url": redact(url),  # no password on disk
             "sha256": hashlib.sha256(response.body).hexdigest(),
             "etag": response.etag or "",
             # Without Last-Modified, our own fetch time still lets the server answer 304.

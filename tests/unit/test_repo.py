@@ -347,3 +347,18 @@ def test_a_host_that_does_not_resolve_is_one_redacted_line_at_once() -> None:
     ), line
     assert "secret" not in line
     assert sleeps == []  # an unknown name is not retried
+
+
+def test_a_cached_index_records_its_url_without_the_password(
+    tmp_path: Path, server: FakeServer, remote_repo: str, signing_key: SigningKey
+) -> None:
+    repo = remote_repo.replace("http://", "http://user:secret@")
+    keyring = keyring_of(signing_key)
+    _client(tmp_path).index(repo, "x86_64", keyring=keyring)
+    written = b"".join(path.read_bytes() for path in (tmp_path / "cache").rglob("*.json"))
+    assert b"user:secret" not in written
+    assert b"***@" in written
+    again = _client(tmp_path)  # a second run revalidates the entry instead of discarding it
+    again.index(repo, "x86_64", keyring=keyring)
+    assert again.take_warnings() == ()
+    assert server.requests[-1][1].get("If-None-Match")
