@@ -36,7 +36,7 @@ from buildkit.fsutil import read_input
 # Schema: apko's ImageConfiguration as yaml.v3 sees it (yaml tag, else the lower-cased Go
 # field name).
 
-ScalarKind = Literal["string", "uint", "int", "bool", "arch", "atom"]
+ScalarKind = Literal["string", "uint", "int", "bool", "arch", "atom", "repository"]
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,16 @@ _Spec = _Scalar | _List | _StrMap | _Struct
 
 _STR, _UINT, _INT, _BOOL = _Scalar("string"), _Scalar("uint"), _Scalar("int"), _Scalar("bool")
 _STRS = _List(_STR)
+_REPOS = _List(_Scalar("repository"))
 _NAME_CONTENT = _Struct({"name": _STR, "content": _STR})
 
 SCHEMA = _Struct(
     {
         "contents": _Struct(
             {
-                "build_repositories": _STRS,
-                "runtime_repositories": _STRS,
-                "repositories": _STRS,
+                "build_repositories": _REPOS,
+                "runtime_repositories": _REPOS,
+                "repositories": _REPOS,
                 "keyring": _STRS,
                 "runtime_keyring": _List(_NAME_CONTENT),
                 "packages": _List(_Scalar("atom")),
@@ -401,7 +402,7 @@ def _scalar(node: yaml.Node, kind: ScalarKind, path: str, where: str) -> Any:
     try:
         return _SCALARS[kind](text)
     except BuildkitError as err:
-        if kind == "atom":  # the atom parser says precisely what is wrong with it
+        if kind in ("atom", "repository"):  # its parser says precisely what is wrong
             raise ConfigError(
                 f"{path}: {err.message}", where=node_where(where, node), hint=err.hint
             ) from None
@@ -439,6 +440,28 @@ def _check_atom(text: str) -> str:
     return text
 
 
+# Repository URL schemes buildkit (and apko) can read; anything else would be taken for a path.
+REPOSITORY_SCHEMES = ("http", "https", "file")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(//)?")
+
+
+def _check_repository(text: str) -> str:
+    """A repository line (``url`` or ``@tag url``), kept as written once its URL scheme, if it
+    has one, is one buildkit can read."""
+    words = text.split()
+    location = words[-1] if words else text
+    found = _SCHEME.match(location)
+    if found and (found.group(2) or found.group(1).lower() == "file"):
+        scheme = found.group(1).lower()
+        if scheme not in REPOSITORY_SCHEMES or (scheme == "file" and not found.group(2)):
+            raise ConfigError(
+                f"unsupported repository URL {location!r} (scheme {found.group(1)}:)",
+                hint="use an http:// or https:// URL, file:///absolute/path, or a path "
+                "relative to the project root",
+            )
+    return text
+
+
 def _parse_bool(text: str) -> bool:
     if text.lower() in _TRUE:
         return True
@@ -454,8 +477,16 @@ _SCALARS: Mapping[ScalarKind, Any] = {
     "bool": _parse_bool,
     "arch": normalize_arch,
     "atom": _check_atom,
+    "repository": _check_repository,
 }
-_ZERO: Mapping[ScalarKind, Any] = {"string": "", "uint": 0, "int": 0, "bool": False, "arch": ""}
+_ZERO: Mapping[ScalarKind, Any] = {
+    "string": "",
+    "uint": 0,
+    "int": 0,
+    "bool": False,
+    "arch": "",
+    "repository": "",
+}
 _EXPECTED: Mapping[ScalarKind, str] = {
     "string": "a string",
     "uint": "a non-negative integer below 2^32",
@@ -463,6 +494,7 @@ _EXPECTED: Mapping[ScalarKind, str] = {
     "bool": "true or false",
     "arch": "an architecture",
     "atom": "a package atom",
+    "repository": "a repository path or URL",
 }
 _HINTS: Mapping[ScalarKind, str] = {
     "arch": "use x86_64, aarch64 (or amd64, arm64), x86, armhf, armv7, ppc64le, riscv64, s390x",

@@ -123,14 +123,20 @@ def with_retry(
     policy: RetryPolicy,
     sleep: Callable[[float], None],
     on_retry: Callable[[str], None] = lambda _message: None,
+    explain: Callable[[str], PublishError | None] = lambda _text: None,
 ) -> T:
-    """Run ``call``; retry it while it fails for a transient reason; else a PublishError."""
+    """Run ``call``; retry it while it fails for a transient reason; else a PublishError.
+    ``explain`` may know better than the registry's faults what a tool's output means (cosign:
+    a wrong key password, Sigstore out of reach): its error, if any, goes out at once."""
     delays = policy.delays()
     for attempt in range(policy.attempts):
         try:
             return call()
         except ToolFailedError as exc:
             text = exc.tail or exc.message
+            known = explain(text)
+            if known is not None:
+                raise known from None
             fault = classify(text)
             if not fault.transient or attempt >= len(delays):
                 raise registry_error(

@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -227,8 +228,9 @@ class HttpFetcher:
     def get(
         self, url: str, headers: dict[str, str] | None = None, *, what: str = "file"
     ) -> _Response:
-        request_headers = {"User-Agent": _USER_AGENT, **(headers or {})}
         shown = redact(url)
+        url, credentials = split_credentials(url)
+        request_headers = {"User-Agent": _USER_AGENT, **credentials, **(headers or {})}
         problem = ""
         for attempt in range(self.policy.attempts):
             if attempt:
@@ -240,6 +242,9 @@ class HttpFetcher:
                     raise _http_error(shown, exc.code, exc.reason) from None
                 problem = f"HTTP {exc.code} {exc.reason}"
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                unresolved = _dns_failure(exc)
+                if unresolved is not None and unresolved.errno != socket.EAI_AGAIN:
+                    raise _unresolved(shown, url, unresolved) from None
                 problem = _reason(exc)
         raise FetchError(
             f"cannot fetch: {problem} (gave up after {self.policy.attempts} attempts)",
@@ -322,6 +327,37 @@ def _too_slow(url: str, seconds: float, received: int) -> FetchLimitError:
         where=redact(url),
         hint=f"the server stalls; if the network is just slow, raise {_DEADLINE_SETTING} "
         "in buildkit.toml",
+    )
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without its user information, and the HTTP Basic authorization header it
+    stood for (``https://user:password@host/os``, as apko reads a repository URL)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=hostport)), {
+        "Authorization": f"Basic {token}"
+    }
+
+
+def _dns_failure(exc: BaseException) -> socket.gaierror | None:
+    """The resolver's error when the request failed because its host name has no address."""
+    inner = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return inner if isinstance(inner, socket.gaierror) else None
+
+
+def _unresolved(shown: str, url: str, exc: socket.gaierror) -> FetchError:
+    host = urllib.parse.urlsplit(url).hostname or url
+    return FetchError(
+        f"cannot fetch: the host {host} cannot be resolved (DNS: {exc.strerror or exc})",
+        where=shown,
+        hint="check the host name in the repository URL, and this machine's network and DNS "
+        "settings",
     )
 
 
@@ -453,7 +489,7 @@ class RevalidatingCache:
         if meta.get("checksum") != _meta_checksum(meta):
             return None, {}, f"its metadata {meta_path.name} does not match its checksum"
         # Data and metadata are two files: trust them only when they belong together.
-        if meta.get("url") != url:
+        if meta.get("url") != redact(url):  # recorded without its credentials
             return None, {}, f"its metadata names another URL ({meta.get('url')})"
         if meta.get("sha256") != hashlib.sha256(data).hexdigest():
             return None, {}, "its bytes do not match the SHA-256 recorded beside them"
@@ -462,7 +498,7 @@ class RevalidatingCache:
     @staticmethod
     def _write(data_path: Path, meta_path: Path, url: str, response: _Response) -> None:
         meta = {
-            "url": url,
+            "url": redact(url),  # no password on disk
             "sha256": hashlib.sha256(response.body).hexdigest(),
             "etag": response.etag or "",
             # Without Last-Modified, our own fetch time still lets the server answer 304.

@@ -12,8 +12,9 @@ from buildkit.errors import PublishError
 from buildkit.project.config import ProjectConfig, load_project
 from buildkit.store import Store
 from buildkit.toolchain import Engine, ImageRef, parse_image_ref
-from buildkit.toolchain.supply import Signer
+from buildkit.toolchain.supply import KEYLESS_ENV, Signer
 from buildkit.usecases.publishing import (
+    KEYLESS_HINT,
     FrameworkPlan,
     Publisher,
     Tools,
@@ -90,6 +91,18 @@ def signer_for(project: ProjectConfig) -> Signer | None:
     return signer
 
 
+def check_identity_token(project: ProjectConfig) -> None:
+    """Keyless signing in a container has no browser: it needs a token from the environment
+    (passed in by name). Without one, one line before anything is pushed."""
+    if project.signing == "keyless" and not any(os.environ.get(name) for name in KEYLESS_ENV):
+        raise PublishError(
+            "keyless signing needs an OIDC identity token, and none is set (SIGSTORE_ID_TOKEN, "
+            "or GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN): nothing was pushed",
+            where="[publish] signing (buildkit.toml / BUILDKIT_SIGNING)",
+            hint=KEYLESS_HINT,
+        )
+
+
 def tools_for(project: ProjectConfig, *, signing: bool = True) -> Tools:
     crane = tool_image(project.crane_image, "crane", project)
     cosign = tool_image(project.cosign_image, "cosign", project)
@@ -113,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
         tags=args.tags,
         arch_tags=args.arch_tags,
     )
-    if not args.dry_run:
-        ping(target.registry)  # before anything is read, loaded or pushed
+    if not args.dry_run:  # before anything is read, loaded or pushed
+        check_identity_token(project)
+        ping(target.registry, insecure=target.insecure)
     plans = prepare(project, args.names, target, say=ui.info)
     tools = tools_for(project)
     if args.dry_run:

@@ -25,12 +25,15 @@ For each framework, from its build records (``dist/<framework>/<arch>.json``):
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import socket
 import subprocess
 import tarfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +43,7 @@ from buildkit.actions.plan import check_lock, lock_digest
 from buildkit.actions.provenance import provenance_predicate
 from buildkit.actions.records import ImageRecord
 from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
-from buildkit.digest import Blob, canonical_json, sha256_digest
+from buildkit.digest import canonical_json, sha256_digest
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
 from buildkit.hints import build_command, publish_command
@@ -179,7 +182,7 @@ def make_target(
     """buildkit.toml (with its environment overrides) overridden by the command line."""
     chosen = Target(
         registry=(registry or project.registry).rstrip("/"),
-        repository=(repository or project.repository).strip("/"),
+        repository=(repository or project.repository).rstrip("/"),
         tags=tuple(dict.fromkeys(tags)) or project.tags,
         insecure=project.registry_is_insecure(registry or project.registry),
         arch_tags=project.arch_tags if arch_tags is None else arch_tags,
@@ -232,16 +235,17 @@ def _check_target(
             raise err
 
 
-def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
-    """The registry must accept a connection within ``timeout``: one clear line otherwise,
-    before anything is read, loaded or pushed. Refused and unknown hosts are not retried."""
+def ping(registry: str, *, insecure: bool = False, timeout: float = PING_TIMEOUT) -> None:
+    """The registry must accept a connection within ``timeout`` and, when it answers HTTP,
+    answer ``GET /v2/`` as a registry does: one clear line otherwise, before anything is read,
+    loaded or pushed. Refused and unknown hosts are not retried."""
     host, _, port_text = registry.rpartition(":")
     if not host or not port_text.isdigit():
         host, port_text = registry, "443"
     host = host.strip("[]")
     try:
         with socket.create_connection((host, int(port_text)), timeout=timeout):
-            return
+            pass
     except socket.gaierror:
         why = "no such host"
     except TimeoutError:
@@ -250,6 +254,9 @@ def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
         why = "connection refused"
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
+    else:
+        _check_v2(registry, insecure=insecure, timeout=timeout)
+        return
     raise PublishError(
         f"the registry is unreachable ({why}): nothing was pushed, and nothing was recorded "
         "as published",
@@ -257,6 +264,41 @@ def ping(registry: str, *, timeout: float = PING_TIMEOUT) -> None:
         hint="start the registry (scripts/setup serves 127.0.0.1:5000) or fix --registry, "
         "then publish again",
     )
+
+
+# Statuses a registry's API root never gives (it answers 200, or 401/403 asking for a login).
+_NOT_A_REGISTRY = frozenset({400, 404, 405, 406, 410, 501})
+
+
+def _check_v2(registry: str, *, insecure: bool, timeout: float) -> None:
+    """``GET /v2/``, the registry API's root: a web server that is not a registry answers it
+    with 404 (or the like) and no ``Docker-Distribution-API-Version`` header. Anything else,
+    including no HTTP answer at all (TLS, a proxy), is left for the tools to judge."""
+    url = f"{'http' if insecure else 'https'}://{registry}/v2/"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout):
+            return
+    except urllib.error.HTTPError as exc:
+        status, text, header = exc.code, exc.reason, exc.headers.get(_API_VERSION)
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError):
+        return
+    if status in _NOT_A_REGISTRY and not header:
+        err = PublishError(
+            f"{registry} answers but is not a container registry (GET /v2/ gave {status} "
+            f"{text}): nothing was pushed, and nothing was recorded as published",
+            hint="point --registry (or BUILDKIT_REGISTRY, [publish] registry) at an OCI "
+            "registry's host:port, e.g. 127.0.0.1:5000 that scripts/setup serves",
+        )
+        if registry != LOCAL_REGISTRY:  # a --registry given: the hint repeats the command
+            err.correction = (registry, LOCAL_REGISTRY)
+        raise err
+
+
+LOCAL_REGISTRY = "127.0.0.1:5000"  # the registry scripts/setup serves
+
+
+_API_VERSION = "Docker-Distribution-API-Version"
 
 
 def plan_commands(
@@ -629,6 +671,10 @@ def source_revision(root: Path) -> str:
     return value if done.returncode == 0 and value else "unknown"
 
 
+def _provenance_path(plan: FrameworkPlan, arch: str) -> Path:
+    return plan.record_path.parent / f"{arch}.provenance.json"
+
+
 def link_sbom(image: ArchImage, dest: Path) -> None:
     """``dest`` (dist/<framework>/<arch>.spdx.json) -> the SBOM in the store, replaced
     atomically (a relative symlink, so the dist folder can move)."""
@@ -695,15 +741,27 @@ class Publisher:
             self._read_back(plan, list_digest)
             for reference in plan.references[1:]:
                 self._tag(f"{plan.repo}@{list_digest}", reference, plan)
-            provenance = self._write_provenance(plan)
-            signing = self._sign(plan, list_digest, provenance)
+            predicates = self._provenance(plan)
+            # The predicates are attested from scratch copies and reach dist/ only once every
+            # signature is made: a failed signing (a wrong COSIGN_PASSWORD) leaves dist/ as it was.
+            with self.store.scratch_dir("provenance") as scratch:
+                attested = {}
+                for arch, predicate in predicates.items():
+                    attested[arch] = scratch / f"{arch}.provenance.json"
+                    attested[arch].write_bytes(canonical_json(predicate))
+                signing = self._sign(plan, list_digest, attested)
+            for arch, predicate in predicates.items():
+                self.store.write_record(_provenance_path(plan, arch), predicate)
             for image in plan.images:
                 link_sbom(image, plan.record_path.parent / f"{image.arch}.spdx.json")
             record = publish_record(
                 plan,
                 list_digest,
                 signing=signing,
-                provenance={arch: path.digest for arch, path in provenance.items()},
+                provenance={
+                    arch: sha256_digest(canonical_json(predicate))
+                    for arch, predicate in predicates.items()
+                },
             )
             self.store.write_record(plan.record_path, record.to_dict())
         return record
@@ -718,7 +776,15 @@ class Publisher:
                 raise PublishError(exc.message, where=exc.where, hint=exc.hint) from None
             self._ready.add(image)
 
-    def _tool(self, spec: ContainerSpec, what: str, registry: str, *, retry: bool = True) -> str:
+    def _tool(
+        self,
+        spec: ContainerSpec,
+        what: str,
+        registry: str,
+        *,
+        retry: bool = True,
+        explain: Callable[[str], PublishError | None] = lambda _text: None,
+    ) -> str:
         """Run a crane/cosign container against the registry; one clear line on failure."""
         self._ensure(spec.image)
         policy = self.policy if retry else RetryPolicy(attempts=1)
@@ -729,6 +795,17 @@ class Publisher:
             policy=policy,
             sleep=self.sleep,
             on_retry=self.say,
+            explain=explain,
+        )
+
+    def _cosign(self, spec: ContainerSpec, what: str, registry: str, signer: Signer) -> None:
+        """A cosign sign or attest: its own failures (key, password, Sigstore) named as such."""
+        key = signer.key.relative_to(self.tools.project) if signer.key else None
+        self._tool(
+            spec,
+            what,
+            registry,
+            explain=lambda text: cosign_error(text, mode=signer.mode, what=what, key=key),
         )
 
     def _passes(self, spec: ContainerSpec) -> bool:
@@ -821,21 +898,18 @@ class Publisher:
 
     # -- signatures and attestations --------------------------------------------------------------
 
-    def _write_provenance(self, plan: FrameworkPlan) -> dict[str, Blob]:
-        """dist/<framework>/<arch>.provenance.json: the SLSA v1 predicate of each arch."""
+    def _provenance(self, plan: FrameworkPlan) -> dict[str, dict[str, Any]]:
+        """The SLSA v1 predicate of each arch (dist/<framework>/<arch>.provenance.json)."""
         revision = source_revision(self.tools.project)
-        written: dict[str, Blob] = {}
-        for image in plan.images:
-            predicate = provenance_predicate(
+        return {
+            image.arch: provenance_predicate(
                 image.record, source_revision=revision, tool_images=self.tools.tool_images
             )
-            path = plan.record_path.parent / f"{image.arch}.provenance.json"
-            self.store.write_record(path, predicate)
-            written[image.arch] = Blob(digest=sha256_digest(canonical_json(predicate)), size=0)
-        return written
+            for image in plan.images
+        }
 
     def _sign(
-        self, plan: FrameworkPlan, list_digest: str, provenance: Mapping[str, Blob]
+        self, plan: FrameworkPlan, list_digest: str, provenance: Mapping[str, Path]
     ) -> dict[str, Any]:
         signer, cosign = self.tools.signer, self.tools.cosign
         if signer is None or cosign is None:
@@ -852,17 +926,16 @@ class Publisher:
                 cosign_verify_spec(cosign, signer=signer, reference=subject, **common)
             ):
                 self.say(f"signing {subject}")
-                self._tool(
+                self._cosign(
                     cosign_sign_spec(cosign, signer=signer, reference=subject, **common),
                     f"signing {subject}",
                     plan.registry,
+                    signer,
                 )
             signed.append(subject)
         attested: dict[str, list[str]] = {}
         for image in plan.images:
-            predicates: list[tuple[str, Path]] = [
-                (PROVENANCE_TYPE, plan.record_path.parent / f"{image.arch}.provenance.json")
-            ]
+            predicates: list[tuple[str, Path]] = [(PROVENANCE_TYPE, provenance[image.arch])]
             if image.sbom is not None:
                 predicates.insert(0, (SBOM_TYPE, image.sbom))
             for kind, predicate in predicates:
@@ -871,7 +944,7 @@ class Publisher:
                 )
                 if not self._passes(check):
                     self.say(f"attesting {kind} for {image.reference}")
-                    self._tool(
+                    self._cosign(
                         cosign_attest_spec(
                             cosign,
                             signer=signer,
@@ -882,6 +955,7 @@ class Publisher:
                         ),
                         f"attesting {kind} for {image.reference}",
                         plan.registry,
+                        signer,
                     )
                 attested.setdefault(image.arch, []).append(kind)
         described: dict[str, Any] = {"mode": signer.mode, "signed": signed, "attested": attested}
@@ -890,7 +964,6 @@ class Publisher:
         else:
             described["identity"] = signer.identity
             described["issuer"] = signer.issuer
-        del provenance
         return described
 
     # -- running ---------------------------------------------------------------------------------
@@ -924,6 +997,49 @@ class Publisher:
             f"{what} failed: {reason(exc.tail or exc.message)}",
             where=str(where) if where else None,
         )
+
+
+# cosign's words when the key's password is wrong or missing (it cannot prompt: no terminal).
+_BAD_PASSWORD = re.compile(
+    r"decryption failed|incorrect password|reading password|password.*(terminal|tty)",
+    re.IGNORECASE,
+)
+# ... and when keyless signing cannot reach Sigstore (TUF, Fulcio, Rekor) or get an identity.
+_SIGSTORE = re.compile(
+    r"sigstore|fulcio|rekor|\btuf\b|oidc|oauth|id[ _-]?token|identity token|browser",
+    re.IGNORECASE,
+)
+
+
+def cosign_error(text: str, *, mode: str, what: str, key: Path | None) -> PublishError | None:
+    """One line for a cosign failure that is not the registry's fault, else None.
+
+    Key mode: the password in COSIGN_PASSWORD does not open the key (never the password or
+    the key in the line). Keyless: Sigstore's services or the OIDC token are out of reach
+    (offline), which cosign reports as failed HTTP requests that look like a registry's."""
+    why = reason(text)
+    if mode == "key" and _BAD_PASSWORD.search(text):
+        name = key or "the cosign key"
+        return PublishError(
+            f"{what}: the password in COSIGN_PASSWORD does not open {name} (cosign: "
+            "decryption failed); nothing was recorded as published",
+            hint=f"set COSIGN_PASSWORD to the password {name} was made with, or make a new "
+            "pair with `nox -s keygen -- --cosign`",
+        )
+    if mode == "keyless" and _SIGSTORE.search(text):
+        return PublishError(
+            f"{what}: keyless signing cannot reach Sigstore (the TUF, Fulcio or Rekor service) "
+            f"or get an OIDC identity token ({why}); nothing was recorded as published",
+            hint=KEYLESS_HINT,
+        )
+    return None
+
+
+KEYLESS_HINT = (
+    "offline, sign with a key pair: `nox -s keygen -- --cosign` writes keys/cosign.key, and "
+    '[publish] signing = "key" (or BUILDKIT_SIGNING=key) uses it; otherwise publish online, '
+    "from CI"
+)
 
 
 def check_listed(plan: FrameworkPlan, listed: Sequence[ListedImage]) -> None:

@@ -84,7 +84,7 @@ class PublishedVerifier:
         repo, digest = str(listed["repository"]), str(listed["digest"])
         registry = repo.split("/", 1)[0]
         insecure = project.registry_is_insecure(registry)
-        ping(registry)
+        ping(registry, insecure=insecure)
         builds: dict[str, ImageRecord] = {}
         for arch in record.get("images", {}):
             path = self.store.record_path(framework, f"{arch}.json")

@@ -20,6 +20,7 @@ from secrets import token_hex
 
 import pytest
 
+from buildkit.toolchain.supply import KEYLESS_ENV
 from tests.helpers.demo import Demo, lock_demo, make_demo
 
 pytestmark = pytest.mark.e2e
@@ -106,6 +107,21 @@ ROWS = [
     Row(name="cosign-key-missing", argv=("publish",), code=1,
         message=r"{root}/keys/nope\.key: no cosign key nope\.key: signing needs the key pair",
         env={"BUILDKIT_COSIGN_KEY": "keys/nope.key"}),
+    Row(name="registry-is-a-plain-web-server", argv=("publish",), code=1,
+        message=r"^127\.0\.0\.1:8040 answers but is not a container registry \(GET /v2/ gave 404 "
+                r".*\): nothing was pushed",
+        env={"BUILDKIT_REGISTRY": "127.0.0.1:8040"}),
+    Row(name="cosign-password-wrong", argv=("publish",), code=1,
+        message=r"^signing .*: the password in COSIGN_PASSWORD does not open keys/cosign\.key",
+        env={"COSIGN_PASSWORD": "not-the-password"}),
+    Row(name="keyless-signing-without-a-token", argv=("publish",), code=1,
+        message=r"^\[publish\] signing \(buildkit\.toml / BUILDKIT_SIGNING\): keyless signing "
+                r"needs an OIDC identity token, and none is set .*\(offline, sign with a key pair",
+        env={"BUILDKIT_SIGNING": "keyless", **dict.fromkeys(KEYLESS_ENV, "")}),
+    Row(name="keyless-signing-offline", argv=("publish",), code=1,
+        message=r"^signing \S+: keyless signing cannot reach Sigstore \(the TUF, Fulcio or Rekor "
+                r"service\) or get an OIDC identity token \(.*\(offline, sign with a key pair: ",
+        env={"BUILDKIT_SIGNING": "keyless", "SIGSTORE_ID_TOKEN": "e30.e30.offline"}),
     Row(name="verify-published-before-publishing", argv=("verify", "--published"), code=1,
         message=r"{root}/dist/demo/publish\.json: demo was never published from this dist/ "
                 r"\(run `nox -s publish -- demo` first\)"),

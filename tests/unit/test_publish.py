@@ -5,11 +5,14 @@ out of messages, and bounded retries. (Signing runs for real in tests/e2e/test_p
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import pytest
 from buildkit import cli
 from buildkit.actions.plan import lock_digest
 from buildkit.actions.records import ImageRecord, ImageSummary
+from buildkit.commands.publish import check_identity_token
 from buildkit.digest import Blob, canonical_json
 from buildkit.errors import BuildkitError, PublishError, StaleLockError
 from buildkit.lockfile import LockConfig, LockedPackage, Lockfile, LockRange, write_lockfile
@@ -31,6 +35,7 @@ from buildkit.usecases.publishing import (
     FrameworkPlan,
     Publisher,
     Tools,
+    cosign_error,
     make_target,
     oci_layout,
     ping,
@@ -328,7 +333,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
         "DOCKER_CONFIG",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("buildkit.commands.publish.ping", lambda registry: None)
+    monkeypatch.setattr("buildkit.commands.publish.ping", lambda registry, **_: None)
 
 
 def _plans(root: Path, **target: Any) -> list[FrameworkPlan]:
@@ -711,6 +716,58 @@ def test_ping_fails_at_once_with_one_line(registry: str) -> None:
     assert "nothing was recorded as published" in str(info.value)
 
 
+@contextmanager
+def http_server(status: int, headers: dict[str, str]) -> Iterator[str]:
+    """A server on a free loopback port answering every GET with ``status``: host:port."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_ping_says_a_plain_web_server_is_not_a_registry(status: int) -> None:
+    with http_server(status, {}) as registry, pytest.raises(PublishError) as info:
+        ping(registry, insecure=True, timeout=2)
+    line = str(info.value)
+    assert line.startswith(
+        f"{registry} answers but is not a container registry (GET /v2/ gave {status} "
+    ), line
+    assert "nothing was pushed" in line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (200, {"Docker-Distribution-API-Version": "registry/2.0"}),
+        (401, {"Docker-Distribution-API-Version": "registry/2.0"}),
+        (401, {"WWW-Authenticate": 'Bearer realm="x"'}),
+        (404, {"Docker-Distribution-API-Version": "registry/2.0"}),
+    ],
+)
+def test_ping_lets_a_registry_through(status: int, headers: dict[str, str]) -> None:
+    with http_server(status, headers) as registry:
+        ping(registry, insecure=True, timeout=2)
+
+
 def test_a_registry_that_stays_down_fails_after_bounded_retries(
     project: Path, fake: FakeDocker
 ) -> None:
@@ -805,3 +862,76 @@ def test_a_tarball_without_its_manifest_blob_is_refused(tmp_path: Path) -> None:
     tarball.write_bytes(data)
     with pytest.raises(PublishError, match="has no manifest blob"):
         oci_layout(tarball, tmp_path / "layout", _digest("another manifest"))
+
+
+KEY = Path("keys/cosign.key")
+SIGNING = "signing 127.0.0.1:5000/x/demo@sha256:" + "a" * 64
+TUF_OFFLINE = (
+    "Error: signing [r]: error getting signing config from TUF: failed to load metadata: tuf "
+    'refresh failed: Get "https://tuf-repo-cdn.sigstore.dev/15.root.json": dial tcp: lookup '
+    "tuf-repo-cdn.sigstore.dev on 10.0.0.53:53: no such host"
+)
+
+
+@pytest.mark.parametrize(
+    ("mode", "stderr", "expected"),
+    [
+        # cosign's own words (v2) for a wrong COSIGN_PASSWORD, and for none at all
+        ("key", "Error: signing [r]: signing digest: getting keypair and token: getting signer: "
+         "reading key: decrypt: encrypted: decryption failed",
+         f"{SIGNING}: the password in COSIGN_PASSWORD does not open keys/cosign.key (cosign: "
+         "decryption failed); nothing was recorded as published (set COSIGN_PASSWORD to the "
+         "password keys/cosign.key was made with, or make a new pair with `nox -s keygen -- "
+         "--cosign`)"),
+        ("key", "Error: reading password: inappropriate ioctl for device",
+         "does not open keys/cosign.key"),
+        # keyless offline: TUF, Fulcio, Rekor or the OIDC issuer out of reach, not the registry
+        ("keyless", TUF_OFFLINE,
+         f"{SIGNING}: keyless signing cannot reach Sigstore (the TUF, Fulcio or Rekor service) "
+         "or get an OIDC identity token"),
+        ("keyless", 'Error: getting key from Fulcio: Post "https://fulcio.sigstore.dev/api/v2/'
+         'signingCert": dial tcp: connect: network is unreachable', "cannot reach Sigstore"),
+        ("keyless", "Error: getting ID token: no identity token available", "cannot reach"),
+        # the registry's own faults stay the registry's
+        ("key", 'Get "https://127.0.0.1:5000/v2/": connection refused', None),
+        ("keyless", "UNAUTHORIZED: authentication required", None),
+        ("key", TUF_OFFLINE, None),
+    ],
+)  # fmt: skip
+def test_cosign_failures_name_their_real_cause(
+    mode: str, stderr: str, expected: str | None
+) -> None:
+    err = cosign_error(stderr, mode=mode, what=SIGNING, key=KEY)
+    if expected is None:
+        assert err is None
+        return
+    assert err is not None
+    line = str(err)
+    assert expected in line, line
+    assert "\n" not in line
+    if expected.startswith(SIGNING) and mode == "keyless":
+        assert (
+            "offline, sign with a key pair: `nox -s keygen -- --cosign` writes keys/cosign.key"
+            in line
+        )
+
+
+def test_keyless_signing_without_an_identity_token_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "buildkit.toml").write_text('[publish]\nsigning = "keyless"\n')
+    for name in (
+        "SIGSTORE_ID_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    project = load_project(tmp_path, env={})
+    with pytest.raises(PublishError) as info:
+        check_identity_token(project)
+    assert str(info.value).startswith(
+        "[publish] signing (buildkit.toml / BUILDKIT_SIGNING): keyless signing needs an OIDC "
+        "identity token, and none is set"
+    )
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", "e30.e30.sig")
+    check_identity_token(project)

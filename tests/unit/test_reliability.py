@@ -594,6 +594,15 @@ ROWS = [
         r"^--repository: invalid image reference: bad repository 'Team' \(use lowercase"),
     row("registry", "repository-empty-component", ("publish", "--dry-run", "--repository", "a//b"),
         2, r"bad repository 'a//b'"),
+    row("registry", "repository-leading-slash", ("publish", "--repository", "/team"), 2,
+        r"^--repository: invalid image reference: bad repository '/team' \(use lowercase path"),
+    row("registry", "repository-dot-dot", ("publish", "--repository", "team/../x"), 2,
+        r"^--repository: invalid image reference: bad repository 'team/\.\./x'"),
+    row("registry", "repository-with-space", ("publish", "--repository", "my team"), 2,
+        r"^--repository: invalid image reference: bad repository 'my team'"),
+    row("registry", "env-repository-leading-slash", ("publish",), 2,
+        r"^\[publish\] repository \(buildkit\.toml / BUILDKIT_REPOSITORY\): invalid image refer"
+        r"ence: bad repository '/team'", env(BUILDKIT_REPOSITORY="/team")),
     row("registry", "toml-registry-not-a-host", DRY, 2,
         r"\[publish\] registry \(buildkit\.toml / BUILDKIT_REGISTRY\): .*'myreg' as a Docker Hub n"
         r"amespace", toml('[publish]\nregistry = "myreg"\n')),
@@ -639,6 +648,14 @@ ROWS = [
     row("framework", "keyring-unreachable-url", LOCK, 1,
         r"^http://127\.0\.0\.1:9/key\.rsa\.pub: cannot fetch: Connection refused \(gave up after 2"
         r" attempts\)", app(old="./repo/melange.rsa.pub", new="http://127.0.0.1:9/key.rsa.pub")),
+    row("framework", "repository-host-unresolved-with-password", LOCK, 1,
+        r"^https://\*\*\*@nohost\.invalid/os/x86_64/APKINDEX\.tar\.gz: cannot fetch: the host nohos"
+        r"t\.invalid cannot be resolved \(DNS: .*\) \(check the host name in the repository URL",
+        app(old="    - ./repo\n", new="    - https://user:secret@nohost.invalid/os\n")),
+    row("framework", "repository-unsupported-scheme", LOCK, 2,
+        r"^frameworks/app\.yaml:5: contents\.repositories\[0\]: unsupported repository URL 'ftp://"
+        r"example\.com/os' \(scheme ftp:\) \(use an http:// or https:// URL, file:///absolute/path",
+        app(old="    - ./repo\n", new="    - ftp://example.com/os\n")),
     row("framework", "archs-unknown", LOCK, 2,
         r"^frameworks/app\.yaml:10: archs\[0\] must be an architecture, not 'sparc'",
         app(old="[x86_64]", new="[sparc]")),

@@ -6,6 +6,7 @@ tests/helpers/http_server.py (the ``server`` fixture in tests/unit/conftest.py).
 
 from __future__ import annotations
 
+import base64
 import socket
 from dataclasses import replace
 from email.utils import formatdate
@@ -323,3 +324,41 @@ def test_package_cache_put_verifies_first(tmp_path: Path, signing_key: SigningKe
     assert layout.identity == record.checksum
     cache.discard(record.checksum)
     assert cache.get(record.checksum) is None
+
+
+def test_a_url_with_user_and_password_authenticates_with_basic_auth(server: FakeServer) -> None:
+    server.files["/os/f"] = Served(b"data")
+    url = server.url.replace("http://", "http://user:p%40ss@") + "/os/f"
+    assert HttpFetcher().get(url).body == b"data"
+    path, headers = server.requests[-1]
+    assert path == "/os/f"
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()
+
+
+def test_a_host_that_does_not_resolve_is_one_redacted_line_at_once() -> None:
+    sleeps: list[float] = []
+    fetcher = HttpFetcher(RetryPolicy(attempts=4, backoff=1), sleep=sleeps.append)
+    with pytest.raises(FetchError) as info:
+        fetcher.get("https://user:secret@nohost.invalid/os/x86_64/APKINDEX.tar.gz")
+    line = str(info.value)
+    assert line.startswith(
+        "https://***@nohost.invalid/os/x86_64/APKINDEX.tar.gz: cannot fetch: the host "
+        "nohost.invalid cannot be resolved (DNS: "
+    ), line
+    assert "secret" not in line
+    assert sleeps == []  # an unknown name is not retried
+
+
+def test_a_cached_index_records_its_url_without_the_password(
+    tmp_path: Path, server: FakeServer, remote_repo: str, signing_key: SigningKey
+) -> None:
+    repo = remote_repo.replace("http://", "http://user:secret@")
+    keyring = keyring_of(signing_key)
+    _client(tmp_path).index(repo, "x86_64", keyring=keyring)
+    written = b"".join(path.read_bytes() for path in (tmp_path / "cache").rglob("*.json"))
+    assert b"user:secret" not in written
+    assert b"***@" in written
+    again = _client(tmp_path)  # a second run revalidates the entry instead of discarding it
+    again.index(repo, "x86_64", keyring=keyring)
+    assert again.take_warnings() == ()
+    assert server.requests[-1][1].get("If-None-Match")
