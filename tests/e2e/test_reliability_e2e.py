@@ -86,10 +86,12 @@ class Row:
 
 AMD64 = ("build", "--arch", "amd64")
 ROWS = [
-    # melange configs that only melange can refuse: its failure, named, with its log
-    Row(name="pipeline-step-with-uses-and-runs", argv=AMD64, code=1, tool_failed=True,
-        message=r"^melange hello-buildkit x86_64: melange build failed with exit status \d+",
+    # a step melange refuses that buildkit's melange check refuses first, before any container
+    Row(name="pipeline-step-with-uses-and-runs", argv=AMD64, code=2,
+        message=r"packages/hello-buildkit\.yaml:\d+: pipeline\[0\]: a step with both uses: and "
+                r"runs: \(melange v0\.59\.2 refuses it\).*`nox -s lock -- demo`",
         file=MELANGE, edit=replace(STEP, STEP + "    uses: autoconf/make\n")),
+    # melange configs that only melange can refuse: its failure, named, with its log
     Row(name="pipeline-undefined-variable", argv=AMD64, code=1, tool_failed=True,
         message=r"^melange hello-buildkit x86_64: melange build failed with exit status \d+",
         file=MELANGE, edit=replace(STEP, STEP + '      echo "${{vars.nope}}"\n')),
