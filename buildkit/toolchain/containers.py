@@ -7,6 +7,10 @@
   without ``--rm``, reads the container's recorded status, and removes it.
 - A buildkit process killed mid-run (SIGKILL) leaves its container behind; the label names its
   host and process, so a later run removes the ones whose process is gone.
+- The engine's record of a named container also settles a failed CLI: when the CLI exits
+  non-zero but the container ran to its end, the CLI lost track of it (an attach or wait lost
+  under load) and the recorded status and output are the tool's; when the container never
+  started, the tool never ran and one more attempt is safe.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 RUN_LABEL = "io.buildkit.run"  # value: "<hostname>:<pid>" of the buildkit process
 FIXED_PODMAN = (4, 6)
@@ -27,6 +32,42 @@ def named_runs_needed(engine: str, server: str, version: str) -> bool:
         return False
     match = re.match(r"(\d+)\.(\d+)", version)
     return match is None or (int(match.group(1)), int(match.group(2))) < FIXED_PODMAN
+
+
+# ``docker container inspect --format STATE_FORMAT``: one line, "STATUS EXITCODE STARTEDAT".
+STATE_FORMAT = "{{.State.Status}} {{.State.ExitCode}} {{.State.StartedAt}}"
+_ENDED = frozenset({"exited", "stopped"})
+_NOT_STARTED = frozenset({"created", "configured", "initialized"})
+_NEVER = "0001-01-01"  # Go's zero time: the container was never started
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What the engine recorded of a container."""
+
+    status: str
+    exit_code: int
+    started: bool
+
+    @property
+    def ran(self) -> bool:
+        """The tool started and ended: its exit code is the one the engine recorded."""
+        return self.started and self.status in _ENDED
+
+    @property
+    def never_started(self) -> bool:
+        return not self.started and self.status in _NOT_STARTED
+
+
+def parse_state(text: str) -> ContainerState | None:
+    """A :data:`STATE_FORMAT` line, or None when it is not one (the container is gone)."""
+    words = text.split()
+    if len(words) != 3 or not words[1].lstrip("-").isdigit():
+        return None
+    status, code, started_at = words
+    return ContainerState(
+        status=status.lower(), exit_code=int(code), started=not started_at.startswith(_NEVER)
+    )
 
 
 def run_owner() -> str:

@@ -28,12 +28,14 @@ from buildkit.toolchain import spec as cmd
 from buildkit.toolchain.containers import (
     RUN_LABEL,
     RUNNING,
+    ContainerState,
     StoppingError,
     named_runs_needed,
     orphans,
+    parse_state,
     run_owner,
 )
-from buildkit.toolchain.process import Completed, Runner, run_process, tail
+from buildkit.toolchain.process import Completed, Runner, run_process, shorten, tail
 from buildkit.toolchain.settings import ToolSettings
 from buildkit.toolchain.spec import ContainerSpec
 
@@ -49,6 +51,8 @@ TIMEOUT_HINT = (
     "BUILDKIT_TOOL_TIMEOUT or [limits] tool_timeout in buildkit.toml"
 )
 _DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})")
+# The docker CLI's footer after some errors, and buildkit's own notes in a tool's log.
+_NOT_A_REASON = re.compile(r"^(Run '.*--help' for more information|# buildkit: )")
 _LOADED = re.compile(r"^Loaded image(?:\(s\))?: *(.+)$", re.MULTILINE)
 Which = Callable[[str], str | None]
 
@@ -266,8 +270,27 @@ class Engine:
     ) -> Completed:
         """Every container is named and labelled (``RUNNING`` knows it while it runs), so a
         timeout or a signal can remove it; see ``buildkit.toolchain.containers``."""
-        if self.named_runs:  # elsewhere --rm removes a finished container of a killed buildkit
-            self._remove_orphans()
+        if not self.named_runs:
+            return self._run_once(spec, log=log, timeout=timeout)[0]
+        self._remove_orphans()  # elsewhere --rm removes a finished container of a killed buildkit
+        done, state = self._run_once(spec, log=log, timeout=timeout)
+        settled = done.ok or done.timed_out is not None or RUNNING.closed
+        if settled or not (state is None or state.never_started):
+            return done  # (a stopping buildkit starts no other container)
+        # The CLI failed and the engine never started the container: the tool did not run, so
+        # one more attempt is safe (podman's create and start can fail under load).
+        first = _read(log)
+        again, _ = self._run_once(spec, log=log, timeout=timeout)
+        if log is not None:
+            note = f"# buildkit: the engine never started the container ({done.error_line()})\n"
+            log.write_text(f"{first}{note}{_read(log)}", encoding="utf-8")
+            return again
+        return dataclasses.replace(again, stderr=f"{done.stderr}{again.stderr}")
+
+    def _run_once(
+        self, spec: ContainerSpec, *, log: Path | None, timeout: float | None
+    ) -> tuple[Completed, ContainerState | None]:
+        """One container; with named runs, the engine's record of it settles the result."""
         name = f"buildkit-{uuid.uuid4().hex[:16]}"
         argv = cmd.run_argv(
             self.binary,
@@ -285,17 +308,35 @@ class Engine:
             done = self._runner(argv, log=log, timeout=timeout)
             if not self.named_runs:
                 removed = done.timed_out is None  # --rm removed it, unless the CLI was killed
-                return done
-            # The status the engine recorded wins over the CLI's (containers/podman#18889).
-            status = self._call(cmd.exit_code_argv(self.binary, name))
-            code = status.stdout.strip()
-            if done.ok and status.ok and code.lstrip("-").isdigit() and int(code) != 0:
-                return dataclasses.replace(done, returncode=int(code))
-            return done
+                return done, None
+            if done.timed_out is not None:
+                return done, None
+            state = parse_state(self._call(cmd.state_argv(self.binary, name)).stdout)
+            return self._settle(done, state, name=name, log=log), state
         finally:
             if not removed:  # also stops a container whose CLI a timeout or signal killed
                 self._call(cmd.remove_container_argv(self.binary, name))
             RUNNING.discard(name)
+
+    def _settle(
+        self, done: Completed, state: ContainerState | None, *, name: str, log: Path | None
+    ) -> Completed:
+        """The status the engine recorded wins over the CLI's: the CLI says 0 for any ``run``
+        (containers/podman#18889), and may fail after the tool ran (an attach or wait lost);
+        then the tool's output is read back from the engine."""
+        if state is None or not state.ran or state.exit_code == done.returncode:
+            return done
+        if done.ok:
+            return dataclasses.replace(done, returncode=state.exit_code)
+        output = self._call(cmd.logs_argv(self.binary, name))
+        lost = f"# buildkit: the engine CLI failed ({done.error_line()}) after the tool ran; "
+        if log is not None:
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"{lost}its output, from the engine:\n{output.stdout}{output.stderr}")
+            return dataclasses.replace(done, returncode=state.exit_code)
+        return dataclasses.replace(
+            done, returncode=state.exit_code, stdout=output.stdout, stderr=output.stderr
+        )
 
     def _remove_orphans(self) -> None:
         """Once per engine: remove containers left by buildkit processes that were killed."""
@@ -338,20 +379,34 @@ def _tool_failed(
 ) -> ToolFailedError:
     tool = spec.image.name.rsplit("/", 1)[-1]
     verb = spec.args[0] if spec.args else "run"
-    # 125-127 come from the engine itself: the container never ran the tool.
+    # 125-127 come from the engine itself: the container never ran the tool, so the engine's
+    # own last line says why (a mount, the image, a name), and it belongs in the message.
     hint = {
         125: "the engine could not start the container (image, mounts or flags)",
         126: "the container's command could not be executed",
         127: "the container's command was not found",
     }.get(returncode)
+    reason = _engine_reason(tail_text) if hint else ""
     return ToolFailedError(
-        f"{tool} {verb} failed with exit status {returncode}",
+        f"{tool} {verb} failed with exit status {returncode}{reason}",
         where=str(log) if log else None,
         hint=hint,
         returncode=returncode,
         log=str(log) if log else None,
         tail=tail_text,
     )
+
+
+def _engine_reason(text: str) -> str:
+    """``": <the engine's last line>"`` without its "Error: " prefixes, or ""."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not _NOT_A_REASON.match(line)]
+    if not lines:
+        return ""
+    line = lines[-1]
+    for prefix in ("docker: ", "Error response from daemon: ", "Error: "):
+        line = line.removeprefix(prefix)
+    return f": {shorten(redact(line))}"
 
 
 def _timed_out(spec: ContainerSpec, seconds: float, *, log: Path | None) -> ToolFailedError:
@@ -425,3 +480,13 @@ def _probe_podman(binary: str, runner: Runner) -> Engine | str:
     return Engine(
         name="podman", binary=binary, version=done.stdout.strip(), server="podman", runner=runner
     )
+
+
+def _read(log: Path | None) -> str:
+    """A log's text so far ("" without one, or when it cannot be read)."""
+    if log is None:
+        return ""
+    try:
+        return log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""

@@ -18,6 +18,7 @@ from typing import Literal
 
 from buildkit.errors import ToolchainError
 from buildkit.imageref import ImageRef
+from buildkit.toolchain.containers import STATE_FORMAT
 
 WORKDIR = "/work"
 Network = Literal["none", "host"]
@@ -166,8 +167,13 @@ def inspect_argv(engine: str, ref: str, template: str) -> list[str]:
     return [engine, "image", "inspect", "--format", template, ref]
 
 
-def exit_code_argv(engine: str, container: str) -> list[str]:
-    return [engine, "container", "inspect", "--format", "{{.State.ExitCode}}", container]
+def state_argv(engine: str, container: str) -> list[str]:
+    """The container's recorded status, exit code and start time (``containers.STATE_FORMAT``)."""
+    return [engine, "container", "inspect", "--format", STATE_FORMAT, container]
+
+
+def logs_argv(engine: str, container: str) -> list[str]:
+    return [engine, "container", "logs", container]
 
 
 def remove_container_argv(engine: str, container: str) -> list[str]:

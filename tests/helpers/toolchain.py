@@ -23,7 +23,21 @@ USER = Owner(uid=1000, gid=100)
 P = Path("/src/proj")
 
 
-Answer = Completed | Callable[[tuple[str, ...], Path | None], Completed]
+STARTED = "2026-12-05T18:24:02.284356113Z"  # a container's StartedAt, as podman records it
+
+
+def state(status: str, code: int, started: bool = True) -> Completed:
+    """A ``container inspect --format STATE_FORMAT`` answer."""
+    return ok(f"{status} {code} {STARTED if started else '0001-01-01T00:00:00Z'}\n")
+
+
+class _AsRun:
+    """Answer to ``container inspect``: the container ran, and the engine recorded the
+    status the last ``run`` gave the CLI."""
+
+
+AS_RUN = _AsRun()
+Answer = Completed | _AsRun | Callable[[tuple[str, ...], Path | None], Completed]
 
 
 class FakeRunner:
@@ -32,6 +46,7 @@ class FakeRunner:
     def __init__(self, table: Sequence[tuple[tuple[str, ...], Answer]]) -> None:
         self.table = list(table)
         self.calls: list[tuple[str, ...]] = []
+        self.last_run: Completed | None = None
 
     def __call__(
         self, argv: Sequence[str], *, log: Path | None = None, timeout: float | None = None
@@ -40,7 +55,12 @@ class FakeRunner:
         self.calls.append(args)
         for prefix, answer in self.table:
             if args[: len(prefix)] == prefix:
-                return answer(args, log) if callable(answer) else answer
+                if isinstance(answer, _AsRun):
+                    return state("exited", self.last_run.returncode if self.last_run else 0)
+                done = answer(args, log) if callable(answer) else answer
+                if args[1:2] == ("run",):
+                    self.last_run = done
+                return done
         raise AssertionError(f"unexpected command {args}")
 
 
@@ -77,7 +97,7 @@ def which_of(*present: str) -> Callable[[str], str | None]:
 
 # A finished container: its recorded exit status, then its removal.
 CONTAINER_DONE: tuple[tuple[tuple[str, ...], Answer], ...] = (
-    (("docker", "container", "inspect"), ok("0\n")),
+    (("docker", "container", "inspect"), AS_RUN),
     (("docker", "container", "rm"), ok()),
     (("docker", "container", "ls"), ok("")),
 )

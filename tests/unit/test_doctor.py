@@ -13,7 +13,7 @@ from buildkit.apk import index_records
 from buildkit.commands import doctor
 from buildkit.commands.doctor import BinfmtEntry, Probes, parse_binfmt
 from buildkit.toolchain import Completed
-from tests.helpers.toolchain import FakeRunner, fail, ok
+from tests.helpers.toolchain import AS_RUN, FakeRunner, fail, ok
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -73,7 +73,7 @@ def engine_table(
         (("docker", "image", "inspect"), inspect),
         (("docker", "pull"), fail("Error: pinging container registry 127.0.0.1:5000: refused")),
         (("docker", "run"), run),
-        (("docker", "container", "inspect"), ok("0\n")),
+        (("docker", "container", "inspect"), AS_RUN),
         (("docker", "container", "rm"), ok()),
         (("docker", "container", "ls"), ok("")),
     ]

@@ -11,6 +11,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from buildkit.errors import ToolchainError, ToolFailedError
 from buildkit.toolchain import (
@@ -20,6 +22,7 @@ from buildkit.toolchain import (
     ImageRef,
     check_digest,
 )
+from buildkit.toolchain.containers import RUNNING, STATE_FORMAT, ContainerState, parse_state
 from tests.helpers.toolchain import (
     APKO,
     D1,
@@ -35,6 +38,7 @@ from tests.helpers.toolchain import (
     engine_with,
     fail,
     ok,
+    state,
     which_of,
 )
 
@@ -240,7 +244,7 @@ def test_named_run_reads_the_status_then_removes_the_container(tmp_path: Path) -
     assert name.startswith("buildkit-")
     assert "--rm" not in run
     assert run[run.index("--label") + 1] == f"io.buildkit.run={socket.gethostname()}:{os.getpid()}"
-    assert inspect == ("docker", "container", "inspect", "--format", "{{.State.ExitCode}}", name)
+    assert inspect == ("docker", "container", "inspect", "--format", STATE_FORMAT, name)
     assert remove == ("docker", "container", "rm", "--force", name)
 
 
@@ -248,7 +252,7 @@ def test_a_failed_container_fails_even_when_the_cli_says_0(tmp_path: Path) -> No
     """docker CLI + podman < 4.6 Docker API: `run --rm` exits 0 whatever the container did."""
     engine, runner = engine_with(
         (("docker", "run"), ok()),
-        (("docker", "container", "inspect"), ok("1\n")),
+        (("docker", "container", "inspect"), state("exited", 1)),
         server="Podman Engine",
     )
     with pytest.raises(ToolFailedError) as info:
@@ -285,10 +289,173 @@ def test_containers_of_dead_buildkit_processes_are_removed_once(tmp_path: Path) 
     assert sum(1 for c in runner.calls if c[:3] == ("docker", "container", "ls")) == 1
 
 
-def test_engine_exit_125_is_explained() -> None:
-    engine, _ = engine_with((("docker", "run"), fail("Error: no such image", code=125)))
-    with pytest.raises(ToolFailedError, match="could not start the container"):
+def test_engine_exit_125_is_explained_with_the_engines_own_reason() -> None:
+    engine, runner = engine_with(
+        (("docker", "run"), fail("docker: Error response from daemon: no such image", code=125))
+    )
+    with pytest.raises(ToolFailedError, match="could not start the container") as info:
         engine.capture(ContainerSpec(image=APKO, args=("version",), workdir_mount=P))
+    assert str(info.value).startswith("apko version failed with exit status 125: no such image (")
+    assert sum(1 for c in runner.calls if c[1] == "run") == 1  # --rm runs: no second attempt
+
+
+def test_the_reason_skips_the_clis_help_footer(tmp_path: Path) -> None:
+    def footer(args: tuple[str, ...], log: Path | None) -> Completed:
+        assert log is not None
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(
+            "docker: invalid reference format\nRun 'docker run --help' for more information\n"
+        )
+        return fail("", code=125)
+
+    engine, _ = engine_with((("docker", "run"), footer))
+    with pytest.raises(ToolFailedError) as info:
+        engine.run(ContainerSpec(image=APKO, args=("build",), workdir_mount=P), log=tmp_path / "l")
+    assert "apko build failed with exit status 125: invalid reference format (" in str(info.value)
+
+
+def _podman(*table: tuple[tuple[str, ...], Answer]) -> tuple[Engine, FakeRunner]:
+    return engine_with(*table, server="Podman Engine")
+
+
+def _runs(runner: FakeRunner) -> list[tuple[str, ...]]:
+    return [c for c in runner.calls if c[1] == "run"]
+
+
+def test_a_container_the_engine_never_started_is_run_once_more(tmp_path: Path) -> None:
+    """The CLI failed and the engine's record says the container never started: the tool did
+    not run, so a second attempt is safe (podman's create/start can fail under load)."""
+    answers = iter([fail("Error: creating container: resource busy", 125), ok("hello\n")])
+    states = iter([state("created", 0, started=False), state("exited", 0)])
+    engine, runner = _podman(
+        (("docker", "run"), lambda args, log: next(answers)),
+        (("docker", "container", "inspect"), lambda args, log: next(states)),
+    )
+    out = engine.capture(ContainerSpec(image=APKO, args=("version",), workdir_mount=P))
+    assert out == "hello\n"
+    first, second = _runs(runner)
+    assert first[first.index("--name") + 1] != second[second.index("--name") + 1]
+    removed = [c[-1] for c in runner.calls if c[:3] == ("docker", "container", "rm")]
+    assert len(removed) == 2  # both containers are removed
+
+
+def test_a_second_start_failure_is_reported_with_both_attempts_in_the_log(tmp_path: Path) -> None:
+    def refuse(args: tuple[str, ...], log: Path | None) -> Completed:
+        assert log is not None
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("Error: mounting /x: permission denied\n")
+        return fail("", code=125)
+
+    engine, runner = _podman(
+        (("docker", "run"), refuse),
+        (("docker", "container", "inspect"), fail("Error: no such container", 125)),
+    )
+    log = tmp_path / "logs" / "apko.log"
+    with pytest.raises(ToolFailedError) as info:
+        engine.run(ContainerSpec(image=APKO, args=("build",), workdir_mount=P), log=log)
+    assert len(_runs(runner)) == 2  # never a third
+    assert str(info.value).startswith(
+        f"{log}: apko build failed with exit status 125: mounting /x: permission denied ("
+    )
+    text = log.read_text()
+    assert text.count("permission denied") == 2
+    assert "# buildkit: the engine never started the container (exit status 125)" in text
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [(0, None), (3, 3)],
+    ids=["the-tool-succeeded", "the-tool-failed"],
+)
+def test_a_cli_that_lost_a_finished_container_takes_the_engines_record(
+    recorded: int, expected: int | None
+) -> None:
+    """The CLI failed after the tool ran (a lost attach or wait): the recorded status and the
+    output the engine kept are the tool's, and nothing runs twice."""
+    engine, runner = _podman(
+        (("docker", "run"), fail("Error waiting for container: EOF", 125)),
+        (("docker", "container", "inspect"), state("exited", recorded)),
+        (("docker", "container", "logs"), ok("v1.2.39\n")),
+    )
+    spec = ContainerSpec(image=APKO, args=("version",), workdir_mount=P)
+    if expected is None:
+        assert engine.capture(spec) == "v1.2.39\n"
+    else:
+        with pytest.raises(ToolFailedError) as info:
+            engine.capture(spec)
+        assert info.value.returncode == expected
+    assert len(_runs(runner)) == 1
+
+
+def test_a_lost_container_s_output_is_appended_to_the_log(tmp_path: Path) -> None:
+    def partial(args: tuple[str, ...], log: Path | None) -> Completed:
+        assert log is not None
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("$ docker run ...\nError waiting for container: EOF\n")
+        return fail("", code=125)
+
+    engine, _ = _podman(
+        (("docker", "run"), partial),
+        (("docker", "container", "inspect"), state("exited", 0)),
+        (("docker", "container", "logs"), ok("built the image\n")),
+    )
+    log = tmp_path / "logs" / "apko.log"
+    engine.run(ContainerSpec(image=APKO, args=("build",), workdir_mount=P), log=log)
+    assert log.read_text().endswith("its output, from the engine:\nbuilt the image\n")
+
+
+def test_a_timed_out_container_is_not_run_again(tmp_path: Path) -> None:
+    engine, runner = _podman(
+        (("docker", "run"), Completed(argv=(), returncode=124, timed_out=2.0)),
+    )
+    with pytest.raises(ToolFailedError, match="time"):
+        engine.run(
+            ContainerSpec(image=APKO, args=("build",), workdir_mount=P),
+            log=tmp_path / "l",
+            timeout=2,
+        )
+    assert len(_runs(runner)) == 1
+    assert not any(c[:3] == ("docker", "container", "inspect") for c in runner.calls)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("exited 0 2026-12-05T18:24:02.28Z\n", ContainerState("exited", 0, started=True)),
+        ("exited 137 2026-12-05T18:24:02Z", ContainerState("exited", 137, started=True)),
+        ("created 0 0001-01-01T00:00:00Z", ContainerState("created", 0, started=False)),
+        ("Running 0 2026-12-05T18:24:02Z", ContainerState("running", 0, started=True)),
+        ("exited -1 2026-12-05T18:24:02Z", ContainerState("exited", -1, started=True)),
+        ("0\n", None),  # the old one-field format
+        ("", None),
+        ("exited zero 2026-12-05T18:24:02Z", None),
+    ],
+)
+def test_container_state_lines_parse(text: str, expected: ContainerState | None) -> None:
+    assert parse_state(text) == expected
+
+
+@given(st.text())
+def test_container_state_parsing_never_raises(text: str) -> None:
+    found = parse_state(text)
+    assert found is None or isinstance(found.exit_code, int)
+
+
+@pytest.mark.parametrize(
+    ("found", "ran", "never_started"),
+    [
+        (ContainerState("exited", 0, started=True), True, False),
+        (ContainerState("stopped", 1, started=True), True, False),
+        (ContainerState("created", 0, started=False), False, True),
+        (ContainerState("configured", 0, started=False), False, True),
+        (ContainerState("running", 0, started=True), False, False),
+        (ContainerState("exited", 127, started=False), False, False),  # start failed: unknown
+    ],
+)
+def test_what_a_recorded_state_says_of_the_tool(
+    found: ContainerState, ran: bool, never_started: bool
+) -> None:
+    assert (found.ran, found.never_started) == (ran, never_started)
 
 
 @pytest.mark.parametrize(
@@ -320,3 +487,20 @@ def test_push_without_a_digest_is_an_error() -> None:
     engine, _ = engine_with((("docker", "push"), ok("pushed\n")))
     with pytest.raises(ToolchainError, match="did not report a digest"):
         engine.push("127.0.0.1:5000/a:1")
+
+
+def test_a_stopping_buildkit_does_not_run_a_failed_container_again() -> None:
+    def signalled(args: tuple[str, ...], log: Path | None) -> Completed:
+        RUNNING.close()  # what the signal handler does while the CLI runs
+        return fail("Error: container killed", 125)
+
+    engine, runner = _podman(
+        (("docker", "run"), signalled),
+        (("docker", "container", "inspect"), fail("Error: no such container", 125)),
+    )
+    try:
+        with pytest.raises(ToolFailedError, match="container killed"):
+            engine.capture(ContainerSpec(image=APKO, args=("version",), workdir_mount=P))
+    finally:
+        RUNNING.reopen()
+    assert len(_runs(runner)) == 1
