@@ -299,15 +299,22 @@ def test_engine_exit_125_is_explained_with_the_engines_own_reason() -> None:
     assert sum(1 for c in runner.calls if c[1] == "run") == 1  # --rm runs: no second attempt
 
 
-def test_the_reason_skips_the_clis_help_footer(tmp_path: Path) -> None:
-    def footer(args: tuple[str, ...], log: Path | None) -> Completed:
+def _writes(text: str, code: int = 125) -> Answer:
+    """A ``run`` answer: the CLI wrote ``text`` to the tool's log and exited ``code``."""
+
+    def answer(args: tuple[str, ...], log: Path | None) -> Completed:
         assert log is not None
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(
-            "docker: invalid reference format\nRun 'docker run --help' for more information\n"
-        )
-        return fail("", code=125)
+        log.write_text(text)
+        return fail("", code=code)
 
+    return answer
+
+
+def test_the_reason_skips_the_clis_help_footer(tmp_path: Path) -> None:
+    footer = _writes(
+        "docker: invalid reference format\nRun 'docker run --help' for more information\n"
+    )
     engine, _ = engine_with((("docker", "run"), footer))
     with pytest.raises(ToolFailedError) as info:
         engine.run(ContainerSpec(image=APKO, args=("build",), workdir_mount=P), log=tmp_path / "l")
@@ -340,12 +347,7 @@ def test_a_container_the_engine_never_started_is_run_once_more(tmp_path: Path) -
 
 
 def test_a_second_start_failure_is_reported_with_both_attempts_in_the_log(tmp_path: Path) -> None:
-    def refuse(args: tuple[str, ...], log: Path | None) -> Completed:
-        assert log is not None
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("Error: mounting /x: permission denied\n")
-        return fail("", code=125)
-
+    refuse = _writes("Error: mounting /x: permission denied\n")
     engine, runner = _podman(
         (("docker", "run"), refuse),
         (("docker", "container", "inspect"), fail("Error: no such container", 125)),
@@ -388,12 +390,7 @@ def test_a_cli_that_lost_a_finished_container_takes_the_engines_record(
 
 
 def test_a_lost_container_s_output_is_appended_to_the_log(tmp_path: Path) -> None:
-    def partial(args: tuple[str, ...], log: Path | None) -> Completed:
-        assert log is not None
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("$ docker run ...\nError waiting for container: EOF\n")
-        return fail("", code=125)
-
+    partial = _writes("$ docker run ...\nError waiting for container: EOF\n")
     engine, _ = _podman(
         (("docker", "run"), partial),
         (("docker", "container", "inspect"), state("exited", 0)),
