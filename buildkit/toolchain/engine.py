@@ -280,12 +280,17 @@ class Engine:
         # The CLI failed and the engine never started the container: the tool did not run, so
         # one more attempt is safe (podman's create and start can fail under load).
         first = _read(log)
-        again, _ = self._run_once(spec, log=log, timeout=timeout)
+        again, state = self._run_once(spec, log=log, timeout=timeout)
+        if not again.ok and state is not None and state.never_started:
+            # The CLI's own status for that varies (podman: 1, "received 409"); say it the
+            # engines' way, 125: the engine could not start the container.
+            again = dataclasses.replace(again, returncode=125)
         if log is not None:
             note = f"# buildkit: the engine never started the container ({done.error_line()})\n"
             log.write_text(f"{first}{note}{_read(log)}", encoding="utf-8")
             return again
-        return dataclasses.replace(again, stderr=f"{done.stderr}{again.stderr}")
+        earlier = f"{done.stderr.rstrip()}\n" if done.stderr.strip() else ""
+        return dataclasses.replace(again, stderr=f"{earlier}{again.stderr}")
 
     def _run_once(
         self, spec: ContainerSpec, *, log: Path | None, timeout: float | None

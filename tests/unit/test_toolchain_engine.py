@@ -389,6 +389,22 @@ def test_a_cli_that_lost_a_finished_container_takes_the_engines_record(
     assert len(_runs(runner)) == 1
 
 
+def test_a_container_never_started_twice_is_reported_as_the_engines_refusal() -> None:
+    """podman's CLI status for a container it could not start is 1 ("received 409"); the
+    record says it never started, so the report is the engines' 125 with its hint."""
+    engine, runner = _podman(
+        (("docker", "run"), fail("unable to upgrade to tcp, received 409", 1)),
+        (("docker", "container", "inspect"), state("created", 0, started=False)),
+    )
+    with pytest.raises(ToolFailedError, match="could not start the container") as info:
+        engine.capture(ContainerSpec(image=APKO, args=("version",), workdir_mount=P))
+    assert info.value.returncode == 125
+    assert str(info.value).startswith(
+        "apko version failed with exit status 125: unable to upgrade to tcp, received 409 ("
+    )
+    assert len(_runs(runner)) == 2
+
+
 def test_a_lost_container_s_output_is_appended_to_the_log(tmp_path: Path) -> None:
     partial = _writes("$ docker run ...\nError waiting for container: EOF\n")
     engine, _ = _podman(
