@@ -33,3 +33,22 @@ def redact(text: str) -> str:
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
+
+
+# Lines in a tool's or client's output that never say why it failed: the docker CLI's footer
+# after a usage error, and buildkit's own notes in a tool log.
+_NOT_A_REASON = re.compile(r"^(Run '.*--help' for more information|# buildkit: )")
+_ERROR_PREFIXES = ("docker: ", "Error response from daemon: ", "Error: ", "error: ")
+
+
+def reason_line(text: str) -> str:
+    """The last line of a tool's output that can say why it failed, without the engines'
+    "Error: " prefixes and redacted; "" when there is none. For one-line messages."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not _NOT_A_REASON.match(line)]
+    if not lines:
+        return ""
+    line = lines[-1]
+    for prefix in _ERROR_PREFIXES:
+        line = line.removeprefix(prefix)
+    return redact(line)

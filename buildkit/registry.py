@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from buildkit.errors import PublishError, ToolFailedError
-from buildkit.redaction import redact
+from buildkit.redaction import reason_line
 
 T = TypeVar("T")
 
@@ -87,11 +87,7 @@ def classify(text: str) -> Fault:
 
 def reason(text: str) -> str:
     """The last meaningful line of a client's output, redacted and shortened, for a message."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = lines[-1] if lines else "no output"
-    for prefix in ("Error response from daemon: ", "Error: ", "error: "):
-        line = line.removeprefix(prefix)
-    return redact(line)[:MAX_LINE]
+    return (reason_line(text) or "no output")[:MAX_LINE]
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from types import FrameType
 
 from buildkit.errors import Terminated, ToolchainError, ToolFailedError
 from buildkit.imageref import ImageRef, pinned_digest
-from buildkit.redaction import redact
+from buildkit.redaction import reason_line, redact
 from buildkit.toolchain import spec as cmd
 from buildkit.toolchain.containers import (
     RUN_LABEL,
@@ -51,8 +51,6 @@ TIMEOUT_HINT = (
     "BUILDKIT_TOOL_TIMEOUT or [limits] tool_timeout in buildkit.toml"
 )
 _DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})")
-# The docker CLI's footer after some errors, and buildkit's own notes in a tool's log.
-_NOT_A_REASON = re.compile(r"^(Run '.*--help' for more information|# buildkit: )")
 _LOADED = re.compile(r"^Loaded image(?:\(s\))?: *(.+)$", re.MULTILINE)
 Which = Callable[[str], str | None]
 
@@ -403,15 +401,9 @@ def _tool_failed(
 
 
 def _engine_reason(text: str) -> str:
-    """``": <the engine's last line>"`` without its "Error: " prefixes, or ""."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    lines = [line for line in lines if not _NOT_A_REASON.match(line)]
-    if not lines:
-        return ""
-    line = lines[-1]
-    for prefix in ("docker: ", "Error response from daemon: ", "Error: "):
-        line = line.removeprefix(prefix)
-    return f": {shorten(redact(line))}"
+    """``": <the engine's last line>"``, or "" when it said nothing."""
+    line = reason_line(text)
+    return f": {shorten(line)}" if line else ""
 
 
 def _timed_out(spec: ContainerSpec, seconds: float, *, log: Path | None) -> ToolFailedError:

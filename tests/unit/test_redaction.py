@@ -13,7 +13,7 @@ from buildkit.actions.plan import plan_package
 from buildkit.cli import main
 from buildkit.errors import FetchError
 from buildkit.melange import parse_package_config
-from buildkit.redaction import redact
+from buildkit.redaction import reason_line, redact
 from buildkit.toolchain.process import run_process
 from tests.helpers.hostile_server import free_port
 
@@ -123,3 +123,22 @@ def test_a_package_record_keeps_no_repository_password(tmp_path: Path) -> None:
     )
     assert SECRET not in json.dumps(action.inputs.to_dict())
     assert action.inputs.repositories == ("https://***@repo.example/os",)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("docker: Error response from daemon: no such image\n", "no such image"),
+        ("Error: creating container: resource busy", "creating container: resource busy"),
+        ("docker: invalid reference format\nRun 'docker run --help' for more information\n",
+         "invalid reference format"),
+        ("pulling\nerror: GET https://u:hunter2@r.example/v2/: 401\n",
+         "GET https://***@r.example/v2/: 401"),
+        ("unable to upgrade to tcp, received 409\n# buildkit: the engine never started it\n",
+         "unable to upgrade to tcp, received 409"),
+        ("", ""),
+        ("\n  \n", ""),
+    ],
+)  # fmt: skip
+def test_the_reason_line_is_the_last_one_that_can_say_why(text: str, expected: str) -> None:
+    assert reason_line(text) == expected

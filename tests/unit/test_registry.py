@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from buildkit.errors import PublishError
-from buildkit.registry import Fault, classify, parse_verbose_list, redact
+from buildkit.redaction import redact
+from buildkit.registry import Fault, classify, parse_verbose_list
 
 
 @pytest.mark.parametrize(
