@@ -247,6 +247,20 @@ def cosign_verify_spec(
     )
 
 
+def cosign_public_key_spec(image: ImageRef, *, signer: Signer, project: Path) -> ContainerSpec:
+    """``cosign public-key --key K``: the public half of the private key, which only a
+    COSIGN_PASSWORD that opens the key gives. No network: checked before anything is pushed."""
+    mounts, key = _key_mounts(signer, private=True)
+    return ContainerSpec(
+        image=image,
+        args=("public-key", *key),
+        workdir_mount=project,
+        workdir_read_only=True,
+        extra_mounts=mounts,
+        inherit_env=(PASSWORD_ENV,),
+    )
+
+
 def cosign_keygen_spec(image: ImageRef, *, key: Path, project: Path) -> ContainerSpec:
     """``cosign generate-key-pair`` into ``key``'s folder (NAME.key, NAME.pub); the password
     comes from COSIGN_PASSWORD."""

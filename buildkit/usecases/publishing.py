@@ -39,6 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from buildkit.actions.plan import check_lock, lock_digest
 from buildkit.actions.provenance import provenance_predicate
 from buildkit.actions.records import ImageRecord
@@ -46,6 +50,7 @@ from buildkit.apk.arch import oci_arch, oci_platform, oci_variant
 from buildkit.digest import canonical_json, sha256_digest
 from buildkit.errors import BuildkitError, ConfigError, PublishError, ToolFailedError
 from buildkit.framework import Framework
+from buildkit.fsutil import read_input
 from buildkit.hints import build_command, publish_command
 from buildkit.lockfile import read_lockfile
 from buildkit.project.config import ProjectConfig
@@ -81,6 +86,7 @@ from buildkit.toolchain.supply import (
     SBOM_TYPE,
     Signer,
     cosign_attest_spec,
+    cosign_public_key_spec,
     cosign_sign_spec,
     cosign_verify_spec,
     crane_push_spec,
@@ -731,10 +737,12 @@ class Publisher:
         self.sleep = sleep
         self.say = say
         self._ready: set[ImageRef] = set()
+        self._key_checked = False
 
     def publish(self, plan: FrameworkPlan) -> PublishRecord:
         """Push, list, read back, sign, record. One framework at a time per dist/ (a lock)."""
         with self.store.lock(f"publish-{plan.framework}"):
+            self._check_key()
             for image in plan.images:
                 self._push_image(image, plan)
             list_digest = self._push_list(plan)
@@ -898,6 +906,40 @@ class Publisher:
 
     # -- signatures and attestations --------------------------------------------------------------
 
+    def _check_key(self) -> None:
+        """Key mode, before anything is pushed: COSIGN_PASSWORD opens the private key, and the
+        key is the pair of the public key that verify uses. A wrong password or a stray .pub
+        would otherwise be found after the push, leaving unsigned images in the registry."""
+        signer, cosign = self.tools.signer, self.tools.cosign
+        if self._key_checked or signer is None or cosign is None or signer.mode != "key":
+            return
+        if signer.key is None or signer.public_key is None:
+            return
+        key = signer.key.relative_to(self.tools.project)
+        self._ensure(cosign)
+        spec = cosign_public_key_spec(cosign, signer=signer, project=self.tools.project)
+        try:
+            derived = self.engine.capture(spec, timeout=self.engine.tool_timeout)
+        except ToolFailedError as exc:
+            text = exc.tail or exc.message
+            what = "checking the cosign key before pushing"
+            raise cosign_error(
+                text, mode="key", what=what, key=key, outcome="nothing was pushed"
+            ) or PublishError(f"{what}: {key}: {reason(text)}; nothing was pushed") from None
+        public = signer.public_key.relative_to(self.tools.project)
+        try:
+            matches = same_public_key(derived.encode(), read_input(signer.public_key, "key"))
+        except OSError as exc:
+            raise PublishError(f"cannot read {public}: {exc.strerror or exc}") from None
+        if not matches:
+            raise PublishError(
+                f"{key} and {public} are not one key pair: signatures made with the key would "
+                "not verify with the public key; nothing was pushed",
+                hint=f"restore the {public} that belongs to {key}, or make a new pair with "
+                "`nox -s keygen -- --cosign` (remove both files first)",
+            )
+        self._key_checked = True
+
     def _provenance(self, plan: FrameworkPlan) -> dict[str, dict[str, Any]]:
         """The SLSA v1 predicate of each arch (dist/<framework>/<arch>.provenance.json)."""
         revision = source_revision(self.tools.project)
@@ -1011,7 +1053,28 @@ _SIGSTORE = re.compile(
 )
 
 
-def cosign_error(text: str, *, mode: str, what: str, key: Path | None) -> PublishError | None:
+def same_public_key(first: bytes, second: bytes) -> bool:
+    """Two PEM public keys are the same key (whatever their line breaks); False when either is
+    not a public key."""
+    try:
+        keys = [serialization.load_pem_public_key(pem.strip()) for pem in (first, second)]
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    der = [
+        key.public_bytes(Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        for key in keys
+    ]
+    return der[0] == der[1]
+
+
+def cosign_error(
+    text: str,
+    *,
+    mode: str,
+    what: str,
+    key: Path | None,
+    outcome: str = "nothing was recorded as published",
+) -> PublishError | None:
     """One line for a cosign failure that is not the registry's fault, else None.
 
     Key mode: the password in COSIGN_PASSWORD does not open the key (never the password or
@@ -1022,14 +1085,14 @@ def cosign_error(text: str, *, mode: str, what: str, key: Path | None) -> Publis
         name = key or "the cosign key"
         return PublishError(
             f"{what}: the password in COSIGN_PASSWORD does not open {name} (cosign: "
-            "decryption failed); nothing was recorded as published",
+            f"decryption failed); {outcome}",
             hint=f"set COSIGN_PASSWORD to the password {name} was made with, or make a new "
             "pair with `nox -s keygen -- --cosign`",
         )
     if mode == "keyless" and _SIGSTORE.search(text):
         return PublishError(
             f"{what}: keyless signing cannot reach Sigstore (the TUF, Fulcio or Rekor service) "
-            f"or get an OIDC identity token ({why}); nothing was recorded as published",
+            f"or get an OIDC identity token ({why}); {outcome}",
             hint=KEYLESS_HINT,
         )
     return None

@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ import yaml
 from buildkit import cli
 from buildkit.project.config import default_cache_dir, load_project
 from buildkit.toolchain import Engine, parse_image_ref
-from buildkit.toolchain.supply import Signer, cosign_sign_spec
+from buildkit.toolchain.supply import Signer, cosign_keygen_spec, cosign_sign_spec
 from tests.helpers.demo import only_demo
 
 pytestmark = pytest.mark.e2e
@@ -374,6 +375,55 @@ def test_with_the_registry_down_publish_says_one_line_fast_and_writes_nothing(
     assert "nothing was recorded as published" in line
     assert record.read_bytes() == before
     assert (sorted((env / "dist" / "tmp").glob("*")) if scratch else []) == scratch
+
+
+def _repository_exists(repo: str) -> bool:
+    """Whether the registry holds anything under ``repo`` (its tag list answers)."""
+    try:
+        _http("GET", f"http://127.0.0.1:5000/v2/{repo}/tags/list")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+    return True
+
+
+def _other_public_key(root: Path, tmp_path: Path) -> bytes:
+    """The public key of another pair, made by cosign itself."""
+    key = tmp_path / "other" / "cosign.key"
+    key.parent.mkdir()
+    image = parse_image_ref(os.environ["BUILDKIT_COSIGN_IMAGE"], False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COSIGN_PASSWORD", "another")
+        spec = cosign_keygen_spec(image, key=key, project=tmp_path)
+        Engine.detect(load_project(root)).capture(spec, timeout=120)
+    return key.with_suffix(".pub").read_bytes()
+
+
+@pytest.mark.parametrize("broken", ["password", "public-key"])
+def test_a_key_that_cannot_sign_for_verify_pushes_nothing(
+    env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    broken: str,
+) -> None:
+    """Checked before the first push: a wrong COSIGN_PASSWORD, or a keys/cosign.pub of another
+    pair, leaves the registry without a trace of the framework."""
+    copy = _copy(env, tmp_path)
+    repository = f"buildkit-e2e-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("BUILDKIT_REPOSITORY", repository)
+    if broken == "password":
+        monkeypatch.setenv("COSIGN_PASSWORD", "not-the-password")
+        expected = "the password in COSIGN_PASSWORD does not open keys/cosign.key"
+    else:
+        (copy / "keys" / "cosign.pub").write_bytes(_other_public_key(copy, tmp_path))
+        expected = "keys/cosign.key and keys/cosign.pub are not one key pair"
+    line = _fails(copy, capsys, "publish")
+    assert expected in line, line
+    assert "nothing was pushed" in line
+    assert not _repository_exists(f"{repository}/demo")
+    assert not (copy / "dist" / "demo" / "publish.json").exists()
 
 
 # --------------------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ ROWS = [
                 r".*\): nothing was pushed",
         env={"BUILDKIT_REGISTRY": "127.0.0.1:8040"}),
     Row(name="cosign-password-wrong", argv=("publish",), code=1,
-        message=r"^signing .*: the password in COSIGN_PASSWORD does not open keys/cosign\.key",
+        message=r"^checking the cosign key before pushing: the password in COSIGN_PASSWORD does "
+                r"not open keys/cosign\.key \(cosign: decryption failed\); nothing was pushed",
         env={"COSIGN_PASSWORD": "not-the-password"}),
     Row(name="keyless-signing-without-a-token", argv=("publish",), code=1,
         message=r"^\[publish\] signing \(buildkit\.toml / BUILDKIT_SIGNING\): keyless signing "

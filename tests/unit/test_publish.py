@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from buildkit import cli
 from buildkit.actions.plan import lock_digest
@@ -31,6 +33,7 @@ from buildkit.project.layout import framework_paths, load_project_framework
 from buildkit.registry import RetryPolicy
 from buildkit.store import Store
 from buildkit.toolchain import Completed, Engine, parse_image_ref
+from buildkit.toolchain.supply import Signer
 from buildkit.usecases.publishing import (
     FrameworkPlan,
     Publisher,
@@ -40,6 +43,7 @@ from buildkit.usecases.publishing import (
     oci_layout,
     ping,
     prepare,
+    same_public_key,
 )
 from tests.helpers.records import image_inputs
 from tests.helpers.store import put_bytes
@@ -50,6 +54,7 @@ REG = "127.0.0.1:5000"
 REF = f"{REG}/buildkit/demo"
 SECRET = "hunter2-s3cret"
 CRANE = f"{REG}/buildkit-tools/crane@sha256:{'c' * 64}"
+COSIGN = f"{REG}/buildkit-tools/cosign@sha256:{'e' * 64}"
 DEMO_YAML = """\
 contents:
   repositories:
@@ -91,13 +96,15 @@ class FakeDocker:
         self.down_text = 'Get "https://127.0.0.1:5000/v2/": read tcp: connection reset by peer'
         self.fail_with: str | None = None  # every registry call fails with this text
         self.uploads = 0  # blobs uploaded (a re-push of an existing image uploads none)
+        self.public_key: Completed = _fail("no cosign in this fake")  # `cosign public-key`
 
     def __call__(
         self, argv: Sequence[str], *, log: Path | None = None, timeout: float | None = None
     ) -> Completed:
         args = list(argv)
         self.calls.append(args)
-        remote = args[1] == "run" or (args[1] == "manifest" and args[2] not in ("rm", "annotate"))
+        crane = args[1] == "run" and COSIGN not in args  # the key check is offline
+        remote = crane or (args[1] == "manifest" and args[2] not in ("rm", "annotate"))
         if remote:
             if self.fail_with is not None:
                 return _fail(self.fail_with)
@@ -109,9 +116,14 @@ class FakeDocker:
 
     def _image(self, args: list[str]) -> Completed:
         # `image inspect --format {{json .RepoDigests}} REF`: the tool image is present.
-        return _ok(json.dumps([args[-1]])) if args[-1] == CRANE else _fail("No such image")
+        present = args[-1] in (CRANE, COSIGN)
+        return _ok(json.dumps([args[-1]])) if present else _fail("No such image")
 
     def _run(self, args: list[str]) -> Completed:
+        if COSIGN in args:
+            command = args[args.index(COSIGN) + 1 :]
+            assert command[:2] == ["public-key", "--key"], command  # only the key check here
+            return self.public_key
         tool = args[args.index(CRANE) + 1 :]
         mounts = {
             m.split(":")[1]: Path(m.split(":")[0])
@@ -935,3 +947,114 @@ def test_keyless_signing_without_an_identity_token_is_refused_before_anything_ru
     )
     monkeypatch.setenv("SIGSTORE_ID_TOKEN", "e30.e30.sig")
     check_identity_token(project)
+
+
+# --------------------------------------------------------------------------------------------
+# The signing key, checked before anything is pushed
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.fixture
+def key_pair(project: Path) -> ec.EllipticCurvePrivateKey:
+    """keys/cosign.key (its bytes do not matter: the fake cosign answers) and keys/cosign.pub."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    (project / "keys").mkdir(exist_ok=True)
+    (project / "keys" / "cosign.key").write_bytes(b"encrypted cosign key")
+    (project / "keys" / "cosign.pub").write_bytes(_pem(key))
+    return key
+
+
+def _signing_publisher(root: Path, fake: FakeDocker) -> Publisher:
+    engine = Engine(name="docker", binary="docker", version="28.2.2", runner=fake)
+    tools = Tools(
+        crane=parse_image_ref(CRANE, False),
+        cosign=parse_image_ref(COSIGN, False),
+        signer=Signer(mode="key", key=root / "keys" / "cosign.key"),
+        project=root,
+        docker_config=None,
+        tool_images={"crane": CRANE, "cosign": COSIGN},
+    )
+    return Publisher(engine=engine, docker="docker", store=Store(root / "dist"), tools=tools)
+
+
+def _pushes(fake: FakeDocker) -> list[list[str]]:
+    return [c for c in fake.calls if c[1] in ("manifest", "push") or CRANE in c]
+
+
+def test_a_password_that_does_not_open_the_key_pushes_nothing(
+    project: Path, fake: FakeDocker, key_pair: ec.EllipticCurvePrivateKey
+) -> None:
+    fake.public_key = _fail("Error: decrypt: encrypted: decryption failed")
+    publisher = _signing_publisher(project, fake)
+    with pytest.raises(PublishError) as info:
+        publisher.publish(_plans(project)[0])
+    assert str(info.value).startswith(
+        "checking the cosign key before pushing: the password in COSIGN_PASSWORD does not open "
+        "keys/cosign.key (cosign: decryption failed); nothing was pushed (set COSIGN_PASSWORD"
+    )
+    assert _pushes(fake) == []
+    assert not (project / "dist" / "demo" / "publish.json").exists()
+
+
+def test_a_public_key_of_another_pair_pushes_nothing(
+    project: Path, fake: FakeDocker, key_pair: ec.EllipticCurvePrivateKey
+) -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    fake.public_key = _ok(_pem(other).decode())
+    with pytest.raises(PublishError) as info:
+        _signing_publisher(project, fake).publish(_plans(project)[0])
+    assert str(info.value).startswith(
+        "keys/cosign.key and keys/cosign.pub are not one key pair: signatures made with the key "
+        "would not verify with the public key; nothing was pushed (restore the keys/cosign.pub"
+    )
+    assert _pushes(fake) == []
+
+
+def test_the_key_pair_that_matches_is_checked_once_then_the_push_goes_on(
+    project: Path, fake: FakeDocker, key_pair: ec.EllipticCurvePrivateKey
+) -> None:
+    fake.public_key = _ok(_pem(key_pair).decode())
+    fake.fail_with = "UNAUTHORIZED: authentication required"  # stop at the first push
+    publisher = _signing_publisher(project, fake)
+    for _ in range(2):
+        with pytest.raises(PublishError, match=r"UNAUTHORIZED|log in") as info:
+            publisher.publish(_plans(project)[0])
+        assert "cosign key" not in str(info.value)
+    checks = [c for c in fake.calls if COSIGN in c and "public-key" in c]
+    assert len(checks) == 1
+    check = checks[0]
+    assert check[check.index("--network") + 1] == "none"
+    assert "COSIGN_PASSWORD" in check  # passed by name: never its value
+    assert _pushes(fake) != []
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("a", "a", True),
+        ("a", "a-rewrapped", True),  # the same key, other line breaks and a trailing newline
+        ("a", "b", False),
+        ("a", "garbage", False),
+        ("garbage", "garbage", False),
+        ("a", "empty", False),
+    ],
+)
+def test_public_keys_are_compared_as_keys_not_as_text(first: str, second: str, same: bool) -> None:
+    key_a, key_b = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    pem_a = _pem(key_a)
+    body = b"".join(pem_a.splitlines()[1:-1])
+    forms = {
+        "a": pem_a,
+        "a-rewrapped": b"-----BEGIN PUBLIC KEY-----\n"
+        + b"\n".join(body[i : i + 40] for i in range(0, len(body), 40))
+        + b"\n-----END PUBLIC KEY-----\n\n",
+        "b": _pem(key_b),
+        "garbage": b"-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
+        "empty": b"",
+    }
+    assert same_public_key(forms[first], forms[second]) is same

@@ -11,6 +11,7 @@ from buildkit.toolchain.supply import (
     Signer,
     cosign_attest_spec,
     cosign_keygen_spec,
+    cosign_public_key_spec,
     cosign_sign_spec,
     cosign_verify_spec,
     crane_push_spec,
@@ -115,3 +116,11 @@ def test_keygen_writes_into_the_keys_folder_only() -> None:
     assert "/p/keys:/keys" in argv
     assert "/p:/work:ro" in argv
     assert argv[argv.index("--network") + 1] == "none"
+
+
+def test_the_key_check_reads_the_private_key_offline_with_the_password_by_name() -> None:
+    argv = run_argv("docker", cosign_public_key_spec(COSIGN, signer=KEY, project=PROJECT))
+    assert _tail(argv, COSIGN.run_ref) == ["public-key", "--key", "/keys/cosign.key"]
+    assert "/p/keys/cosign.key:/keys/cosign.key:ro" in argv
+    assert argv[argv.index("--network") + 1] == "none"
+    assert argv[argv.index("-e") + 1] == "COSIGN_PASSWORD"
