@@ -913,31 +913,17 @@ class Publisher:
         signer, cosign = self.tools.signer, self.tools.cosign
         if self._key_checked or signer is None or cosign is None or signer.mode != "key":
             return
-        if signer.key is None or signer.public_key is None:
+        if signer.key is None:
             return
-        key = signer.key.relative_to(self.tools.project)
         self._ensure(cosign)
-        spec = cosign_public_key_spec(cosign, signer=signer, project=self.tools.project)
-        try:
-            derived = self.engine.capture(spec, timeout=self.engine.tool_timeout)
-        except ToolFailedError as exc:
-            text = exc.tail or exc.message
-            what = "checking the cosign key before pushing"
-            raise cosign_error(
-                text, mode="key", what=what, key=key, outcome="nothing was pushed"
-            ) or PublishError(f"{what}: {key}: {reason(text)}; nothing was pushed") from None
-        public = signer.public_key.relative_to(self.tools.project)
-        try:
-            matches = same_public_key(derived.encode(), read_input(signer.public_key, "key"))
-        except OSError as exc:
-            raise PublishError(f"cannot read {public}: {exc.strerror or exc}") from None
-        if not matches:
-            raise PublishError(
-                f"{key} and {public} are not one key pair: signatures made with the key would "
-                "not verify with the public key; nothing was pushed",
-                hint=f"restore the {public} that belongs to {key}, or make a new pair with "
-                "`nox -s keygen -- --cosign` (remove both files first)",
-            )
+        check_cosign_key(
+            self.engine,
+            cosign,
+            signer.key,
+            project=self.tools.project,
+            what="checking the cosign key before pushing",
+            outcome="nothing was pushed",
+        )
         self._key_checked = True
 
     def _provenance(self, plan: FrameworkPlan) -> dict[str, dict[str, Any]]:
@@ -1051,6 +1037,37 @@ _SIGSTORE = re.compile(
     r"sigstore|fulcio|rekor|\btuf\b|oidc|oauth|id[ _-]?token|identity token|browser",
     re.IGNORECASE,
 )
+
+
+def check_cosign_key(
+    engine: Engine, cosign: ImageRef, key: Path, *, project: Path, what: str, outcome: str
+) -> None:
+    """COSIGN_PASSWORD opens ``key`` and ``key`` is the pair of its .pub (``cosign public-key``,
+    offline, in the pinned cosign container), else one PublishError ending with ``outcome``.
+    The cosign image must be present."""
+    signer = Signer(mode="key", key=key)
+    shown = key.relative_to(project) if key.is_relative_to(project) else key
+    spec = cosign_public_key_spec(cosign, signer=signer, project=project)
+    try:
+        derived = engine.capture(spec, timeout=engine.tool_timeout)
+    except ToolFailedError as exc:
+        text = exc.tail or exc.message
+        raise cosign_error(text, mode="key", what=what, key=shown, outcome=outcome) or PublishError(
+            f"{what}: {shown}: {reason(text)}; {outcome}"
+        ) from None
+    public = key.with_suffix(".pub")
+    public_shown = shown.with_suffix(".pub")
+    try:
+        matches = same_public_key(derived.encode(), read_input(public, "key"))
+    except OSError as exc:
+        raise PublishError(f"cannot read {public_shown}: {exc.strerror or exc}") from None
+    if not matches:
+        raise PublishError(
+            f"{shown} and {public_shown} are not one key pair: signatures made with the key "
+            f"would not verify with the public key; {outcome}",
+            hint=f"restore the {public_shown} that belongs to {shown}, or make a new pair with "
+            "`nox -s keygen -- --cosign` (remove both files first)",
+        )
 
 
 def same_public_key(first: bytes, second: bytes) -> bool:

@@ -31,7 +31,19 @@ COSIGN_PASSWORD_FILE=$BUILDKIT_CACHE/cosign.password
 setup_cosign_key() {
   local key=$ROOT/keys/cosign.key
   if [ -f "$key" ] && [ -f "$ROOT/keys/cosign.pub" ]; then
-    step keys "ok (keys/cosign.key)"
+    # A pair made before this machine's password (a cache wiped, a checkout copied from another
+    # machine) would only fail at publish: say so now. Never replaced: it may be the one to keep.
+    local why
+    if why=$(cd "$ROOT" && COSIGN_PASSWORD=$(cat "$COSIGN_PASSWORD_FILE" 2>/dev/null) \
+      DOCKER_HOST=unix://$PODMAN_SOCK BUILDKIT_COSIGN_IMAGE=$COSIGN_IMAGE \
+      "$VENV/bin/buildkit" keygen --cosign --check 2>&1 >/dev/null); then
+      step keys "ok (keys/cosign.key opens with the password in $COSIGN_PASSWORD_FILE)"
+    else
+      why=${why%%$'\n'*}
+      step keys "warning: ${why#buildkit: error: }"
+      step keys "to start over, move keys/cosign.key and keys/cosign.pub away and run" \
+        "scripts/setup again: it makes a new pair with the password in $COSIGN_PASSWORD_FILE"
+    fi
     return
   fi
   if [ ! -s "$COSIGN_PASSWORD_FILE" ]; then

@@ -419,11 +419,25 @@ def test_a_key_that_cannot_sign_for_verify_pushes_nothing(
     else:
         (copy / "keys" / "cosign.pub").write_bytes(_other_public_key(copy, tmp_path))
         expected = "keys/cosign.key and keys/cosign.pub are not one key pair"
+    # `keygen --cosign --check` (scripts/setup runs it) says the same before any publish.
+    check = _fails(copy, capsys, "keygen", "--cosign", "--check")
+    assert expected in check, check
+    assert "publish would refuse to sign with it" in check
     line = _fails(copy, capsys, "publish")
     assert expected in line, line
     assert "nothing was pushed" in line
     assert not _repository_exists(f"{repository}/demo")
     assert not (copy / "dist" / "demo" / "publish.json").exists()
+
+
+def test_keygen_check_passes_for_the_pair_cosign_made(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli.main(["-C", str(env), "keygen", "--cosign", "--check"]) == 0
+    assert capsys.readouterr().out == (
+        "ok: COSIGN_PASSWORD opens keys/cosign.key and keys/cosign.pub is its pair\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from buildkit.apk.keys import SigningKey, fingerprint
 from buildkit.cli import main
+from buildkit.toolchain import Engine
 
 
 def keygen(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int, str, str]:
@@ -84,3 +85,80 @@ def test_keygen_refuses_names_that_are_not_plain_file_names(
     assert err.startswith(f"buildkit: error: invalid key name {name!r} (use a plain file name")
     assert err.count("\n") == 1
     assert not (tmp_path / "keys").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# --cosign --check: refused before any engine is asked (the check itself: test_publish.py, e2e)
+
+
+def _no_engine(*_args: object) -> Engine:
+    raise AssertionError("the engine is never asked")
+
+
+def _cosign_pair(root: Path) -> None:
+    (root / "keys").mkdir()
+    (root / "keys" / "cosign.key").write_text("encrypted")
+    (root / "keys" / "cosign.pub").write_text("public")
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "password", "error"),
+    [
+        (
+            ("--check",),
+            True,
+            "x",
+            "--check checks the cosign key pair: it needs --cosign (run "
+            "`nox -s keygen -- --cosign --check`)",
+        ),
+        (
+            ("--cosign", "--check"),
+            False,
+            "x",
+            "{root}/keys/cosign.key: no cosign key cosign.key to check (make the pair with "
+            "`nox -s keygen -- --cosign`)",
+        ),
+        (
+            ("--cosign", "--check"),
+            True,
+            None,
+            "COSIGN_PASSWORD is not set: the cosign key is encrypted with it (export "
+            "COSIGN_PASSWORD (scripts/setup keeps one in ~/.cache/buildkit); then run "
+            "`buildkit -C {root} keygen --cosign --check`)",
+        ),
+    ],
+    ids=["without-cosign", "no-pair", "no-password"],
+)
+def test_keygen_check_refuses_what_it_cannot_check_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    files: bool,
+    password: str | None,
+    error: str,
+) -> None:
+    if files:
+        _cosign_pair(tmp_path)
+    if password is None:
+        monkeypatch.delenv("COSIGN_PASSWORD", raising=False)
+    else:
+        monkeypatch.setenv("COSIGN_PASSWORD", password)
+    monkeypatch.setattr(Engine, "detect", _no_engine)
+    code, out, err = keygen(capsys, tmp_path, *args)
+    assert (code, out) == (2, "")
+    assert err == f"buildkit: error: {error.format(root=tmp_path)}\n"
+    assert sorted(p.name for p in (tmp_path / "keys").glob("*")) == (
+        ["cosign.key", "cosign.pub"] if files else []
+    )
+
+
+def test_keygen_cosign_on_an_existing_pair_points_at_the_check(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cosign_pair(tmp_path)
+    monkeypatch.setenv("COSIGN_PASSWORD", "x")
+    code, _out, err = keygen(capsys, tmp_path, "--cosign")
+    assert code == 2
+    assert err.endswith("or check it with `nox -s keygen -- --cosign --check`)\n")
+    assert (tmp_path / "keys" / "cosign.key").read_text() == "encrypted"

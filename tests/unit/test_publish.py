@@ -38,6 +38,7 @@ from buildkit.usecases.publishing import (
     FrameworkPlan,
     Publisher,
     Tools,
+    check_cosign_key,
     cosign_error,
     make_target,
     oci_layout,
@@ -1058,3 +1059,50 @@ def test_public_keys_are_compared_as_keys_not_as_text(first: str, second: str, s
         "empty": b"",
     }
     assert same_public_key(forms[first], forms[second]) is same
+
+
+@pytest.mark.parametrize(
+    ("answer", "line"),
+    [
+        (
+            "password",
+            "checking keys/cosign.key: the password in COSIGN_PASSWORD does not open "
+            "keys/cosign.key (cosign: decryption failed); OUTCOME",
+        ),
+        (
+            "other-pair",
+            "keys/cosign.key and keys/cosign.pub are not one key pair: signatures made with the "
+            "key would not verify with the public key; OUTCOME",
+        ),
+        (
+            "engine",
+            "checking keys/cosign.key: keys/cosign.key: no such file: /keys/cosign.key; OUTCOME",
+        ),
+    ],
+)
+def test_the_key_check_says_what_was_checked_and_what_follows(
+    project: Path,
+    fake: FakeDocker,
+    key_pair: ec.EllipticCurvePrivateKey,
+    answer: str,
+    line: str,
+) -> None:
+    """One function for publish and `keygen --cosign --check`: its line ends with the caller's
+    outcome, and names the key relative to the project."""
+    fake.public_key = {
+        "password": _fail("Error: decrypt: encrypted: decryption failed"),
+        "other-pair": _ok(_pem(ec.generate_private_key(ec.SECP256R1())).decode()),
+        "engine": _fail("Error: no such file: /keys/cosign.key"),
+    }[answer]
+    engine = Engine(name="docker", binary="docker", version="28.2.2", runner=fake)
+    with pytest.raises(PublishError) as info:
+        check_cosign_key(
+            engine,
+            parse_image_ref(COSIGN, False),
+            project / "keys" / "cosign.key",
+            project=project,
+            what="checking keys/cosign.key",
+            outcome="OUTCOME",
+        )
+    assert info.value.message == line
+    assert _pushes(fake) == []
