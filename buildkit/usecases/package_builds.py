@@ -74,13 +74,7 @@ def build_packages(
         with context.store.lock(f"packages-{arch}"):
             done = walk_packages(context, order, providers(configs), arch, step)
             _prune(context, repo, done, configs)
-            stale, damage = index_state(repo, signing_public_key_path(context.project))
-            if damage is not None:
-                context.reporter.info(
-                    damage_warning(repo / INDEX_FILE, "the local index", damage, "writing it again")
-                )
-            if stale:
-                write_repository_index(context, repo)
+            _refresh_index(context, repo)
             records += done
     return records
 
@@ -102,6 +96,29 @@ def _prune(
     )
     for line in remove(stale):
         context.reporter.info(line)
+
+
+def _refresh_index(context: BuildContext, repo: Path) -> None:
+    """Leave ``repo``'s index byte for byte as buildkit writes it for the .apk files there
+    (deterministic: sorted records, gzip without a time, RSA PKCS#1 v1.5). Any other bytes
+    are written again, with a warning unless the listing merely changed. Checking meaning
+    alone would miss damage that leaves it intact (a flipped bit in a gzip header or in the
+    padding after a deflate stream's last block)."""
+    if not repo.is_dir():
+        return
+    index = repo / INDEX_FILE
+    expected = repository_index(context, repo)
+    try:
+        if index.read_bytes() == expected:
+            return
+    except OSError:
+        pass  # missing or unreadable: index_state says which
+    stale, damage = index_state(repo, signing_public_key_path(context.project))
+    if not stale and damage is None:
+        damage = "its bytes are not the index of its packages, though it lists them"
+    if damage is not None:
+        context.reporter.info(damage_warning(index, "the local index", damage, "writing it again"))
+    atomic_write_bytes(index, expected)
 
 
 def index_state(repo: Path, public_key: Path | None) -> tuple[bool, str | None]:
@@ -289,14 +306,18 @@ def write_repository_index(context: BuildContext, repo: Path) -> None:
     """A signed APKINDEX.tar.gz listing every .apk in ``repo`` (sorted by file name), signed
     only after the key pair was checked to match."""
 
+    atomic_write_bytes(repo / INDEX_FILE, repository_index(context, repo))
+
+
+def repository_index(context: BuildContext, repo: Path) -> bytes:
+    """The bytes of ``repo``'s signed index as buildkit writes it: the same .apk files and key
+    give the same bytes."""
     key = check_key_pair(context.project.signing_key, signing_public_key(context))
     records = [
         record_from_package(path.read_bytes(), where=str(path))
         for path in sorted(repo.glob("*.apk"))
     ]
-    atomic_write_bytes(
-        repo / INDEX_FILE, write_index(records, description=INDEX_DESCRIPTION, key=key)
-    )
+    return write_index(records, description=INDEX_DESCRIPTION, key=key)
 
 
 def signing_public_key(context: BuildContext) -> Path:
