@@ -11,6 +11,7 @@ from the files present cannot disagree with them, even after a crash).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -103,22 +104,26 @@ def _refresh_index(context: BuildContext, repo: Path) -> None:
     (deterministic: sorted records, gzip without a time, RSA PKCS#1 v1.5). Any other bytes
     are written again, with a warning unless the listing merely changed. Checking meaning
     alone would miss damage that leaves it intact (a flipped bit in a gzip header or in the
-    padding after a deflate stream's last block)."""
+    padding after a deflate stream's last block). Without the private key (every package
+    restored from the action cache) nothing can be signed: the index is judged by meaning,
+    and must be written again only when it is stale (which then asks for the key)."""
     if not repo.is_dir():
         return
     index = repo / INDEX_FILE
-    expected = repository_index(context, repo)
-    try:
-        if index.read_bytes() == expected:
-            return
-    except OSError:
-        pass  # missing or unreadable: index_state says which
+    expected = repository_index(context, repo) if context.project.signing_key.is_file() else None
+    if expected is not None:
+        with contextlib.suppress(OSError):  # missing or unreadable: index_state says which
+            if index.read_bytes() == expected:
+                return
     stale, damage = index_state(repo, signing_public_key_path(context.project))
-    if not stale and damage is None:
+    if expected is not None and not stale and damage is None:
         damage = "its bytes are not the index of its packages, though it lists them"
     if damage is not None:
         context.reporter.info(damage_warning(index, "the local index", damage, "writing it again"))
-    atomic_write_bytes(index, expected)
+    if expected is not None:
+        atomic_write_bytes(index, expected)
+    elif stale:
+        write_repository_index(context, repo)  # one line: the signing key is missing
 
 
 def index_state(repo: Path, public_key: Path | None) -> tuple[bool, str | None]:

@@ -237,6 +237,22 @@ def test_damage_that_leaves_the_local_index_meaning_intact_is_still_written_agai
     assert "its bytes are not the index of its packages" in named[0]
 
 
+def test_packages_restored_from_the_action_cache_need_no_private_key(
+    built: Built, tmp_path: Path, fetched: list[str]
+) -> None:
+    """The byte check of the local index signs it, which needs the private key; a build whose
+    packages all come from the action cache never needed it, and still does not."""
+    case = _copy(built, tmp_path / "case")
+    (case.root / "keys" / "buildkit.rsa").unlink()
+    index = case.root / "packages" / "x86_64" / "APKINDEX.tar.gz"
+    original = index.read_bytes()
+    said = Lines()
+    build_project(case.config(), BuildOptions(jobs=1), tools=Factory(), reporter=said)
+    assert _records(case) == built.records
+    assert index.read_bytes() == original
+    assert not [line for line in said.lines if line.startswith("warning: ")], said.lines
+
+
 def test_a_package_whose_repository_copy_changed_too_fails_in_one_line(
     built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
